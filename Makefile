@@ -1,0 +1,50 @@
+# The two set-up commands: `make demo` and `make test`. Both build the virtual environment
+# from the pinned requirements.lock and compile the translations first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PO := $(wildcard locales/*/LC_MESSAGES/regulars.po)
+MO := $(PO:.po=.mo)
+
+.PHONY: install demo test lint typecheck pytest locales extract-messages bench clean
+
+install: $(VENV)/.installed $(MO)
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+locales: $(MO)
+
+%.mo: %.po $(VENV)/.installed
+	$(BIN)/pybabel compile --domain regulars -i $< -o $@
+
+# Refresh the catalogs after changing texts: extracts every _()/ngettext() string.
+extract-messages: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k n_:1,2 -k N_ -o locales/regulars.pot --no-location --omit-header --ignore-dirs=".venv tests bench migrations" .
+	$(BIN)/pybabel update -i locales/regulars.pot -d locales -D regulars --no-fuzzy-matching
+
+demo: install
+	$(BIN)/regulars demo
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+bench: install
+	$(BIN)/python -m bench.updates
+
+clean:
+	rm -rf $(VENV) $(MO) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,91 @@
+"""The terminal channel: the same conversations, buttons numbered."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from handlers.conversation import Conversations
+from handlers.events import Choice, Command, Event, Inbound, Reply, Text
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def render(reply: Reply) -> str:
+    """A reply as terminal text: the message, then its buttons numbered from 1."""
+    lines = [reply.text]
+    for number, button in enumerate(reply.flat_buttons, start=1):
+        lines.append(f"  [{number}] {button.label}")
+    if reply.ask_contact:
+        lines.append("  (type the phone number)")
+    return "\n".join(lines)
+
+
+class ConsoleChat:
+    """One person at the terminal. `say` takes what they type: a button number, a
+    /command or free text."""
+
+    def __init__(
+        self,
+        conversations: Conversations,
+        *,
+        external_id: str,
+        write: Callable[[str], None] = print,
+        clock: Callable[[], datetime] = utc_now,
+        display_name: str | None = None,
+        language: str | None = None,
+        phone: str | None = None,
+    ) -> None:
+        self.conversations = conversations
+        self.external_id = external_id
+        self.write = write
+        self.clock = clock
+        self.display_name = display_name
+        self.language = language
+        self.phone = phone
+        self.last: Reply | None = None
+
+    def event_for(self, typed: str) -> Event:
+        typed = typed.strip()
+        if typed.startswith("/"):
+            name, _, args = typed[1:].partition(" ")
+            return Command(name.lower(), args.strip())
+        buttons = self.last.flat_buttons if self.last else []
+        if typed.isdigit() and 1 <= int(typed) <= len(buttons):
+            return Choice(buttons[int(typed) - 1].payload)
+        return Text(typed)
+
+    async def say(self, typed: str) -> list[Reply]:
+        return await self.send(self.event_for(typed))
+
+    async def choose(self, label: str) -> list[Reply]:
+        """Press the first button whose label contains `label` (scripted tours)."""
+        buttons = self.last.flat_buttons if self.last else []
+        for number, button in enumerate(buttons, start=1):
+            if label in button.label:
+                self.write(f"> {number}  ({button.label})")
+                return await self.send(Choice(button.payload))
+        raise LookupError(f"no button {label!r} on the last message")
+
+    async def type(self, text: str) -> list[Reply]:
+        self.write(f"> {text}")
+        return await self.say(text)
+
+    async def send(self, event: Event) -> list[Reply]:
+        inbound = Inbound(
+            channel="console",
+            external_id=self.external_id,
+            event=event,
+            received_at=self.clock(),
+            display_name=self.display_name,
+            language=self.language,
+            phone=self.phone,
+        )
+        replies = await self.conversations.handle(inbound)
+        for reply in replies:
+            self.write(render(reply) + "\n")
+        if replies:
+            self.last = replies[-1]
+        return replies

@@ -1,0 +1,97 @@
+"""The `regulars` command line (`python -m bot` works too)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.config import ConfigError, Settings
+
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", help="SQLite file (overrides DATABASE_URL)")
+    common.add_argument("--database-url", help="SQLAlchemy URL (default: DATABASE_URL)")
+    common.add_argument("--config", help="business.toml (default: BUSINESS_CONFIG)")
+
+    parser = argparse.ArgumentParser(
+        prog="regulars", description="Booking and retention bot for small service businesses."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("run", parents=[common], help="the bot on every configured channel")
+    demo = commands.add_parser(
+        "demo",
+        parents=[common],
+        help="demo barbershop with 18 months of history, chat in the terminal",
+    )
+    demo.add_argument("--clients", type=int, default=300, help="synthetic clients (default 300)")
+    chat = commands.add_parser("chat", parents=[common], help="talk to the bot in the terminal")
+    chat.add_argument("--phone", help="talk as the client with this phone number")
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_commands.add_parser("upgrade", parents=[common], help="apply Alembic migrations")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    from bot.composition import settings_from
+
+    return settings_from(db=args.db, database_url=args.database_url, config=args.config)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except Exception as exc:  # pydantic's ValidationError for a bad environment value
+        print(f"regulars: bad setting: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return asyncio.run(_dispatch(args, settings))
+    except ConfigError as error:
+        print(f"regulars: {error.source} has problems:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "run":
+        from bot.app import NothingToRun, run
+
+        try:
+            await run(settings)
+        except NothingToRun as reason:
+            print(f"regulars: {reason}", file=sys.stderr)
+            return EXIT_CONFIG
+        return 0
+    if args.command == "demo":
+        from bot.demo import demo
+
+        return await demo(args, settings)
+    if args.command == "chat":
+        from bot.demo import chat
+
+        return await chat(settings, phone=args.phone)
+    if args.command == "db" and args.db_command == "upgrade":
+        from storage.migrate import upgrade
+
+        await upgrade(settings.database_url)
+        print("database is up to date")
+        return 0
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

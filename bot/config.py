@@ -1,0 +1,88 @@
+"""Settings from the environment / .env, and the business configuration file."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.business import BusinessConfig
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///regulars.db"
+    business_config: Path = Path("business.toml")
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_url: str | None = None
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    whatsapp_phone_id: str | None = None
+    whatsapp_token: SecretStr | None = None
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_verify_token: SecretStr | None = None
+    whatsapp_api_url: str | None = None
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    log_level: str = "INFO"
+
+
+class ConfigError(Exception):
+    """A configuration problem an operator can fix; `problems` are 'path: reason' lines."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(f"{source}: " + "; ".join(problems))
+        self.source = source
+        self.problems = problems
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def _reason(error: Any) -> str:
+    kind, message = error["type"], str(error["msg"])
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling)"
+    if kind == "missing":
+        return "is required"
+    return message.removeprefix("Value error, ")
+
+
+def describe(error: ValidationError) -> list[str]:
+    """pydantic's errors as 'services[2].duration: must be a positive number of minutes'."""
+    problems = []
+    for item in error.errors():
+        loc = tuple(
+            p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-"))
+        )
+        problems.append(f"{_path(loc)}: {_reason(item)}")
+    return problems
+
+
+def load_business_config(path: Path) -> BusinessConfig:
+    """Read and check business.toml; raise ConfigError with every problem found."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            str(path), ["file not found (copy business.example.toml to start)"]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [f"cannot be read: {exc}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    try:
+        return BusinessConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(str(path), describe(exc)) from None

@@ -1,0 +1,167 @@
+"""`regulars demo` and `regulars chat`: the bot in a terminal, on a demo barbershop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlmodel import col, func, select
+
+from bot.adapters.console import ConsoleChat, utc_now
+from bot.composition import Core, build_core
+from bot.config import Settings
+from bot.demo_history import seed_history
+from handlers.payloads import pack
+from handlers.registration import normalise_phone
+from storage.db import sqlite_url_for
+from storage.queries import client_by_phone, conversation_for
+from storage.tables import ACTIVE_VISIT, Client, Conversation, Visit, VisitStatus
+
+DEMO_DB = "demo.db"
+
+
+async def demo(args: argparse.Namespace, settings: Settings) -> int:
+    path = _fresh_file(Path(args.db or DEMO_DB))
+    config_path = Path(args.config) if args.config else _demo_config(settings)
+    core = await build_core(database_url=sqlite_url_for(str(path)), config_path=config_path)
+    try:
+        now = utc_now()
+        stats = await seed_history(
+            db=core.db, catalog=core.deps.catalog, config=core.config, now=now, clients=args.clients
+        )
+        print(
+            f"Demo barbershop «{core.config.business.name}» in {path}: {stats.clients} clients, "
+            f"{stats.visits} visits over 18 months ({stats.upcoming} upcoming).\n"
+        )
+        if sys.stdin.isatty():
+            print("You are a new client. Type a button's number, text, or /help; Ctrl-D quits.\n")
+            await _interactive(ConsoleChat(core.conversations, external_id="demo-visitor"))
+        else:
+            await tour(core)
+    finally:
+        await core.close()
+    return 0
+
+
+def _fresh_file(path: Path) -> Path:
+    """The demo starts from scratch every time: its history is made relative to now."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return path
+
+
+def _demo_config(settings: Settings) -> Path:
+    if settings.business_config.exists():
+        return settings.business_config
+    return Path(__file__).resolve().parent.parent / "business.example.toml"
+
+
+async def chat(settings: Settings, *, phone: str | None) -> int:
+    core = await build_core(
+        database_url=settings.database_url, config_path=settings.business_config
+    )
+    try:
+        external_id = "console"
+        if phone:
+            e164 = normalise_phone(phone, core.config.business.phone_region)
+            if e164 is None:
+                print(f"regulars: {phone!r} is not a valid phone number", file=sys.stderr)
+                return 2
+            external_id = await _link_console(core, e164)
+        session = ConsoleChat(core.conversations, external_id=external_id, phone=phone)
+        await _interactive(session)
+    finally:
+        await core.close()
+    return 0
+
+
+async def _link_console(core: Core, phone: str) -> str:
+    """Talk as the client with this phone: the console conversation is linked to them."""
+    external_id = f"phone:{phone}"
+    async with core.db.transaction() as session:
+        client = await client_by_phone(session=session, phone=phone)
+        if client is None:
+            return external_id
+        conversation = await conversation_for(
+            session=session, channel="console", external_id=external_id
+        ) or Conversation(channel="console", external_id=external_id)
+        conversation.client_id = client.id
+        session.add(conversation)
+    return external_id
+
+
+async def _interactive(session: ConsoleChat) -> None:
+    await session.say("/start")
+    while True:
+        try:
+            typed = await asyncio.to_thread(input, "> ")
+        except EOFError:
+            print()
+            return
+        if typed.strip() in ("quit", "exit"):
+            return
+        if typed.strip():
+            await session.say(typed)
+
+
+async def tour(core: Core) -> None:
+    """A scripted walk through, for a terminal that cannot answer (CI, a pipe)."""
+    print("=== 1. A new client registers and books a visit ===\n")
+    new = ConsoleChat(core.conversations, external_id="tour-new-client", display_name="Алексей")
+    await new.type("/start")
+    await _press(new, "rn")
+    await new.type("8 916 555-12-34")
+    await _press(new, "rc", "1")
+    await _press(new, "rm", "1")
+    await new.type("27.11.1990")
+    await _press(new, "bk")
+    await _press(new, "sv")
+    await _press(new, "ms")
+    await _press(new, "dy")
+    await _press(new, "tm")
+    await _press(new, "ok")
+
+    print("=== 2. A regular repeats their last visit in one tap ===\n")
+    phone = await _regular_without_booking(core)
+    external_id = await _link_console(core, phone)
+    regular = ConsoleChat(core.conversations, external_id=external_id)
+    await regular.type("/start")
+    await _press(regular, "rp")
+    await _press(regular, "tm")
+    await _press(regular, "ok")
+    print("=== The end of the tour. `make demo` in a terminal lets you chat yourself. ===")
+
+
+async def _press(chat: ConsoleChat, action: str, *args: str) -> None:
+    prefix = pack(action, *args)
+    buttons = chat.last.flat_buttons if chat.last else []
+    for button in buttons:
+        if button.payload == prefix or button.payload.startswith(prefix + ":"):
+            await chat.choose(button.label)
+            return
+    raise LookupError(f"the tour expected a {prefix!r} button; the bot showed {buttons}")
+
+
+async def _regular_without_booking(core: Core) -> str:
+    """A client with several completed visits and nothing booked ahead."""
+    now = datetime.now(UTC)
+    async with core.db.reading() as session:
+        booked = select(Visit.client_id).where(
+            col(Visit.status).in_(ACTIVE_VISIT), col(Visit.starts_at) > now
+        )
+        rows = await session.exec(
+            select(Client.phone)
+            .join(Visit, col(Visit.client_id) == col(Client.id))
+            .where(Visit.status == VisitStatus.completed, col(Client.id).not_in(booked))
+            .group_by(col(Client.id))
+            .having(func.count(col(Visit.id)) >= 3)
+            .order_by(func.max(Visit.starts_at).desc())
+            .limit(5)
+        )
+        for phone in rows.all():
+            if phone:
+                return phone
+    raise LookupError("the demo history has no regular without a booking")

@@ -1,0 +1,217 @@
+"""The business configuration: services, masters, hours and policies, validated.
+
+Loaded from `business.toml` by the shell (`bot/config.py`); everything here is plain data and
+validation, so every layer can read it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from domain.slots import SlotRules, WorkingHours
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+LOCALES = ("ru", "en")
+_KEY = re.compile(r"^[a-z0-9_-]{1,24}$")
+_HOURS = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
+
+
+def _positive_minutes(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError("must be a positive number of minutes")
+    return value
+
+
+def _positive_days(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError("must be a positive number of days")
+    return value
+
+
+def _non_negative_money(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValueError("must be an amount of money, e.g. 1500 or 1500.50")
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        raise ValueError("must be an amount of money, e.g. 1500 or 1500.50") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError("must be an amount of money, e.g. 1500 or 1500.50")
+    return amount.quantize(Decimal("0.01"))
+
+
+def _key(value: Any) -> str:
+    if not isinstance(value, str) or not _KEY.match(value):
+        raise ValueError("must be 1-24 characters of a-z, 0-9, '_' or '-'")
+    return value
+
+
+def _time_zone(value: Any) -> str:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}; use an IANA name like Europe/Moscow"
+        ) from None
+    return str(value)
+
+
+def _region(value: Any) -> str:
+    region = str(value).upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"unknown phone region {value!r}; use a two-letter code like RU")
+    return region
+
+
+def _day_hours(value: Any) -> list[tuple[time, time]]:
+    """'10:00-20:00', '10:00-14:00, 15:00-20:00', or '' / 'off' for a day off."""
+    if value is None:
+        return []
+    if not isinstance(value, str):
+        raise ValueError("must be a string like '10:00-20:00' or 'off'")
+    text = value.strip().lower()
+    if text in ("", "off", "closed"):
+        return []
+    spans: list[tuple[time, time]] = []
+    for part in text.split(","):
+        match = _HOURS.match(part.strip())
+        if not match:
+            raise ValueError(f"{part.strip()!r} is not like '10:00-20:00'")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+            raise ValueError(f"{part.strip()!r} is not a valid time range")
+        opens = time(h1, m1)
+        closes = time(23, 59) if h2 == 24 else time(h2, m2)
+        if closes <= opens:
+            raise ValueError(f"{part.strip()!r}: closing time must be after opening time")
+        if spans and opens < spans[-1][1]:
+            raise ValueError(f"{part.strip()!r} overlaps the range before it")
+        spans.append((opens, closes))
+    return spans
+
+
+PositiveMinutes = Annotated[int, BeforeValidator(_positive_minutes)]
+PositiveDays = Annotated[int, BeforeValidator(_positive_days)]
+Money = Annotated[Decimal, BeforeValidator(_non_negative_money)]
+Key = Annotated[str, BeforeValidator(_key)]
+DayHours = Annotated[list[tuple[time, time]], BeforeValidator(_day_hours)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WeeklyHours(_Strict):
+    mon: DayHours = []
+    tue: DayHours = []
+    wed: DayHours = []
+    thu: DayHours = []
+    fri: DayHours = []
+    sat: DayHours = []
+    sun: DayHours = []
+
+    def working_hours(self) -> list[WorkingHours]:
+        return [
+            WorkingHours(weekday=index, opens=opens, closes=closes)
+            for index, day in enumerate(WEEKDAYS)
+            for opens, closes in getattr(self, day)
+        ]
+
+
+class Business(_Strict):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    timezone: Annotated[str, AfterValidator(_time_zone)] = "Europe/Moscow"
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "RUB"
+    phone_region: Annotated[str, BeforeValidator(_region)] = "RU"
+    default_locale: Literal["ru", "en"] = "ru"
+    address: str = ""
+    phone: str = ""
+    consent_text: Annotated[str, Field(min_length=1)] = (
+        "Я согласен на обработку персональных данных для записи и напоминаний."
+    )
+    consent_url: str = ""
+    review_url: str = ""
+
+
+class Booking(_Strict):
+    slot_step: PositiveMinutes = 15
+    min_lead: Annotated[int, Field(ge=0)] = 60
+    horizon_days: PositiveDays = 14
+    cancel_cutoff_hours: Annotated[int, Field(ge=0, le=168)] = 3
+    comment_max_length: Annotated[int, Field(ge=10, le=4000)] = 500
+
+    def rules(self) -> SlotRules:
+        return SlotRules(
+            step=timedelta(minutes=self.slot_step),
+            lead=timedelta(minutes=self.min_lead),
+            horizon_days=self.horizon_days,
+        )
+
+
+class Service(_Strict):
+    key: Key
+    name: Annotated[str, Field(min_length=1, max_length=60)]
+    name_en: str = ""
+    duration: PositiveMinutes
+    price: Money
+    return_interval_days: PositiveDays = 30
+    care_tip: str = ""
+    care_tip_en: str = ""
+
+    def title(self, locale: str) -> str:
+        return self.name_en if locale == "en" and self.name_en else self.name
+
+
+class Master(_Strict):
+    key: Key
+    name: Annotated[str, Field(min_length=1, max_length=60)]
+    role: Literal["master", "admin", "owner"] = "master"
+    telegram_id: int | None = None
+    services: list[Key] = []  # empty: every service
+    hours: WeeklyHours | None = None  # None: the business's hours
+
+
+class BusinessConfig(_Strict):
+    business: Business
+    booking: Booking = Booking()
+    hours: WeeklyHours
+    services: Annotated[list[Service], Field(min_length=1)]
+    masters: Annotated[list[Master], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _references(self) -> BusinessConfig:
+        for kind, items in (("services", self.services), ("masters", self.masters)):
+            seen: set[str] = set()
+            for item in items:
+                if item.key in seen:
+                    raise ValueError(f"{kind}: key {item.key!r} is used twice")
+                seen.add(item.key)
+        known = {service.key for service in self.services}
+        for index, master in enumerate(self.masters):
+            for key in master.services:
+                if key not in known:
+                    raise ValueError(f"masters[{index}].services: unknown service {key!r}")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.business.timezone)
+
+    def service(self, key: str) -> Service | None:
+        return next((s for s in self.services if s.key == key), None)
+
+    def master(self, key: str) -> Master | None:
+        return next((m for m in self.masters if m.key == key), None)
+
+    def hours_of(self, master: Master) -> list[WorkingHours]:
+        return (master.hours or self.hours).working_hours()
+
+    def masters_for(self, service_key: str) -> list[Master]:
+        return [m for m in self.masters if not m.services or service_key in m.services]

@@ -1,0 +1,109 @@
+"""Words, dates and money for one reader: gettext lookups plus Babel formatting.
+
+A `Translator` is a value: the catalogs are loaded once by the shell (`bot/i18n.py`) and
+handed in, so conversations, the scheduler and every channel format the same way.
+"""
+
+from __future__ import annotations
+
+import gettext
+from datetime import date, datetime, tzinfo
+from decimal import Decimal
+
+from babel import Locale
+from babel.dates import format_skeleton
+from babel.numbers import format_decimal, get_currency_symbol
+
+
+def N_(message: str) -> str:
+    """Marks a string for extraction without translating it (translated where shown)."""
+    return message
+
+
+# Translated where shown ("on Friday" → "в пятницу": Russian needs the accusative after
+# "в", which Babel's weekday names do not give).
+_ON_WEEKDAY = (
+    N_("on Monday"),
+    N_("on Tuesday"),
+    N_("on Wednesday"),
+    N_("on Thursday"),
+    N_("on Friday"),
+    N_("on Saturday"),
+    N_("on Sunday"),
+)
+
+
+def upper_first(text: str) -> str:
+    """'в пятницу' → 'В пятницу' (str.capitalize would lower the rest: 'November' → 'november')."""
+    return text[:1].upper() + text[1:]
+
+
+class Translator:
+    """gettext and Babel formatting for one locale, in one time zone and currency."""
+
+    def __init__(
+        self,
+        *,
+        locale: str,
+        catalog: gettext.NullTranslations,
+        tz: tzinfo,
+        currency: str,
+        currency_locale: str = "ru",
+    ) -> None:
+        self.locale = locale
+        self.tz = tz
+        self.currency = currency
+        self._catalog = catalog
+        self._babel = Locale.parse(locale)
+        # The symbol people see on the price list (₽), not "RUB", in every language.
+        self._symbol = get_currency_symbol(currency, currency_locale)
+
+    def _(self, message: str) -> str:
+        return self._catalog.gettext(message)
+
+    def n_(self, singular: str, plural: str, n: int) -> str:
+        return self._catalog.ngettext(singular, plural, n)
+
+    def local(self, moment: datetime) -> datetime:
+        return moment.astimezone(self.tz)
+
+    def day(self, value: date) -> str:
+        """'27 ноября' / 'November 27'."""
+        return format_skeleton("MMMMd", value, locale=self._babel)
+
+    def weekday_day(self, value: date) -> str:
+        """'в пятницу, 27 ноября' / 'on Friday, November 27'."""
+        return f"{self._(_ON_WEEKDAY[value.weekday()])}, {self.day(value)}"
+
+    def short_day(self, value: date) -> str:
+        """'пт, 27 нояб.' / 'Fri, Nov 27' — for buttons."""
+        return format_skeleton("MMMEd", value, locale=self._babel)
+
+    def clock(self, moment: datetime) -> str:
+        """'15:30', local."""
+        return format_skeleton("Hm", self.local(moment), locale=self._babel)
+
+    def when(self, moment: datetime) -> str:
+        """'в пятницу, 27 ноября, 15:30' / 'on Friday, November 27, 15:30', local."""
+        local = self.local(moment)
+        return f"{self.weekday_day(local.date())}, {self.clock(local)}"
+
+    def money(self, amount: Decimal) -> str:
+        """'1 500 ₽' / '₽1,500'; kopecks only when there are some."""
+        pattern = self._babel.currency_formats["standard"].pattern.split(";")[0]
+        if amount == amount.to_integral_value():
+            pattern = pattern.replace(".00", "")
+            amount = amount.to_integral_value()
+        number_pattern = pattern.replace("¤", "").strip("\xa0 ")
+        number = format_decimal(amount, format=number_pattern, locale=self._babel)
+        return pattern.replace(number_pattern, number).replace("¤", self._symbol)
+
+    def minutes(self, total: int) -> str:
+        """'1 ч 30 мин' / '1 h 30 min'."""
+        hours, minutes = divmod(total, 60)
+        parts = []
+        if hours:
+            parts.append(self._("{n} h").format(n=hours))
+        if minutes or not hours:
+            parts.append(self._("{n} min").format(n=minutes))
+        return " ".join(parts)

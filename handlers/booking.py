@@ -1,0 +1,533 @@
+"""Booking: service → master → day → time → summary → confirm; "repeat my last visit";
+rescheduling. Payloads carry a target: `n<service>.<master>` for a new visit (master 0 =
+any available) or `r<visit>` to move an existing one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from domain.slots import (
+    Interval,
+    bookable_days,
+    free_slots,
+    nearest_free,
+    suggest_like_usual,
+    usual_time,
+)
+from domain.text import upper_first
+from handlers.common import Action, TextStep, View, menu_button, too_long, with_hint
+from handlers.events import Button, Contact, Reply, Text, rows
+from handlers.payloads import BadPayload, int_arg, pack
+from handlers.turn import Turn
+from storage.catalog import MasterInfo, ServiceInfo
+from storage.queries import (
+    busy_intervals,
+    completed_starts,
+    create_visit,
+    last_visit,
+    lock_master,
+    upcoming_visits,
+)
+from storage.tables import ACTIVE_VISIT, Visit, VisitStatus
+
+Busy = dict[int, list[Interval]]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    service: ServiceInfo
+    master_id: int  # 0: any available master
+    visit: Visit | None = None  # set when rescheduling
+
+    @property
+    def token(self) -> str:
+        if self.visit is not None:
+            return f"r{self.visit.id}"
+        return f"n{self.service.id}.{self.master_id}"
+
+    def with_master(self, master_id: int) -> Target:
+        return Target(self.service, master_id, self.visit)
+
+
+async def target_of(turn: Turn, token: str) -> Target | None:
+    """The target a payload names, or None when it no longer makes sense."""
+    try:
+        if token.startswith("r"):
+            visit = await turn.session.get(Visit, int(token[1:]))
+            if not _own_active(turn, visit):
+                return None
+            assert visit is not None
+            service = turn.catalog.services.get(visit.service_id)
+            if service is None or visit.master_id not in turn.catalog.masters:
+                return None
+            return Target(service, visit.master_id, visit)
+        service_id, master_id = (int(part) for part in token[1:].split("."))
+    except ValueError:
+        raise BadPayload(token) from None
+    service = turn.catalog.services.get(service_id)
+    if service is None or (master_id and master_id not in _master_ids(turn, service, 0)):
+        return None
+    return Target(service, master_id)
+
+
+def _own_active(turn: Turn, visit: Visit | None) -> bool:
+    return (
+        visit is not None
+        and turn.client is not None
+        and visit.client_id == turn.client.id
+        and visit.status in ACTIVE_VISIT
+    )
+
+
+def _master_ids(turn: Turn, service: ServiceInfo, master_id: int) -> list[int]:
+    if master_id:
+        return [master_id]
+    masters = turn.catalog.masters_for(service.id)
+    favourite = turn.client.favourite_master_id if turn.client else None
+    return sorted((m.id for m in masters), key=lambda mid: mid != favourite)
+
+
+def _master(turn: Turn, master_id: int) -> MasterInfo:
+    return turn.catalog.masters[master_id]
+
+
+async def _busy(turn: Turn, target: Target) -> Busy:
+    tz = turn.config.tz
+    today = turn.now.astimezone(tz).date()
+    last_day = today + timedelta(days=turn.config.booking.horizon_days)
+    end = datetime.combine(last_day, time(), tz).astimezone(UTC)
+    busy = await busy_intervals(
+        session=turn.session,
+        master_ids=_master_ids(turn, target.service, target.master_id),
+        start=turn.now,
+        end=end,
+    )
+    if target.visit is not None:  # the visit being moved does not block itself
+        own = Interval(target.visit.starts_at, target.visit.ends_at)
+        busy[target.visit.master_id] = [b for b in busy[target.visit.master_id] if b != own]
+    return busy
+
+
+def _days(turn: Turn, target: Target, busy: Busy) -> list[date]:
+    days: set[date] = set()
+    for master_id in _master_ids(turn, target.service, target.master_id):
+        days.update(
+            bookable_days(
+                hours=_master(turn, master_id).hours,
+                busy=busy.get(master_id, []),
+                duration=target.service.duration,
+                tz=turn.config.tz,
+                now=turn.now,
+                rules=turn.config.booking.rules(),
+            )
+        )
+    return sorted(days)
+
+
+def _times(turn: Turn, target: Target, busy: Busy, day: date) -> dict[datetime, int]:
+    """Free start times on a local day, each with the master who would take it."""
+    times: dict[datetime, int] = {}
+    for master_id in _master_ids(turn, target.service, target.master_id):
+        for start in free_slots(
+            day=day,
+            hours=_master(turn, master_id).hours,
+            busy=busy.get(master_id, []),
+            duration=target.service.duration,
+            tz=turn.config.tz,
+            now=turn.now,
+            rules=turn.config.booking.rules(),
+        ):
+            times.setdefault(start, master_id)
+    return dict(sorted(times.items()))
+
+
+def _all_times(turn: Turn, target: Target, busy: Busy) -> dict[datetime, int]:
+    times: dict[datetime, int] = {}
+    for day in _days(turn, target, busy):
+        times.update(_times(turn, target, busy, day))
+    return times
+
+
+def _minutes(moment: datetime) -> int:
+    return int(moment.timestamp() // 60)
+
+
+def _moment(args: list[str], index: int) -> datetime:
+    return datetime.fromtimestamp(int_arg(args, index) * 60, UTC)
+
+
+def _slot_label(turn: Turn, moment: datetime) -> str:
+    return f"{turn.tr.short_day(turn.tr.local(moment).date())}, {turn.tr.clock(moment)}"
+
+
+def _service_line(turn: Turn, service: ServiceInfo) -> str:
+    return f"{service.title(turn.locale)} · {turn.tr.money(service.price)}"
+
+
+def _who(turn: Turn, master_id: int) -> str:
+    return _master(turn, master_id).name if master_id else turn._("any available master")
+
+
+# Views: each shows its step again from the conversation data alone.
+
+
+async def view_services(turn: Turn) -> Reply:
+    buttons = [
+        Button(_service_line(turn, service), pack("sv", service.id))
+        for service in turn.catalog.services.values()
+        if turn.catalog.masters_for(service.id)
+    ]
+    return Reply(
+        turn._("Choose a service:"), buttons=rows([*buttons, menu_button(turn)]), edit=True
+    )
+
+
+async def view_masters(turn: Turn) -> Reply:
+    target = await target_of(turn, turn.data["t"])
+    if target is None:
+        return await view_services(turn)
+    service = target.service
+    favourite = turn.client.favourite_master_id if turn.client else None
+    buttons = [Button(turn._("Any available master"), pack("ms", f"n{service.id}.0"))]
+    for master_id in _master_ids(turn, service, 0):
+        star = "★ " if master_id == favourite else ""
+        buttons.append(
+            Button(star + _master(turn, master_id).name, pack("ms", f"n{service.id}.{master_id}"))
+        )
+    text = turn._("{service}, {duration}. Choose a master:").format(
+        service=_service_line(turn, service), duration=turn.tr.minutes(service.minutes)
+    )
+    return Reply(text, buttons=rows([*buttons, Button(turn._("« Back"), pack("bk"))]), edit=True)
+
+
+async def view_days(turn: Turn) -> Reply:
+    target = await target_of(turn, turn.data["t"])
+    if target is None:
+        return await view_services(turn)
+    days = _days(turn, target, await _busy(turn, target))
+    back = Button(
+        turn._("« Back"), pack("sv", target.service.id) if target.visit is None else pack("mv")
+    )
+    if not days:
+        text = turn._("{who} has no free time in the next {n} days. Please choose another master.")
+        text = text.format(who=_who(turn, target.master_id), n=turn.config.booking.horizon_days)
+        return Reply(text, buttons=rows([back, menu_button(turn)]), edit=True)
+    buttons = [
+        Button(turn.tr.short_day(day), pack("dy", target.token, f"{day:%Y%m%d}")) for day in days
+    ]
+    text = turn._("{service}, {who}. Choose a day:").format(
+        service=target.service.title(turn.locale), who=_who(turn, target.master_id)
+    )
+    return Reply(text, buttons=(*rows(buttons, 3), (back,)), edit=True)
+
+
+async def view_times(turn: Turn) -> Reply:
+    target = await target_of(turn, turn.data["t"])
+    if target is None:
+        return await view_services(turn)
+    day = date.fromisoformat(turn.data["day"])
+    times = _times(turn, target, await _busy(turn, target), day)
+    back = Button(
+        turn._("« Other day"),
+        pack("ms", target.token) if target.visit is None else pack("rs", target.visit.id),
+    )
+    if not times:
+        text = turn._("No free time is left on {day}. Please choose another day.")
+        return Reply(text.format(day=turn.tr.day(day)), buttons=rows([back]), edit=True)
+    buttons = [
+        Button(turn.tr.clock(moment), pack("tm", target.token, _minutes(moment)))
+        for moment in times
+    ]
+    text = turn._("{day}: choose a time:").format(day=upper_first(turn.tr.weekday_day(day)))
+    return Reply(text, buttons=(*rows(buttons, 4), (back,)), edit=True)
+
+
+async def view_summary(turn: Turn) -> Reply:
+    target = await target_of(turn, turn.data["t"])
+    if target is None or not target.master_id:
+        return await view_services(turn)
+    start = datetime.fromtimestamp(turn.data["at"] * 60, UTC)
+    service = target.service
+    lines = [
+        turn._("Moving your visit to:") if target.visit else turn._("Please check your booking:"),
+        "",
+        turn._("Service: {service}").format(service=service.title(turn.locale)),
+        turn._("Master: {master}").format(master=_master(turn, target.master_id).name),
+        turn._("When: {when}").format(when=turn.tr.when(start)),
+        turn._("Duration: {duration}").format(duration=turn.tr.minutes(service.minutes)),
+        turn._("Price: {price}").format(price=turn.tr.money(service.price)),
+    ]
+    if turn.config.business.address:
+        lines.append(turn._("Address: {address}").format(address=turn.config.business.address))
+    if turn.data.get("comment"):
+        lines.append(turn._("Comment: {comment}").format(comment=turn.data["comment"]))
+    confirm = Button(turn._("Confirm"), pack("ok", target.token, turn.data["at"]))
+    buttons = [confirm]
+    if target.visit is None:
+        buttons.append(Button(turn._("Add a comment"), pack("cm")))
+    day = f"{start.astimezone(turn.config.tz):%Y%m%d}"
+    buttons += [
+        Button(turn._("Change time"), pack("dy", target.token, day)),
+        Button(turn._("Cancel"), pack("mn")),
+    ]
+    return Reply("\n".join(lines), buttons=rows(buttons), edit=True)
+
+
+async def view_comment(turn: Turn) -> Reply:
+    limit = turn.config.booking.comment_max_length
+    text = turn._("Type a comment for the master (up to {limit} characters):").format(limit=limit)
+    return Reply(text, buttons=rows([Button(turn._("« Back"), pack("sm"))]))
+
+
+async def view_repeat(turn: Turn) -> Reply:
+    target = await target_of(turn, turn.data["t"])
+    if target is None:
+        return await view_services(turn)
+    times = _all_times(turn, target, await _busy(turn, target))
+    assert turn.client is not None and turn.client.id is not None
+    weekday, minute = usual_time(
+        await completed_starts(session=turn.session, client_id=turn.client.id), turn.config.tz
+    )
+    picks = suggest_like_usual(
+        candidates=list(times), usual_weekday=weekday, usual_minute_of_day=minute, tz=turn.config.tz
+    )
+    other = Button(turn._("Other time"), pack("ms", target.token))
+    head = turn._("Same as last time: {service} with {master}.").format(
+        service=_service_line(turn, target.service), master=_who(turn, target.master_id)
+    )
+    if not picks:
+        text = (
+            head
+            + "\n"
+            + turn._("There is no free time in the next {n} days.").format(
+                n=turn.config.booking.horizon_days
+            )
+        )
+        return Reply(text, buttons=rows([other, menu_button(turn)]), edit=True)
+    buttons = [
+        Button(
+            _slot_label(turn, moment),
+            pack("tm", target.with_master(times[moment]).token, _minutes(moment)),
+        )
+        for moment in picks
+    ]
+    text = head + "\n" + turn._("The nearest times close to your usual one:")
+    return Reply(text, buttons=rows([*buttons, other, menu_button(turn)]), edit=True)
+
+
+# Actions.
+
+
+async def press_book(turn: Turn, args: list[str]) -> list[Reply]:
+    turn.goto("book.service")
+    return [await view_services(turn)]
+
+
+async def press_service(turn: Turn, args: list[str]) -> list[Reply]:
+    service = turn.catalog.services.get(int_arg(args, 0))
+    if service is None or not turn.catalog.masters_for(service.id):
+        hint = turn._("Sorry, this service is no longer offered.")
+        turn.goto("book.service")
+        return [with_hint(hint, await view_services(turn))]
+    masters = turn.catalog.masters_for(service.id)
+    if len(masters) == 1:
+        return await show_days(turn, Target(service, masters[0].id))
+    turn.goto("book.master", t=f"n{service.id}.0")
+    return [await view_masters(turn)]
+
+
+async def press_master(turn: Turn, args: list[str]) -> list[Reply]:
+    target = await target_of(turn, args[0] if args else "")
+    if target is None:
+        return await _gone(turn)
+    return await show_days(turn, target)
+
+
+async def show_days(turn: Turn, target: Target) -> list[Reply]:
+    turn.goto("book.day", t=target.token)
+    return [await view_days(turn)]
+
+
+async def press_day(turn: Turn, args: list[str]) -> list[Reply]:
+    target = await target_of(turn, args[0] if args else "")
+    if target is None:
+        return await _gone(turn)
+    try:
+        day = datetime.strptime(args[1], "%Y%m%d").date()
+    except (IndexError, ValueError):
+        raise BadPayload(":".join(args)) from None
+    turn.goto("book.time", t=target.token, day=day.isoformat())
+    return [await view_times(turn)]
+
+
+async def press_time(turn: Turn, args: list[str]) -> list[Reply]:
+    target = await target_of(turn, args[0] if args else "")
+    if target is None:
+        return await _gone(turn)
+    start = _moment(args, 1)
+    busy = await _busy(turn, target)
+    day = start.astimezone(turn.config.tz).date()
+    master_id = _times(turn, target, busy, day).get(start)
+    if master_id is None:
+        return [await _taken(turn, target, start, busy)]
+    turn.goto("book.summary", t=target.with_master(master_id).token, at=_minutes(start))
+    return [await view_summary(turn)]
+
+
+async def press_comment(turn: Turn, args: list[str]) -> list[Reply]:
+    if turn.step != "book.summary":
+        return await _gone(turn)
+    turn.goto("book.comment", **turn.data)
+    return [await view_comment(turn)]
+
+
+async def press_back_to_summary(turn: Turn, args: list[str]) -> list[Reply]:
+    if turn.step not in ("book.comment", "book.summary"):
+        return await _gone(turn)
+    turn.goto("book.summary", **turn.data)
+    return [await view_summary(turn)]
+
+
+async def on_comment(turn: Turn, event: Text | Contact) -> list[Reply]:
+    if not isinstance(event, Text) or not event.text.strip():
+        return [with_hint(turn._("Please type the comment."), await view_comment(turn))]
+    comment = event.text.strip()
+    refusal = too_long(turn, comment, turn.config.booking.comment_max_length)
+    if refusal:
+        return [with_hint(refusal, await view_comment(turn))]
+    turn.goto("book.summary", **{**turn.data, "comment": comment})
+    return [await view_summary(turn)]
+
+
+async def press_confirm(turn: Turn, args: list[str]) -> list[Reply]:
+    target = await target_of(turn, args[0] if args else "")
+    start = _moment(args, 1)
+    if target is None or not target.master_id:
+        return await _already_booked(turn, start) or await _gone(turn)
+    master_id, service = target.master_id, target.service
+    interval = Interval(start, start + service.duration)
+    if target.visit is None and (done := await _already_booked(turn, start)):
+        return done
+    await lock_master(session=turn.session, master_id=master_id)
+    busy = await _busy(turn, target)
+    if start not in _times(turn, target, busy, start.astimezone(turn.config.tz).date()):
+        return [await _taken(turn, target, start, busy)]
+    assert turn.client is not None and turn.client.id is not None
+    comment = turn.data.get("comment", "") if turn.data.get("at") == _minutes(start) else ""
+    if target.visit is not None:
+        visit = target.visit
+        visit.starts_at, visit.ends_at = interval.start, interval.end
+        visit.status, visit.confirmed_at = VisitStatus.booked, None
+        turn.session.add(visit)
+        headline = turn._("Done! Your visit is moved.")
+    else:
+        visit = await create_visit(
+            session=turn.session,
+            client_id=turn.client.id,
+            master_id=master_id,
+            service_id=service.id,
+            interval=interval,
+            price=service.price,
+            source=turn.inbound.channel,
+            comment=comment,
+            now=turn.now,
+        )
+        headline = turn._("Done! You are booked.")
+    turn.goto("menu")
+    return [confirmation(turn, visit, headline)]
+
+
+def confirmation(turn: Turn, visit: Visit, headline: str) -> Reply:
+    """The booking_confirmation message: what, who, when, how long, price, address."""
+    service = turn.catalog.services[visit.service_id]
+    lines = [
+        headline,
+        "",
+        f"{service.title(turn.locale)} · {_master(turn, visit.master_id).name}",
+        upper_first(turn.tr.when(visit.starts_at)),
+        turn._("Duration: {duration}").format(duration=turn.tr.minutes(service.minutes)),
+        turn._("Price: {price}").format(price=turn.tr.money(visit.price)),
+    ]
+    if turn.config.business.address:
+        lines.append(turn._("Address: {address}").format(address=turn.config.business.address))
+    lines += ["", turn._("We will remind you the day before.")]
+    buttons = [Button(turn._("My visits"), pack("mv")), menu_button(turn)]
+    return Reply("\n".join(lines), buttons=rows(buttons, 2), edit=True, kind="booking_confirmation")
+
+
+async def _already_booked(turn: Turn, start: datetime) -> list[Reply] | None:
+    """A second tap on Confirm (or a stale summary) for a visit the client already has."""
+    if turn.client is None:
+        return None
+    for visit in await upcoming_visits(
+        session=turn.session, client_id=turn.client.id or 0, now=turn.now
+    ):
+        if visit.starts_at == start:
+            turn.goto("menu")
+            return [confirmation(turn, visit, turn._("You are already booked for this time."))]
+    return None
+
+
+async def _taken(turn: Turn, target: Target, wanted: datetime, busy: Busy) -> Reply:
+    """The slot is gone: say so and offer the nearest free ones with the same master."""
+    times = _all_times(turn, target, busy)
+    picks = nearest_free(wanted=wanted, candidates=list(times))
+    turn.goto("book.day", t=target.token)
+    text = turn._("Sorry, {when} is no longer available.").format(when=turn.tr.when(wanted))
+    if picks:
+        text += "\n" + turn._("The nearest free times:")
+    buttons = [
+        Button(
+            _slot_label(turn, moment),
+            pack("tm", target.with_master(times[moment]).token, _minutes(moment)),
+        )
+        for moment in picks
+    ]
+    buttons += [Button(turn._("Other day"), pack("ms", target.token)), menu_button(turn)]
+    return Reply(text, buttons=rows(buttons), edit=True)
+
+
+async def _gone(turn: Turn) -> list[Reply]:
+    hint = turn._("That choice is no longer available. Let us start again.")
+    turn.goto("book.service")
+    return [with_hint(hint, await view_services(turn))]
+
+
+async def press_repeat(turn: Turn, args: list[str]) -> list[Reply]:
+    assert turn.client is not None and turn.client.id is not None
+    visit = await last_visit(session=turn.session, client_id=turn.client.id, now=turn.now)
+    service = turn.catalog.services.get(visit.service_id) if visit else None
+    if visit is None or service is None or not turn.catalog.masters_for(service.id):
+        hint = turn._("There is no earlier visit to repeat. Let us choose a service.")
+        turn.goto("book.service")
+        return [with_hint(hint, await view_services(turn))]
+    master_ids = {m.id for m in turn.catalog.masters_for(service.id)}
+    master_id = visit.master_id if visit.master_id in master_ids else 0
+    turn.goto("book.repeat", t=f"n{service.id}.{master_id}")
+    return [await view_repeat(turn)]
+
+
+VIEWS: dict[str, View] = {
+    "book.service": view_services,
+    "book.master": view_masters,
+    "book.day": view_days,
+    "book.time": view_times,
+    "book.summary": view_summary,
+    "book.comment": view_comment,
+    "book.repeat": view_repeat,
+}
+
+TEXT_STEPS: dict[str, TextStep] = {"book.comment": on_comment}
+
+ACTIONS: dict[str, Action] = {
+    "bk": press_book,
+    "sv": press_service,
+    "ms": press_master,
+    "dy": press_day,
+    "tm": press_time,
+    "cm": press_comment,
+    "sm": press_back_to_summary,
+    "ok": press_confirm,
+    "rp": press_repeat,
+}

@@ -1,0 +1,39 @@
+"""Pieces every conversation module uses: the registries' types and shared replies."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from handlers.events import Button, Contact, Reply, Text
+from handlers.payloads import pack
+from handlers.turn import Turn
+
+Action = Callable[[Turn, list[str]], Awaitable[list[Reply]]]
+View = Callable[[Turn], Awaitable[Reply]]
+TextStep = Callable[[Turn, Text | Contact], Awaitable[list[Reply]]]
+
+NAME_MAX = 60
+
+
+def menu_button(turn: Turn) -> Button:
+    return Button(turn._("« Main menu"), pack("mn"))
+
+
+def with_hint(hint: str, view: Reply) -> Reply:
+    """The current step shown again, with a short line on top saying what went wrong."""
+    return Reply(
+        text=f"{hint}\n\n{view.text}",
+        buttons=view.buttons,
+        ask_contact=view.ask_contact,
+        kind=view.kind,
+        meta=view.meta,
+    )
+
+
+def too_long(turn: Turn, text: str, limit: int) -> str | None:
+    """The polite refusal for text over `limit` characters, or None when it fits."""
+    if len(text) <= limit:
+        return None
+    return turn._("That is {length} characters; the limit is {limit}. Please shorten it.").format(
+        length=len(text), limit=limit
+    )

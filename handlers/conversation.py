@@ -1,0 +1,174 @@
+"""The entry point of every conversation: one inbound event in, replies out.
+
+Each turn runs in one database transaction: the state, the client and any booking are
+saved together or not at all, so an error never leaves a half-done step behind.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers import booking, menu, preferences, registration, visits
+from handlers.common import Action, TextStep, View, with_hint
+from handlers.events import Choice, Command, Contact, Inbound, Reply, Text
+from handlers.payloads import BadPayload, unpack
+from handlers.turn import Deps, Turn
+from storage.db import Database
+from storage.queries import client_for, conversation_for
+from storage.tables import Client, Conversation
+
+log = logging.getLogger(__name__)
+
+VIEWS: dict[str, View] = {
+    **registration.VIEWS,
+    **menu.VIEWS,
+    **booking.VIEWS,
+    **visits.VIEWS,
+    **preferences.VIEWS,
+}
+TEXT_STEPS: dict[str, TextStep] = {
+    **registration.TEXT_STEPS,
+    **booking.TEXT_STEPS,
+    **preferences.TEXT_STEPS,
+}
+ACTIONS: dict[str, Action] = {
+    **menu.ACTIONS,
+    **booking.ACTIONS,
+    **visits.ACTIONS,
+    **preferences.ACTIONS,
+}
+REGISTRATION_ACTIONS = registration.ACTIONS
+
+
+class Conversations:
+    def __init__(self, *, db: Database, deps: Deps) -> None:
+        self.db = db
+        self.deps = deps
+
+    async def handle(self, inbound: Inbound) -> list[Reply]:
+        try:
+            async with self.db.transaction() as session:
+                turn = await self._load(session, inbound)
+                replies = await _route(turn)
+                turn.conversation.updated_at = inbound.received_at
+                _touch(turn.client, inbound)
+                session.add(turn.conversation)
+                if turn.client is not None:
+                    session.add(turn.client)
+            return replies
+        except SQLAlchemyError:
+            log.exception("database error in a %s conversation", inbound.channel)
+            tr = self.deps.translator(None)
+            return [
+                Reply(
+                    tr._("Sorry, something went wrong on our side. Please try again in a minute.")
+                )
+            ]
+
+    async def _load(self, session: AsyncSession, inbound: Inbound) -> Turn:
+        conversation = await conversation_for(
+            session=session, channel=inbound.channel, external_id=inbound.external_id
+        )
+        if conversation is None:
+            conversation = Conversation(channel=inbound.channel, external_id=inbound.external_id)
+        client = await client_for(
+            session=session,
+            channel=inbound.channel,
+            external_id=inbound.external_id,
+            client_id=conversation.client_id,
+        )
+        if client is not None and conversation.client_id != client.id:
+            conversation.client_id = client.id
+        if client is None and conversation.client_id is not None:  # the client was deleted
+            conversation.client_id = None
+            conversation.step, conversation.data = "start", {}
+        locale = client.locale if client else conversation.data.get("locale")
+        return Turn(
+            session=session,
+            inbound=inbound,
+            deps=self.deps,
+            conversation=conversation,
+            client=client,
+            tr=self.deps.translator(locale),
+        )
+
+
+def _touch(client: Client | None, inbound: Inbound) -> None:
+    if client is None:
+        return
+    if inbound.channel == "telegram":
+        client.last_inbound_telegram_at = inbound.received_at
+    elif inbound.channel == "whatsapp":
+        client.last_inbound_whatsapp_at = inbound.received_at
+
+
+async def _route(turn: Turn) -> list[Reply]:
+    event = turn.inbound.event
+    if isinstance(event, Command):
+        return await _command(turn, event)
+    if turn.client is None and not turn.step.startswith("reg."):
+        return await registration.begin(turn)
+    if isinstance(event, Choice):
+        return await _choice(turn, event)
+    return await _text(turn, event)
+
+
+async def _command(turn: Turn, command: Command) -> list[Reply]:
+    if command.name == "stop":
+        return await menu.stop_marketing(turn)
+    if command.name == "help":
+        return await menu.show_help(turn)
+    if command.name in ("start", "menu"):
+        if turn.client is None:
+            if turn.step.startswith("reg.") and turn.step != "reg.name":
+                return [await _view(turn)]  # keep what was typed so far
+            return await registration.begin(turn)
+        return await menu.show_menu(turn)
+    if command.name == "book" and turn.client is not None:
+        return await booking.press_book(turn, [])
+    hint = turn._("I do not know this command. /start opens the menu, /help explains the rest.")
+    return [with_hint(hint, await _view(turn))]
+
+
+async def _choice(turn: Turn, choice: Choice) -> list[Reply]:
+    try:
+        action_name, args = unpack(choice.payload)
+        if turn.client is None:
+            action = REGISTRATION_ACTIONS.get(action_name)
+            if action is None:
+                hint = turn._("Let us finish registering first.")
+                return [with_hint(hint, await _view(turn))]
+        else:
+            action = ACTIONS.get(action_name) or REGISTRATION_ACTIONS.get(action_name)
+        if action is None:
+            return await menu.stale(turn)
+        return await action(turn, args)
+    except BadPayload:
+        log.info("unreadable payload from %s: %r", turn.inbound.channel, choice.payload[:64])
+        return await menu.stale(turn)
+
+
+async def _text(turn: Turn, event: Text | Contact) -> list[Reply]:
+    step = TEXT_STEPS.get(turn.step)
+    if step is not None:
+        return await step(turn, event)
+    hint = turn._("Please choose one of the buttons below.")
+    return [with_hint(hint, await _view(turn))]
+
+
+async def _view(turn: Turn) -> Reply:
+    view = VIEWS.get(turn.step)
+    if view is None or (turn.client is None and not turn.step.startswith("reg.")):
+        if turn.client is None:
+            turn.goto("reg.name", locale=turn.locale)
+            return await registration.view_name(turn)
+        turn.goto("menu")
+        return await menu.view_menu(turn)
+    try:
+        return await view(turn)
+    except (KeyError, ValueError, TypeError):  # state from an older version of the bot
+        turn.goto("menu")
+        return await menu.view_menu(turn)

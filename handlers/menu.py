@@ -1,0 +1,89 @@
+"""The main menu, help, /stop and the answer to a button that no longer means anything."""
+
+from __future__ import annotations
+
+from handlers.common import Action, View, menu_button
+from handlers.events import Button, Reply, rows
+from handlers.payloads import pack
+from handlers.turn import Turn
+from storage.queries import last_visit
+
+
+async def view_menu(turn: Turn) -> Reply:
+    assert turn.client is not None
+    buttons = [Button(turn._("Book a visit"), pack("bk"))]
+    if await last_visit(session=turn.session, client_id=_id(turn), now=turn.now) is not None:
+        buttons.append(Button(turn._("Repeat last visit"), pack("rp")))
+    buttons += [
+        Button(turn._("My visits"), pack("mv")),
+        Button(turn._("Preferences"), pack("pf")),
+        Button(turn._("Help"), pack("hp")),
+    ]
+    text = turn._("{name}, what would you like to do?").format(name=turn.client.name)
+    return Reply(text, buttons=rows(buttons), edit=True)
+
+
+async def show_menu(turn: Turn) -> list[Reply]:
+    turn.goto("menu")
+    return [await view_menu(turn)]
+
+
+async def press_menu(turn: Turn, args: list[str]) -> list[Reply]:
+    return await show_menu(turn)
+
+
+async def view_help(turn: Turn) -> Reply:
+    business = turn.config.business
+    lines = [
+        turn._("{business} booking bot.").format(business=business.name),
+        turn._("Book, reschedule or cancel a visit with the buttons; we remind you before it."),
+        "",
+        turn._("/start — main menu"),
+        turn._("/stop — no more offers (reminders about your visits still come)"),
+        turn._("/help — this help"),
+    ]
+    if business.address:
+        lines += ["", turn._("Address: {address}").format(address=business.address)]
+    if business.phone:
+        lines.append(turn._("Phone: {phone}").format(phone=business.phone))
+    return Reply("\n".join(lines), buttons=rows([menu_button(turn)]), edit=True)
+
+
+async def show_help(turn: Turn) -> list[Reply]:
+    if turn.client is not None:
+        turn.goto("help")
+    return [await view_help(turn)]
+
+
+async def press_help(turn: Turn, args: list[str]) -> list[Reply]:
+    return await show_help(turn)
+
+
+async def stop_marketing(turn: Turn) -> list[Reply]:
+    client = turn.client
+    if client is not None and client.marketing_allowed:
+        client.marketing_opt_out_at = turn.now
+    text = turn._(
+        "Done: no more offers from us. Reminders about your visits will still come. "
+        "You can turn offers back on in Preferences."
+    )
+    return [Reply(text, buttons=rows([menu_button(turn)]) if client else ())]
+
+
+async def stale(turn: Turn) -> list[Reply]:
+    """An unknown or outdated button: say so, and show the menu."""
+    text = turn._("That button is out of date. Here is the menu.")
+    if turn.client is None:
+        return [Reply(text)]
+    turn.goto("menu")
+    view = await view_menu(turn)
+    return [Reply(f"{text}\n\n{view.text}", buttons=view.buttons)]
+
+
+def _id(turn: Turn) -> int:
+    assert turn.client is not None and turn.client.id is not None
+    return turn.client.id
+
+
+VIEWS: dict[str, View] = {"menu": view_menu, "help": view_help}
+ACTIONS: dict[str, Action] = {"mn": press_menu, "hp": press_help}

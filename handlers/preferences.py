@@ -1,0 +1,199 @@
+"""Preferences: favourite master, time of day, a note for the master, language, birthday,
+offers on/off."""
+
+from __future__ import annotations
+
+from domain.people import birthday_known_year, parse_birthday
+from domain.text import N_
+from handlers.common import Action, TextStep, View, menu_button, too_long, with_hint
+from handlers.events import Button, Contact, Reply, Text, rows
+from handlers.payloads import BadPayload, int_arg, pack
+from handlers.turn import Turn
+from storage.tables import Client
+
+NOTE_MAX = 300
+TIMES_OF_DAY = {
+    "morning": N_("Morning"),
+    "afternoon": N_("Afternoon"),
+    "evening": N_("Evening"),
+}
+LANGUAGES = {"ru": "Русский", "en": "English"}
+
+
+def _client(turn: Turn) -> Client:
+    assert turn.client is not None
+    return turn.client
+
+
+async def view_preferences(turn: Turn) -> Reply:
+    client = _client(turn)
+    master = turn.catalog.masters.get(client.favourite_master_id or 0)
+    when = TIMES_OF_DAY.get(client.preferred_time_of_day or "")
+    birthday = "—"
+    if client.birthday:
+        birthday = turn.tr.day(client.birthday)
+        if birthday_known_year(client.birthday):
+            birthday += f" {client.birthday.year}"
+    lines = [
+        turn._("Your preferences:"),
+        turn._("Favourite master: {value}").format(value=master.name if master else "—"),
+        turn._("Preferred time: {value}").format(value=turn._(when) if when else "—"),
+        turn._("Note for the master: {value}").format(value=client.preference_note or "—"),
+        turn._("Language: {value}").format(value=LANGUAGES.get(client.locale, client.locale)),
+        turn._("Birthday: {value}").format(value=birthday),
+        turn._("Offers: {value}").format(
+            value=turn._("on") if client.marketing_allowed else turn._("off")
+        ),
+    ]
+    offers = turn._("Turn offers off") if client.marketing_allowed else turn._("Turn offers on")
+    buttons = [
+        Button(turn._("Favourite master"), pack("pm")),
+        Button(turn._("Preferred time"), pack("pt")),
+        Button(turn._("Note for the master"), pack("pn")),
+        Button(turn._("Language"), pack("pl")),
+        Button(turn._("Birthday"), pack("pb")),
+        Button(offers, pack("pk")),
+    ]
+    return Reply("\n".join(lines), buttons=(*rows(buttons, 2), (menu_button(turn),)), edit=True)
+
+
+def _back(turn: Turn) -> Button:
+    return Button(turn._("« Back"), pack("pf"))
+
+
+async def view_master(turn: Turn) -> Reply:
+    buttons = [Button(m.name, pack("fa", m.id)) for m in turn.catalog.masters.values()]
+    buttons.append(Button(turn._("No favourite"), pack("fa", 0)))
+    return Reply(
+        turn._("Who is your favourite master?"), buttons=rows([*buttons, _back(turn)]), edit=True
+    )
+
+
+async def view_time(turn: Turn) -> Reply:
+    buttons = [Button(turn._(label), pack("ft", key)) for key, label in TIMES_OF_DAY.items()]
+    buttons.append(Button(turn._("Any time"), pack("ft", "any")))
+    return Reply(
+        turn._("When do you prefer to come?"), buttons=rows([*buttons, _back(turn)]), edit=True
+    )
+
+
+async def view_language(turn: Turn) -> Reply:
+    buttons = [Button(label, pack("fl", code)) for code, label in LANGUAGES.items()]
+    return Reply(turn._("Choose the language:"), buttons=rows([*buttons, _back(turn)]), edit=True)
+
+
+async def view_note(turn: Turn) -> Reply:
+    text = turn._(
+        "Type what the master should know, e.g. “short on the sides” (up to {limit} characters):"
+    ).format(limit=NOTE_MAX)
+    buttons = [Button(turn._("Clear the note"), pack("fn")), _back(turn)]
+    return Reply(text, buttons=rows(buttons))
+
+
+async def view_birthday(turn: Turn) -> Reply:
+    text = turn._("Type your birthday like 27.11 or 27.11.1990:")
+    return Reply(text, buttons=rows([_back(turn)]))
+
+
+async def _show(turn: Turn, hint: str | None = None) -> list[Reply]:
+    turn.goto("prefs")
+    view = await view_preferences(turn)
+    return [with_hint(hint, view) if hint else view]
+
+
+async def press_preferences(turn: Turn, args: list[str]) -> list[Reply]:
+    return await _show(turn)
+
+
+def _opener(step: str, view: View) -> Action:
+    async def open_step(turn: Turn, args: list[str]) -> list[Reply]:
+        turn.goto(step)
+        return [await view(turn)]
+
+    return open_step
+
+
+async def press_favourite(turn: Turn, args: list[str]) -> list[Reply]:
+    master_id = int_arg(args, 0)
+    if master_id and master_id not in turn.catalog.masters:
+        return await _show(turn, turn._("That master no longer works with us."))
+    _client(turn).favourite_master_id = master_id or None
+    return await _show(turn, turn._("Saved."))
+
+
+async def press_time_of_day(turn: Turn, args: list[str]) -> list[Reply]:
+    value = args[0] if args else ""
+    if value not in (*TIMES_OF_DAY, "any"):
+        raise BadPayload(value)
+    _client(turn).preferred_time_of_day = None if value == "any" else value
+    return await _show(turn, turn._("Saved."))
+
+
+async def press_language(turn: Turn, args: list[str]) -> list[Reply]:
+    code = args[0] if args else ""
+    if code not in LANGUAGES or code not in turn.deps.translators:
+        raise BadPayload(code)
+    _client(turn).locale = code
+    turn.use_locale(code)
+    return await _show(turn, turn._("Saved."))
+
+
+async def press_clear_note(turn: Turn, args: list[str]) -> list[Reply]:
+    _client(turn).preference_note = ""
+    return await _show(turn, turn._("Saved."))
+
+
+async def press_offers(turn: Turn, args: list[str]) -> list[Reply]:
+    client = _client(turn)
+    if client.marketing_allowed:
+        client.marketing_opt_out_at = turn.now
+        return await _show(turn, turn._("Offers are off. Reminders about visits still come."))
+    client.marketing_opt_in_at = turn.now
+    client.marketing_opt_out_at = None
+    return await _show(turn, turn._("Offers are on. Thank you!"))
+
+
+async def on_note(turn: Turn, event: Text | Contact) -> list[Reply]:
+    if not isinstance(event, Text) or not event.text.strip():
+        return [with_hint(turn._("Please type the note."), await view_note(turn))]
+    note = event.text.strip()
+    if refusal := too_long(turn, note, NOTE_MAX):
+        return [with_hint(refusal, await view_note(turn))]
+    _client(turn).preference_note = note
+    return await _show(turn, turn._("Saved."))
+
+
+async def on_birthday(turn: Turn, event: Text | Contact) -> list[Reply]:
+    text = event.text if isinstance(event, Text) else ""
+    birthday = parse_birthday(text, today=turn.tr.local(turn.now).date())
+    if birthday is None:
+        hint = turn._("I could not read that date. Please type it like 27.11 or 27.11.1990.")
+        return [with_hint(hint, await view_birthday(turn))]
+    _client(turn).birthday = birthday
+    return await _show(turn, turn._("Saved."))
+
+
+VIEWS: dict[str, View] = {
+    "prefs": view_preferences,
+    "prefs.master": view_master,
+    "prefs.time": view_time,
+    "prefs.language": view_language,
+    "prefs.note": view_note,
+    "prefs.birthday": view_birthday,
+}
+
+TEXT_STEPS: dict[str, TextStep] = {"prefs.note": on_note, "prefs.birthday": on_birthday}
+
+ACTIONS: dict[str, Action] = {
+    "pf": press_preferences,
+    "pm": _opener("prefs.master", view_master),
+    "pt": _opener("prefs.time", view_time),
+    "pl": _opener("prefs.language", view_language),
+    "pn": _opener("prefs.note", view_note),
+    "pb": _opener("prefs.birthday", view_birthday),
+    "fa": press_favourite,
+    "ft": press_time_of_day,
+    "fl": press_language,
+    "fn": press_clear_note,
+    "pk": press_offers,
+}

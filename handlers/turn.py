@@ -1,0 +1,75 @@
+"""One turn of a conversation: the inbound event, who sent it, where they are, and the
+services a handler needs. Handlers read and change it; `Conversations` saves it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from domain.business import BusinessConfig
+from domain.text import Translator
+from handlers.events import Inbound
+from storage.catalog import Catalog
+from storage.tables import Client, Conversation
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    """What every conversation needs, built once by the composition root."""
+
+    config: BusinessConfig
+    catalog: Catalog
+    translators: Mapping[str, Translator]
+
+    def translator(self, locale: str | None) -> Translator:
+        default = self.config.business.default_locale
+        return self.translators.get(locale or default) or self.translators[default]
+
+
+@dataclass(slots=True)
+class Turn:
+    session: AsyncSession
+    inbound: Inbound
+    deps: Deps
+    conversation: Conversation
+    client: Client | None
+    tr: Translator
+
+    @property
+    def now(self) -> datetime:
+        return self.inbound.received_at
+
+    @property
+    def step(self) -> str:
+        return self.conversation.step
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.conversation.data
+
+    @property
+    def config(self) -> BusinessConfig:
+        return self.deps.config
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.deps.catalog
+
+    @property
+    def locale(self) -> str:
+        return self.tr.locale
+
+    def goto(self, step: str, **data: Any) -> None:
+        """Move to `step`; `data` is everything needed to show that step again."""
+        self.conversation.step = step
+        self.conversation.data = dict(data)
+
+    def use_locale(self, locale: str) -> None:
+        self.tr = self.deps.translator(locale)
+
+    def _(self, message: str) -> str:
+        return self.tr._(message)

@@ -1,0 +1,163 @@
+"""My visits: the upcoming list, one visit, cancel (until the cut-off), reschedule."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from domain.text import upper_first
+from handlers.booking import show_days, target_of
+from handlers.common import Action, View, menu_button, with_hint
+from handlers.events import Button, Reply, rows
+from handlers.payloads import int_arg, pack
+from handlers.turn import Turn
+from storage.queries import count_completed, upcoming_visits
+from storage.tables import ACTIVE_VISIT, Visit, VisitStatus
+
+
+def _line(turn: Turn, visit: Visit) -> str:
+    service = turn.catalog.services.get(visit.service_id)
+    master = turn.catalog.masters.get(visit.master_id)
+    title = service.title(turn.locale) if service else "—"
+    return (
+        f"{upper_first(turn.tr.when(visit.starts_at))} — {title}, {master.name if master else '—'}"
+    )
+
+
+async def _own_active(turn: Turn, visit_id: int) -> Visit | None:
+    visit = await turn.session.get(Visit, visit_id)
+    if visit is None or turn.client is None or visit.client_id != turn.client.id:
+        return None
+    if visit.status not in ACTIVE_VISIT or visit.ends_at <= turn.now:
+        return None
+    return visit
+
+
+async def view_visits(turn: Turn) -> Reply:
+    assert turn.client is not None and turn.client.id is not None
+    visits = await upcoming_visits(session=turn.session, client_id=turn.client.id, now=turn.now)
+    done = await count_completed(session=turn.session, client_id=turn.client.id)
+    history = turn.tr.n_("{n} visit with us so far.", "{n} visits with us so far.", done)
+    history = history.format(n=done)
+    if not visits:
+        text = turn._("You have no upcoming visits.") + "\n" + history
+        buttons = [Button(turn._("Book a visit"), pack("bk")), menu_button(turn)]
+        return Reply(text, buttons=rows(buttons), edit=True)
+    count = turn.tr.n_("You have {n} upcoming visit:", "You have {n} upcoming visits:", len(visits))
+    lines = [count.format(n=len(visits)), *(_line(turn, v) for v in visits), "", history]
+    buttons = [
+        Button(
+            f"{turn.tr.short_day(turn.tr.local(v.starts_at).date())}, {turn.tr.clock(v.starts_at)}",
+            pack("vi", v.id),
+        )
+        for v in visits
+    ]
+    return Reply("\n".join(lines), buttons=(*rows(buttons, 2), (menu_button(turn),)), edit=True)
+
+
+async def view_visit(turn: Turn) -> Reply:
+    visit = await _own_active(turn, turn.data["v"])
+    if visit is None:
+        return await view_visits(turn)
+    status = turn._("confirmed") if visit.status == VisitStatus.confirmed else turn._("booked")
+    lines = [_line(turn, visit), turn._("Status: {status}").format(status=status)]
+    if visit.comment:
+        lines.append(turn._("Comment: {comment}").format(comment=visit.comment))
+    buttons = [
+        Button(turn._("Reschedule"), pack("rs", visit.id)),
+        Button(turn._("Cancel visit"), pack("cx", visit.id)),
+        Button(turn._("« My visits"), pack("mv")),
+    ]
+    return Reply("\n".join(lines), buttons=rows(buttons), edit=True)
+
+
+async def view_cancel(turn: Turn) -> Reply:
+    visit = await _own_active(turn, turn.data["v"])
+    if visit is None:
+        return await view_visits(turn)
+    text = turn._("Cancel this visit?") + "\n" + _line(turn, visit)
+    buttons = [
+        Button(turn._("Yes, cancel it"), pack("cy", visit.id)),
+        Button(turn._("No, keep it"), pack("vi", visit.id)),
+    ]
+    return Reply(text, buttons=rows(buttons, 2), edit=True)
+
+
+async def visit_gone(turn: Turn) -> list[Reply]:
+    hint = turn._("This visit is no longer active (it was cancelled, moved or has passed).")
+    turn.goto("visits")
+    return [with_hint(hint, await view_visits(turn))]
+
+
+async def press_visits(turn: Turn, args: list[str]) -> list[Reply]:
+    turn.goto("visits")
+    return [await view_visits(turn)]
+
+
+async def press_visit(turn: Turn, args: list[str]) -> list[Reply]:
+    visit = await _own_active(turn, int_arg(args, 0))
+    if visit is None:
+        return await visit_gone(turn)
+    turn.goto("visits.one", v=visit.id)
+    return [await view_visit(turn)]
+
+
+def _too_late(turn: Turn, visit: Visit) -> Reply | None:
+    cutoff = timedelta(hours=turn.config.booking.cancel_cutoff_hours)
+    if visit.starts_at - turn.now >= cutoff:
+        return None
+    text = turn._(
+        "It is less than {hours} h before your visit, so it cannot be changed in the bot. "
+        "Please call us: {phone}."
+    ).format(hours=turn.config.booking.cancel_cutoff_hours, phone=turn.config.business.phone or "—")
+    return Reply(text, buttons=rows([Button(turn._("« My visits"), pack("mv"))]))
+
+
+async def press_cancel(turn: Turn, args: list[str]) -> list[Reply]:
+    visit = await _own_active(turn, int_arg(args, 0))
+    if visit is None:
+        return await visit_gone(turn)
+    if refusal := _too_late(turn, visit):
+        return [refusal]
+    turn.goto("visits.cancel", v=visit.id)
+    return [await view_cancel(turn)]
+
+
+async def press_cancel_yes(turn: Turn, args: list[str]) -> list[Reply]:
+    visit = await _own_active(turn, int_arg(args, 0))
+    if visit is None:
+        return await visit_gone(turn)
+    if refusal := _too_late(turn, visit):
+        return [refusal]
+    visit.status = VisitStatus.cancelled
+    visit.cancelled_at = turn.now
+    visit.cancel_reason = "client"
+    turn.session.add(visit)
+    turn.goto("menu")
+    text = turn._("Your visit is cancelled:") + "\n" + _line(turn, visit)
+    buttons = [Button(turn._("Book another time"), pack("bk")), menu_button(turn)]
+    return [Reply(text, buttons=rows(buttons), edit=True)]
+
+
+async def press_reschedule(turn: Turn, args: list[str]) -> list[Reply]:
+    visit = await _own_active(turn, int_arg(args, 0))
+    target = await target_of(turn, f"r{visit.id}") if visit else None
+    if visit is None or target is None:
+        return await visit_gone(turn)
+    if refusal := _too_late(turn, visit):
+        return [refusal]
+    return await show_days(turn, target)
+
+
+VIEWS: dict[str, View] = {
+    "visits": view_visits,
+    "visits.one": view_visit,
+    "visits.cancel": view_cancel,
+}
+
+ACTIONS: dict[str, Action] = {
+    "mv": press_visits,
+    "vi": press_visit,
+    "cx": press_cancel,
+    "cy": press_cancel_yes,
+    "rs": press_reschedule,
+}

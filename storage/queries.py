@@ -1,0 +1,174 @@
+"""Queries the conversations and the scheduler share. Keyword-only, session first."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from domain.slots import Interval
+from storage.tables import (
+    ACTIVE_VISIT,
+    Client,
+    Conversation,
+    Staff,
+    TimeOff,
+    Visit,
+    VisitStatus,
+)
+
+
+async def busy_intervals(
+    *, session: AsyncSession, master_ids: Iterable[int], start: datetime, end: datetime
+) -> dict[int, list[Interval]]:
+    """Active visits and time off of these masters that overlap [start, end)."""
+    ids = list(master_ids)
+    busy: dict[int, list[Interval]] = defaultdict(list)
+    visits = await session.exec(
+        select(Visit.master_id, Visit.starts_at, Visit.ends_at).where(
+            col(Visit.master_id).in_(ids),
+            col(Visit.status).in_(ACTIVE_VISIT),
+            col(Visit.starts_at) < end,
+            col(Visit.ends_at) > start,
+        )
+    )
+    for master_id, starts_at, ends_at in visits.all():
+        busy[master_id].append(Interval(starts_at, ends_at))
+    time_off = await session.exec(
+        select(TimeOff.staff_id, TimeOff.starts_at, TimeOff.ends_at).where(
+            col(TimeOff.staff_id).in_(ids),
+            col(TimeOff.starts_at) < end,
+            col(TimeOff.ends_at) > start,
+        )
+    )
+    for staff_id, starts_at, ends_at in time_off.all():
+        busy[staff_id].append(Interval(starts_at, ends_at))
+    return busy
+
+
+async def lock_master(*, session: AsyncSession, master_id: int) -> None:
+    """Serialise bookings for one master. PostgreSQL locks the staff row; SQLite already
+    holds the database write lock (BEGIN IMMEDIATE), so this is a no-op there."""
+    await session.exec(select(Staff.id).where(Staff.id == master_id).with_for_update())
+
+
+async def create_visit(
+    *,
+    session: AsyncSession,
+    client_id: int,
+    master_id: int,
+    service_id: int,
+    interval: Interval,
+    price: Decimal,
+    source: str,
+    comment: str = "",
+    now: datetime,
+) -> Visit:
+    visit = Visit(
+        client_id=client_id,
+        master_id=master_id,
+        service_id=service_id,
+        starts_at=interval.start,
+        ends_at=interval.end,
+        price=price,
+        source=source,
+        comment=comment,
+        created_at=now,
+    )
+    session.add(visit)
+    await session.flush()
+    return visit
+
+
+async def upcoming_visits(
+    *, session: AsyncSession, client_id: int, now: datetime, limit: int = 10
+) -> Sequence[Visit]:
+    result = await session.exec(
+        select(Visit)
+        .where(
+            Visit.client_id == client_id,
+            col(Visit.status).in_(ACTIVE_VISIT),
+            col(Visit.ends_at) > now,
+        )
+        .order_by(col(Visit.starts_at))
+        .limit(limit)
+    )
+    return result.all()
+
+
+async def last_visit(*, session: AsyncSession, client_id: int, now: datetime) -> Visit | None:
+    """The client's most recent visit that took place (or, failing that, was booked)."""
+    for statuses in ((VisitStatus.completed,), ACTIVE_VISIT):
+        result = await session.exec(
+            select(Visit)
+            .where(
+                Visit.client_id == client_id,
+                col(Visit.status).in_(statuses),
+                col(Visit.starts_at) < now,
+            )
+            .order_by(col(Visit.starts_at).desc())
+            .limit(1)
+        )
+        visit = result.first()
+        if visit is not None:
+            return visit
+    return None
+
+
+async def completed_starts(
+    *, session: AsyncSession, client_id: int, limit: int = 20
+) -> list[datetime]:
+    result = await session.exec(
+        select(Visit.starts_at)
+        .where(Visit.client_id == client_id, Visit.status == VisitStatus.completed)
+        .order_by(col(Visit.starts_at).desc())
+        .limit(limit)
+    )
+    return list(result.all())
+
+
+async def conversation_for(
+    *, session: AsyncSession, channel: str, external_id: str
+) -> Conversation | None:
+    result = await session.exec(
+        select(Conversation).where(
+            Conversation.channel == channel, Conversation.external_id == external_id
+        )
+    )
+    return result.first()
+
+
+async def client_for(
+    *, session: AsyncSession, channel: str, external_id: str, client_id: int | None
+) -> Client | None:
+    """The client behind a chat: the one the conversation is linked to, else the one whose
+    messenger id matches (an imported client writing for the first time)."""
+    if client_id is not None:
+        client = await session.get(Client, client_id)
+        if client is not None and client.deleted_at is None:
+            return client
+    if channel == "telegram" and external_id.lstrip("-").isdigit():
+        query = select(Client).where(Client.telegram_id == int(external_id))
+    elif channel == "whatsapp":
+        query = select(Client).where(Client.whatsapp_id == external_id)
+    else:
+        return None
+    client = (await session.exec(query.where(col(Client.deleted_at).is_(None)))).first()
+    return client
+
+
+async def client_by_phone(*, session: AsyncSession, phone: str) -> Client | None:
+    return (await session.exec(select(Client).where(Client.phone == phone))).first()
+
+
+async def count_completed(*, session: AsyncSession, client_id: int) -> int:
+    result = await session.exec(
+        select(func.count())
+        .select_from(Visit)
+        .where(Visit.client_id == client_id, Visit.status == VisitStatus.completed)
+    )
+    return int(result.one())

@@ -1,0 +1,242 @@
+"""Every table of DESIGN.md section 4. Timestamps are aware UTC; money is Decimal."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import Money, UTCDateTime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+def _money(default: Decimal | None = None) -> Any:
+    return Field(default=default, sa_type=Money, nullable=default is None)
+
+
+class Role(StrEnum):
+    owner = "owner"
+    admin = "admin"
+    master = "master"
+
+
+class VisitStatus(StrEnum):
+    booked = "booked"
+    confirmed = "confirmed"
+    completed = "completed"
+    cancelled = "cancelled"
+    no_show = "no_show"
+
+
+ACTIVE_VISIT = (VisitStatus.booked, VisitStatus.confirmed)
+
+
+class Channel(StrEnum):
+    telegram = "telegram"
+    whatsapp = "whatsapp"
+    console = "console"
+
+
+class Client(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    phone: str | None = Field(default=None, max_length=20, unique=True)
+    telegram_id: int | None = Field(default=None, sa_type=BigInteger, unique=True)
+    whatsapp_id: str | None = Field(default=None, max_length=32, unique=True)
+    preferred_channel: str | None = None
+    locale: str = "ru"
+    birthday: date | None = None
+    source: str = "telegram"
+    referral_code: str | None = Field(default=None, max_length=16, unique=True)
+    referred_by_id: int | None = Field(default=None, foreign_key="client.id")
+    staff_notes: str = ""
+    favourite_master_id: int | None = Field(default=None, foreign_key="staff.id")
+    preferred_time_of_day: str | None = None  # morning / afternoon / evening
+    preference_note: str = ""
+    consent_at: datetime | None = _ts()
+    marketing_opt_in_at: datetime | None = _ts()
+    marketing_opt_out_at: datetime | None = _ts()
+    unreachable_since: datetime | None = _ts()
+    telegram_unreachable_at: datetime | None = _ts()
+    whatsapp_unreachable_at: datetime | None = _ts()
+    last_inbound_telegram_at: datetime | None = _ts()
+    last_inbound_whatsapp_at: datetime | None = _ts()
+    holdout: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    deleted_at: datetime | None = _ts()
+
+    @property
+    def marketing_allowed(self) -> bool:
+        return self.marketing_opt_in_at is not None and (
+            self.marketing_opt_out_at is None
+            or self.marketing_opt_out_at < self.marketing_opt_in_at
+        )
+
+
+class Staff(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=24, unique=True)
+    name: str = Field(max_length=60)
+    telegram_id: int | None = Field(default=None, sa_type=BigInteger, unique=True)
+    role: str = Role.master
+    active: bool = True
+
+
+class Service(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=24, unique=True)
+    name: str = Field(max_length=60)
+    name_en: str = ""
+    duration_minutes: int
+    price: Decimal = _money(Decimal("0"))
+    return_interval_days: int = 30
+    care_tip: str = ""
+    care_tip_en: str = ""
+    active: bool = True
+
+
+class StaffService(SQLModel, table=True):
+    __tablename__ = "staff_service"
+
+    staff_id: int = Field(foreign_key="staff.id", primary_key=True)
+    service_id: int = Field(foreign_key="service.id", primary_key=True)
+
+
+class WorkingHoursRow(SQLModel, table=True):
+    __tablename__ = "working_hours"
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    weekday: int  # 0 = Monday, local
+    opens: time
+    closes: time
+
+
+class TimeOff(SQLModel, table=True):
+    __tablename__ = "time_off"
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
+    reason: str = ""
+
+
+class Visit(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_visit_master_start", "master_id", "starts_at"),
+        Index("ix_visit_client_start", "client_id", "starts_at"),
+        Index("ix_visit_status_start", "status", "starts_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id")
+    master_id: int = Field(foreign_key="staff.id")
+    service_id: int = Field(foreign_key="service.id")
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
+    status: str = VisitStatus.booked
+    price: Decimal = _money(Decimal("0"))
+    paid_amount: Decimal | None = _money()
+    discount: Decimal | None = _money()
+    source: str = "telegram"
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    confirmed_at: datetime | None = _ts()
+    cancelled_at: datetime | None = _ts()
+    cancel_reason: str | None = None
+    completed_at: datetime | None = _ts()
+    comment: str = ""
+
+
+class Feedback(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    visit_id: int = Field(foreign_key="visit.id", unique=True)
+    rating: int
+    comment: str = ""
+    status: str = "ok"  # ok / open / resolved
+    resolved_by_id: int | None = Field(default=None, foreign_key="staff.id")
+    resolved_at: datetime | None = _ts()
+    resolution: str = ""
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ChurnReason(SQLModel, table=True):
+    __tablename__ = "churn_reason"
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    answer: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class LoyaltyEntry(SQLModel, table=True):
+    __tablename__ = "loyalty_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    delta: int
+    reason: str
+    visit_id: int | None = Field(default=None, foreign_key="visit.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class OutboxStatus(StrEnum):
+    pending = "pending"
+    sending = "sending"
+    sent = "sent"
+    failed = "failed"
+    skipped = "skipped"
+    held_out = "held_out"
+
+
+class Outbox(SQLModel, table=True):
+    __table_args__ = (Index("ix_outbox_status_due", "status", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    client_id: int | None = Field(default=None, foreign_key="client.id", index=True)
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    channel: str | None = None
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    dedupe_key: str = Field(max_length=120, unique=True)
+    status: str = OutboxStatus.pending
+    attempts: int = 0
+    last_error: str | None = None
+    sent_at: datetime | None = _ts()
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    campaign: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Conversation(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    client_id: int | None = Field(default=None, foreign_key="client.id", index=True)
+    flow: str = "start"
+    step: str = "start"
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ProcessedMessage(SQLModel, table=True):
+    """Inbound message ids already handled: webhook retries are processed once."""
+
+    __tablename__ = "processed_message"
+
+    channel: str = Field(max_length=16, primary_key=True)
+    message_id: str = Field(max_length=128, primary_key=True)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import SQLModel
+
+from bot.composition import Core, build_core_on
+from bot.config import load_business_config
+from domain.business import BusinessConfig
+from storage.db import Database, create_engine
+from tests.chat import ChatClient, Clock, utc
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def config() -> BusinessConfig:
+    return load_business_config(ROOT / "business.example.toml")
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(create_engine(f"sqlite+aiosqlite:///{tmp_path / 'regulars.db'}"))
+    async with database.engine.begin() as connection:
+        await connection.run_sync(SQLModel.metadata.create_all)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def core(db: Database, config: BusinessConfig) -> Core:
+    return await build_core_on(db=db, config=config)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    # Monday 23 November 2026, 09:00 in Moscow.
+    return Clock(utc(2026, 11, 23, 6, 0))
+
+
+@pytest.fixture
+def chat(core: Core, clock: Clock) -> ChatClient:
+    return ChatClient(core.conversations, clock)

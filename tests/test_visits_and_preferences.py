@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from datetime import date
+
+from bot.composition import Core
+from storage.tables import VisitStatus
+from tests.chat import ChatClient, Clock
+from tests.helpers import add_client, add_visit, book, clients, register, utc_visit, visits
+
+
+async def _booked(chat: ChatClient) -> None:
+    chat.language = "en"
+    await register(chat)
+    await book(chat, service="Men's haircut", master="Илья", day="Thu, Nov 26", time="15:00")
+
+
+async def test_my_visits_lists_upcoming_visits(chat: ChatClient) -> None:
+    await _booked(chat)
+    await chat.click("My visits")
+    assert chat.last.text.splitlines()[:2] == [
+        "You have 1 upcoming visit:",
+        "On Thursday, November 26, 15:00 — Men's haircut, Илья",
+    ]
+    assert chat.labels == ["Thu, Nov 26, 15:00", "« Main menu"]
+
+
+async def test_client_cancels_a_visit_before_the_cutoff(chat: ChatClient, core: Core) -> None:
+    await _booked(chat)
+    await chat.click("My visits")
+    await chat.click("Thu, Nov 26, 15:00")
+    await chat.click("Cancel visit")
+    assert chat.last.text.startswith("Cancel this visit?")
+    await chat.click("Yes, cancel it")
+    assert chat.last.text.startswith("Your visit is cancelled:")
+    [visit] = await visits(core)
+    assert visit.status == VisitStatus.cancelled
+    assert visit.cancelled_at == chat.clock.now
+    # The same "Yes" button pressed again from the old message.
+    await chat.press(chat.history[-2].flat_buttons[0].payload)
+    assert chat.last.text.startswith("This visit is no longer active")
+    assert "You have no upcoming visits." in chat.last.text
+
+
+async def test_after_the_cutoff_the_client_is_asked_to_call(
+    chat: ChatClient, core: Core, clock: Clock
+) -> None:
+    await _booked(chat)
+    clock.now = utc_visit(2026, 11, 26, 13)  # two hours before; the cutoff is three
+    await chat.click("My visits")
+    await chat.click("Thu, Nov 26, 15:00")
+    await chat.click("Cancel visit")
+    assert "less than 3 h before your visit" in chat.last.text
+    assert "+7 495 123-45-67" in chat.last.text
+    [visit] = await visits(core)
+    assert visit.status == VisitStatus.booked
+
+
+async def test_reschedule_keeps_service_and_master_and_moves_the_time(
+    chat: ChatClient, core: Core
+) -> None:
+    await _booked(chat)
+    await chat.click("My visits")
+    await chat.click("Thu, Nov 26, 15:00")
+    await chat.click("Reschedule")
+    assert "Men's haircut, Илья. Choose a day:" in chat.last.text
+    await chat.click("Fri, Nov 27")
+    await chat.click("17:00")
+    assert chat.last.text.startswith("Moving your visit to:")
+    await chat.click("Confirm")
+    assert chat.last.text.startswith("Done! Your visit is moved.")
+    [visit] = await visits(core)
+    assert visit.starts_at == utc_visit(2026, 11, 27, 17)
+    assert core.deps.catalog.masters[visit.master_id].name == "Илья"
+
+
+async def test_a_client_cannot_touch_someone_elses_visit(chat: ChatClient, core: Core, clock: Clock) -> None:
+    other = await add_client(core, name="Пётр", phone="+79990000001", consent_at=clock.now)
+    assert other.id is not None
+    theirs = await add_visit(
+        core, client_id=other.id, master="ilya", service="fade", start=utc_visit(2026, 11, 27, 12),
+        status="booked",
+    )
+    chat.language = "en"
+    await register(chat)
+    for action in ("cy", "cx", "rs", "vi"):
+        await chat.press(f"1:{action}:{theirs.id}")
+        assert chat.last.text.startswith("This visit is no longer active")
+    await chat.press(f"1:ok:r{theirs.id}:{int(utc_visit(2026, 11, 27, 18).timestamp() // 60)}")
+    assert [v.status for v in await visits(core)] == [VisitStatus.booked]
+    assert (await visits(core))[0].starts_at == utc_visit(2026, 11, 27, 12)
+
+
+async def test_preferences_are_saved(chat: ChatClient, core: Core) -> None:
+    chat.language = "en"
+    await register(chat)
+    await chat.click("Preferences")
+    await chat.click("Favourite master")
+    await chat.click("Марина")
+    assert chat.last.text.startswith("Saved.")
+    await chat.click("Preferred time")
+    await chat.click("Evening")
+    await chat.click("Note for the master")
+    await chat.send("n" * 400)
+    assert chat.last.text.startswith("That is 400 characters; the limit is 300.")
+    await chat.send("Short on the sides")
+    await chat.click("Birthday")
+    await chat.send("05.03.1988")
+    await chat.click("Turn offers off")
+    assert "Offers: off" in chat.last.text
+    assert "Favourite master: Марина" in chat.last.text
+    [client] = await clients(core)
+    assert client.favourite_master_id == core.deps.catalog.master_by_key("marina").id  # type: ignore[union-attr]
+    assert client.preferred_time_of_day == "evening"
+    assert client.preference_note == "Short on the sides"
+    assert client.birthday == date(1988, 3, 5)
+    assert not client.marketing_allowed
+    # The favourite comes first with a star when booking.
+    await chat.click("Main menu")
+    await chat.click("Book a visit")
+    await chat.click("Men's haircut")
+    assert chat.labels[1] == "★ Марина"
