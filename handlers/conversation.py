@@ -61,7 +61,7 @@ class Conversations:
             return replies
         except SQLAlchemyError:
             log.exception("database error in a %s conversation", inbound.channel)
-            tr = self.deps.translator(None)
+            tr = self.deps.translator((inbound.language or "")[:2].lower() or None)
             return [
                 Reply(
                     tr._("Sorry, something went wrong on our side. Please try again in a minute.")

@@ -85,6 +85,20 @@ def upgrade() -> None:
         sa.Column("holdout", sa.Boolean(), nullable=False),
         sa.Column("created_at", storage.types.UTCDateTime(), nullable=False),
         sa.Column("deleted_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("completed_visits", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("last_visit_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("last_service_id", sa.Integer(), nullable=True),
+        sa.Column("last_master_id", sa.Integer(), nullable=True),
+        sa.Column("rhythm_days", sa.Integer(), nullable=True),
+        sa.Column("next_visit_due", sa.Date(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["last_service_id"],
+            ["service.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["last_master_id"],
+            ["staff.id"],
+        ),
         sa.ForeignKeyConstraint(
             ["favourite_master_id"],
             ["staff.id"],
@@ -99,6 +113,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("telegram_id"),
         sa.UniqueConstraint("whatsapp_id"),
     )
+    op.create_index("ix_client_next_visit_due", "client", ["next_visit_due"])
     op.create_table(
         "staff_service",
         sa.Column("staff_id", sa.Integer(), nullable=False),
