@@ -97,6 +97,11 @@ def _day_hours(value: Any) -> list[tuple[time, time]]:
     return spans
 
 
+def localised(locale: str, text: str, text_en: str) -> str:
+    """The English variant of a configured text for English readers, when there is one."""
+    return text_en if locale == "en" and text_en else text
+
+
 PositiveMinutes = Annotated[int, BeforeValidator(_positive_minutes)]
 PositiveDays = Annotated[int, BeforeValidator(_positive_days)]
 Money = Annotated[Decimal, BeforeValidator(_non_negative_money)]
@@ -155,6 +160,60 @@ class Booking(_Strict):
         )
 
 
+def _clock(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    match = re.match(r"^(\d{1,2}):(\d{2})$", str(value).strip())
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise ValueError("must be a time of day like '22:00'")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+ClockTime = Annotated[time, BeforeValidator(_clock)]
+
+
+class Retention(_Strict):
+    """When each message kind goes out, and the guards (DESIGN.md section 5)."""
+
+    reminder_hours: Annotated[list[PositiveDays], Field(max_length=4)] = [24, 2]
+    visit_check_after_minutes: PositiveMinutes = 60
+    visit_autocomplete_at: ClockTime = time(23, 0)
+    feedback_after_hours: PositiveDays = 3
+    care_tip_after_days: PositiveDays = 7
+    nudge_lead_days: Annotated[int, Field(ge=0, le=30)] = 3
+    warm_offer_after_days: PositiveDays = 10
+    sleeping_after_days: PositiveDays = 120
+    winback_max_per_dormancy: Annotated[int, Field(ge=0, le=5)] = 2
+    winback_gap_days: PositiveDays = 60
+    birthday_at: ClockTime = time(10, 0)
+    day_plan_before_opening_minutes: PositiveMinutes = 30
+    quiet_from: ClockTime = time(22, 0)
+    quiet_to: ClockTime = time(8, 0)
+    marketing_from: ClockTime = time(10, 0)
+    marketing_to: ClockTime = time(20, 0)
+    marketing_per_7_days: Annotated[int, Field(ge=0, le=7)] = 1
+    marketing_per_30_days: Annotated[int, Field(ge=0, le=30)] = 4
+    holdout_share: Annotated[float, Field(ge=0, le=0.5)] = 0.10
+
+
+class Offers(_Strict):
+    """What the offers give; the texts around them are in the catalogs."""
+
+    warm_offer_gift: str = "бесплатное мытьё головы и укладка к следующему визиту"
+    warm_offer_gift_en: str = "a free wash and styling with your next visit"
+    winback_discount_percent: Annotated[int, Field(ge=1, le=90)] = 20
+    offer_valid_days: PositiveDays = 30
+    birthday_gift: str = "скидка 15% на любую услугу"
+    birthday_gift_en: str = "15% off any service"
+    birthday_valid_days: Annotated[int, Field(ge=0, le=31)] = 7
+
+    def warm_gift(self, locale: str) -> str:
+        return localised(locale, self.warm_offer_gift, self.warm_offer_gift_en)
+
+    def birthday_present(self, locale: str) -> str:
+        return localised(locale, self.birthday_gift, self.birthday_gift_en)
+
+
 class Service(_Strict):
     key: Key
     name: Annotated[str, Field(min_length=1, max_length=60)]
@@ -166,7 +225,7 @@ class Service(_Strict):
     care_tip_en: str = ""
 
     def title(self, locale: str) -> str:
-        return self.name_en if locale == "en" and self.name_en else self.name
+        return localised(locale, self.name, self.name_en)
 
 
 class Master(_Strict):
@@ -181,6 +240,8 @@ class Master(_Strict):
 class BusinessConfig(_Strict):
     business: Business
     booking: Booking = Booking()
+    retention: Retention = Retention()
+    offers: Offers = Offers()
     hours: WeeklyHours
     services: Annotated[list[Service], Field(min_length=1)]
     masters: Annotated[list[Master], Field(min_length=1)]

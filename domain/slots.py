@@ -80,7 +80,7 @@ class SlotRules:
 # --------------------------------------------------------------------------- local time
 
 
-def _local_to_utc(day: date, wall: time, tz: ZoneInfo) -> datetime:
+def local_to_utc(day: date, wall: time, tz: ZoneInfo) -> datetime:
     """The UTC instant at which the local clock in ``tz`` first shows ``wall`` on ``day``.
 
     Ambiguous wall times (fall-back overlap) resolve to their first occurrence (``fold=0``).
@@ -130,8 +130,8 @@ def working_intervals(day: date, hours: Sequence[WorkingHours], tz: ZoneInfo) ->
     for entry in hours:
         if entry.weekday != weekday:
             continue
-        start = _local_to_utc(day, entry.opens, tz)
-        end = _local_to_utc(day, entry.closes, tz)
+        start = local_to_utc(day, entry.opens, tz)
+        end = local_to_utc(day, entry.closes, tz)
         if end > start:
             result.append(Interval(start, end))
     result.sort(key=lambda iv: (iv.start, iv.end))

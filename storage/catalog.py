@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain.business import BusinessConfig
+from domain.business import BusinessConfig, localised
 from domain.slots import WorkingHours
 from storage.tables import Service, Staff, StaffService, WorkingHoursRow
 
@@ -28,7 +28,10 @@ class ServiceInfo:
     care_tip_en: str
 
     def title(self, locale: str) -> str:
-        return self.name_en if locale == "en" and self.name_en else self.name
+        return localised(locale, self.name, self.name_en)
+
+    def tip(self, locale: str) -> str:
+        return localised(locale, self.care_tip, self.care_tip_en)
 
     @property
     def minutes(self) -> int:

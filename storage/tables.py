@@ -221,6 +221,7 @@ class Outbox(SQLModel, table=True):
     status: str = OutboxStatus.pending
     attempts: int = 0
     last_error: str | None = None
+    claimed_at: datetime | None = _ts()
     sent_at: datetime | None = _ts()
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     campaign: str | None = None

@@ -199,6 +199,7 @@ def upgrade() -> None:
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("claimed_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("sent_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("campaign", sqlmodel.sql.sqltypes.AutoString(), nullable=True),

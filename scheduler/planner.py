@@ -1,0 +1,496 @@
+"""The planner: what is due now, written to the outbox under a dedupe key per purpose.
+
+One pass takes `now` and reads the database with a few indexed queries; running it twice
+in the same minute, or after a restart, adds nothing. Transactional and staff messages are
+planned when due (the sender holds client messages through the quiet hours); marketing is
+planned only inside the marketing window, all candidates of a client together, so the
+priority and the frequency caps decide between them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, extract, func, or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from domain.business import BusinessConfig
+from domain.retention import (
+    KIND_CLASS,
+    Caps,
+    MessageClass,
+    QuietHours,
+    in_holdout,
+    is_birthday_today,
+    pick_by_priority,
+    send_window_start,
+)
+from domain.slots import working_intervals
+from storage.catalog import Catalog
+from storage.outbox import enqueue, marketing_times, planned_keys
+from storage.stats import refresh_client_stats
+from storage.tables import (
+    ACTIVE_VISIT,
+    Client,
+    Outbox,
+    OutboxStatus,
+    Visit,
+    VisitStatus,
+)
+
+MARKETING = [kind for kind, cls in KIND_CLASS.items() if cls is MessageClass.marketing]
+LOOKBACK = timedelta(days=1)  # how far back a pass looks for what it may have missed
+
+
+@dataclass
+class PlanResult:
+    planned: Counter[str] = field(default_factory=Counter)
+    held_out: int = 0
+    completed_visits: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.planned.values())
+
+
+def quiet_hours(config: BusinessConfig) -> QuietHours:
+    policy = config.retention
+    return QuietHours(
+        quiet_from=policy.quiet_from,
+        quiet_to=policy.quiet_to,
+        marketing_from=policy.marketing_from,
+        marketing_to=policy.marketing_to,
+    )
+
+
+def _reachable() -> Any:
+    return and_(
+        col(Client.deleted_at).is_(None),
+        col(Client.unreachable_since).is_(None),
+        col(Client.consent_at).is_not(None),
+        or_(col(Client.telegram_id).is_not(None), col(Client.whatsapp_id).is_not(None)),
+    )
+
+
+def _marketing_allowed() -> Any:
+    return and_(
+        _reachable(),
+        col(Client.marketing_opt_in_at).is_not(None),
+        or_(
+            col(Client.marketing_opt_out_at).is_(None),
+            col(Client.marketing_opt_out_at) < col(Client.marketing_opt_in_at),
+        ),
+    )
+
+
+def _no_future_booking(now: datetime) -> Any:
+    return ~exists().where(
+        col(Visit.client_id) == col(Client.id),
+        col(Visit.status).in_(ACTIVE_VISIT),
+        col(Visit.starts_at) > now,
+    )
+
+
+class Planner:
+    def __init__(self, *, config: BusinessConfig, catalog: Catalog) -> None:
+        self.config = config
+        self.catalog = catalog
+        self.tz = config.tz
+        self.policy = config.retention
+        self.hours = quiet_hours(config)
+
+    def local(self, moment: datetime) -> datetime:
+        return moment.astimezone(self.tz)
+
+    def at_local(self, day: date, wall: time) -> datetime:
+        return datetime.combine(day, wall, self.tz).astimezone(UTC)
+
+    async def plan(self, session: AsyncSession, now: datetime) -> PlanResult:
+        result = PlanResult()
+        result.completed_visits = await self._autocomplete(session, now)
+        rows: list[dict[str, Any]] = []
+        rows += await self._reminders(session, now)
+        rows += await self._visit_checks(session, now)
+        rows += await self._feedback_requests(session, now)
+        rows += self._day_plans(now)
+        if self._marketing_window(now):
+            rows += await self._marketing(session, now)
+        fresh = rows
+        if rows:
+            known = await planned_keys(session=session, keys=[row["dedupe_key"] for row in rows])
+            fresh = [row for row in rows if row["dedupe_key"] not in known]
+            await enqueue(session=session, rows=fresh)
+        for row in fresh:
+            result.planned[row["kind"]] += 1
+            result.held_out += row.get("status") == OutboxStatus.held_out
+        return result
+
+    # Visits: completed at the end of the day when the master did not answer.
+
+    async def _autocomplete(self, session: AsyncSession, now: datetime) -> int:
+        rows = await session.exec(
+            select(Visit.id, Visit.client_id, Visit.ends_at).where(
+                col(Visit.status).in_(ACTIVE_VISIT), col(Visit.ends_at) <= now
+            )
+        )
+        done: list[tuple[int, int]] = []
+        for visit_id, client_id, ends_at in rows.all():
+            deadline = self.at_local(self.local(ends_at).date(), self.policy.visit_autocomplete_at)
+            if deadline < ends_at:  # a visit ending after the deadline closes the next day's
+                deadline += timedelta(days=1)
+            if now >= deadline and visit_id is not None:
+                done.append((visit_id, client_id))
+        if not done:
+            return 0
+        await session.exec(
+            update(Visit)
+            .where(col(Visit.id).in_([visit_id for visit_id, _ in done]))
+            .values(status=VisitStatus.completed, completed_at=now)
+        )
+        await refresh_client_stats(
+            session=session,
+            tz=self.tz,
+            return_days=self.return_days,
+            client_ids=[client_id for _, client_id in done],
+        )
+        return len(done)
+
+    @property
+    def return_days(self) -> dict[int, int]:
+        return {s.id: s.return_interval_days for s in self.catalog.services.values()}
+
+    # Transactional.
+
+    async def _reminders(self, session: AsyncSession, now: datetime) -> list[dict[str, Any]]:
+        offsets = sorted(self.policy.reminder_hours)  # nearest first: 2 h, then 24 h
+        longest = timedelta(hours=offsets[-1])
+        visits = await session.exec(
+            select(Visit.id, Visit.client_id, Visit.starts_at, Visit.created_at)
+            .join(Client, col(Client.id) == col(Visit.client_id))
+            .where(
+                col(Visit.status).in_(ACTIVE_VISIT),
+                col(Visit.starts_at) > now - LOOKBACK,
+                col(Visit.starts_at) <= now + longest,
+                _reachable(),
+            )
+        )
+        rows = []
+        for visit_id, client_id, starts_at, created_at in visits.all():
+            superseded = False
+            for hours in offsets:
+                due = starts_at - timedelta(hours=hours)
+                if due > now or created_at > due:  # not yet, or booked after that moment
+                    continue
+                row = {
+                    "kind": "reminder",
+                    "client_id": client_id,
+                    "due_at": due,
+                    "dedupe_key": f"reminder:{hours}h:visit:{visit_id}",
+                    "payload": {"visit_id": visit_id, "hours": hours},
+                }
+                if starts_at <= now:
+                    row |= {"status": OutboxStatus.skipped, "last_error": "the visit has begun"}
+                elif superseded:
+                    row |= {"status": OutboxStatus.skipped, "last_error": "a nearer reminder"}
+                elif (
+                    send_window_start(now, MessageClass.transactional, self.tz, self.hours)
+                    >= starts_at
+                ):
+                    row |= {
+                        "status": OutboxStatus.skipped,
+                        "last_error": "quiet hours until the visit",
+                    }
+                rows.append(row)
+                superseded = True
+        return rows
+
+    async def _feedback_requests(
+        self, session: AsyncSession, now: datetime
+    ) -> list[dict[str, Any]]:
+        after = timedelta(hours=self.policy.feedback_after_hours)
+        visits = await session.exec(
+            select(Visit.id, Visit.client_id, Visit.completed_at)
+            .join(Client, col(Client.id) == col(Visit.client_id))
+            .where(
+                Visit.status == VisitStatus.completed,
+                col(Visit.completed_at) <= now - after,
+                col(Visit.completed_at) > now - after - LOOKBACK,
+                _reachable(),
+            )
+        )
+        return [
+            {
+                "kind": "feedback_request",
+                "client_id": client_id,
+                "due_at": completed_at + after,
+                "dedupe_key": f"feedback:visit:{visit_id}",
+                "payload": {"visit_id": visit_id},
+            }
+            for visit_id, client_id, completed_at in visits.all()
+            if completed_at is not None
+        ]
+
+    # Staff.
+
+    async def _visit_checks(self, session: AsyncSession, now: datetime) -> list[dict[str, Any]]:
+        after = timedelta(minutes=self.policy.visit_check_after_minutes)
+        with_chat = [m.id for m in self.catalog.masters.values() if m.telegram_id]
+        if not with_chat:
+            return []
+        visits = await session.exec(
+            select(Visit.id, Visit.master_id, Visit.ends_at).where(
+                col(Visit.status).in_(ACTIVE_VISIT),
+                col(Visit.master_id).in_(with_chat),
+                col(Visit.ends_at) <= now - after,
+                col(Visit.ends_at) > now - after - LOOKBACK,
+            )
+        )
+        return [
+            {
+                "kind": "visit_check",
+                "staff_id": master_id,
+                "channel": "telegram",
+                "due_at": ends_at + after,
+                "dedupe_key": f"visit_check:visit:{visit_id}",
+                "payload": {"visit_id": visit_id},
+            }
+            for visit_id, master_id, ends_at in visits.all()
+        ]
+
+    def _day_plans(self, now: datetime) -> list[dict[str, Any]]:
+        before = timedelta(minutes=self.policy.day_plan_before_opening_minutes)
+        today = self.local(now).date()
+        rows = []
+        for master in self.catalog.masters.values():
+            if not master.telegram_id:
+                continue
+            shifts = working_intervals(today, master.hours, self.tz)
+            if not shifts:
+                continue
+            due = shifts[0].start - before
+            if due <= now < shifts[0].start:
+                rows.append(
+                    {
+                        "kind": "staff_day_plan",
+                        "staff_id": master.id,
+                        "channel": "telegram",
+                        "due_at": due,
+                        "dedupe_key": f"staff_day_plan:{today.isoformat()}:staff:{master.id}",
+                        "payload": {"day": today.isoformat()},
+                    }
+                )
+        return rows
+
+    # Marketing.
+
+    def _marketing_window(self, now: datetime) -> bool:
+        return send_window_start(now, MessageClass.marketing, self.tz, self.hours) == now
+
+    async def _marketing(self, session: AsyncSession, now: datetime) -> list[dict[str, Any]]:
+        candidates: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
+        for row in (
+            await self._birthdays(session, now)
+            + await self._winbacks(session, now)
+            + await self._warm_offers(session, now)
+            + await self._return_nudges(session, now)
+            + await self._care_tips(session, now)
+        ):
+            candidates[row["client_id"]].setdefault(row["kind"], row)
+        if not candidates:
+            return []
+        keys = [row["dedupe_key"] for kinds in candidates.values() for row in kinds.values()]
+        known = await planned_keys(session=session, keys=keys)
+        history = await marketing_times(
+            session=session, client_ids=candidates, kinds=MARKETING, since=now - timedelta(days=30)
+        )
+        caps = Caps(self.policy.marketing_per_7_days, self.policy.marketing_per_30_days)
+        from domain.retention import cap_allows
+
+        chosen = []
+        for client_id, kinds in candidates.items():
+            waiting = {kind: row for kind, row in kinds.items() if row["dedupe_key"] not in known}
+            kind = pick_by_priority(waiting)
+            if kind is None:
+                continue
+            row = waiting[kind]
+            if row.get("status") == OutboxStatus.held_out:
+                chosen.append(row)  # held out: recorded, not sent, so it counts for no cap
+            elif cap_allows(history.get(client_id, []), now, caps):
+                chosen.append(row)
+        return chosen
+
+    def _offer(
+        self, kind: str, client_id: int, key: str, now: datetime, **payload: Any
+    ) -> dict[str, Any]:
+        return {
+            "kind": kind,
+            "client_id": client_id,
+            "due_at": now,
+            "dedupe_key": key,
+            "payload": payload,
+            "campaign": kind,
+        }
+
+    async def _birthdays(self, session: AsyncSession, now: datetime) -> list[dict[str, Any]]:
+        local = self.local(now)
+        if local.time() < self.policy.birthday_at:
+            return []
+        today = local.date()
+        clients = await session.exec(
+            select(col(Client.id), col(Client.birthday)).where(
+                _marketing_allowed(),
+                col(Client.birthday).is_not(None),
+                extract("month", col(Client.birthday)) == today.month,
+                extract("day", col(Client.birthday)).in_(
+                    [today.day, 29] if today == _feb28(today) else [today.day]
+                ),
+            )
+        )
+        return [
+            self._offer("birthday", client_id, f"birthday:{today.year}:client:{client_id}", now)
+            for client_id, born in clients.all()
+            if client_id is not None and is_birthday_today(born, today)
+        ]
+
+    async def _winbacks(self, session: AsyncSession, now: datetime) -> list[dict[str, Any]]:
+        policy = self.policy
+        if policy.winback_max_per_dormancy == 0:
+            return []
+        today = self.local(now).date()
+        sleeping_since = self.at_local(today - timedelta(days=policy.sleeping_after_days), time())
+        earlier = (
+            select(func.count())
+            .select_from(Outbox)
+            .where(
+                col(Outbox.client_id) == col(Client.id),
+                col(Outbox.kind) == "winback",
+                col(Outbox.status).in_((*_LIVE, OutboxStatus.held_out)),
+                col(Outbox.due_at) > col(Client.last_visit_at),
+            )
+            .scalar_subquery()
+        )
+        recent = exists().where(
+            col(Outbox.client_id) == col(Client.id),
+            col(Outbox.kind) == "winback",
+            col(Outbox.status).in_((*_LIVE, OutboxStatus.held_out)),
+            col(Outbox.due_at) > now - timedelta(days=policy.winback_gap_days),
+        )
+        clients = await session.exec(
+            select(Client.id, Client.last_visit_at, Client.holdout, earlier).where(
+                _marketing_allowed(),
+                col(Client.last_visit_at) < sleeping_since,
+                _no_future_booking(now),
+                ~recent,
+                earlier < policy.winback_max_per_dormancy,
+            )
+        )
+        rows = []
+        for client_id, last_visit_at, holdout, count in clients.all():
+            if client_id is None or last_visit_at is None:
+                continue
+            number = int(count) + 1
+            dormancy = self.local(last_visit_at).date().isoformat()
+            row = self._offer(
+                "winback",
+                client_id,
+                f"winback:{number}:client:{client_id}:{dormancy}",
+                now,
+                number=number,
+            )
+            if holdout or in_holdout(client_id, policy.holdout_share):
+                row["status"] = OutboxStatus.held_out
+            rows.append(row)
+        return rows
+
+    async def _warm_offers(self, session: AsyncSession, now: datetime) -> list[dict[str, Any]]:
+        after = timedelta(days=self.policy.warm_offer_after_days)
+        booked_since = exists().where(
+            col(Visit.client_id) == col(Outbox.client_id),
+            col(Visit.created_at) > col(Outbox.sent_at),
+        )
+        nudges = await session.exec(
+            select(Outbox.id, Outbox.client_id)
+            .join(Client, col(Client.id) == col(Outbox.client_id))
+            .where(
+                Outbox.kind == "return_nudge",
+                Outbox.status == OutboxStatus.sent,
+                col(Outbox.sent_at) <= now - after,
+                col(Outbox.sent_at) > now - after - timedelta(days=7),
+                ~booked_since,
+                _marketing_allowed(),
+                _no_future_booking(now),
+            )
+        )
+        return [
+            self._offer(
+                "warm_offer", client_id, f"warm_offer:client:{client_id}:nudge:{nudge_id}", now
+            )
+            for nudge_id, client_id in nudges.all()
+            if client_id is not None
+        ]
+
+    async def _return_nudges(self, session: AsyncSession, now: datetime) -> list[dict[str, Any]]:
+        today = self.local(now).date()
+        lead = timedelta(days=self.policy.nudge_lead_days)
+        sleeping_since = self.at_local(
+            today - timedelta(days=self.policy.sleeping_after_days), time()
+        )
+        clients = await session.exec(
+            select(col(Client.id), col(Client.next_visit_due)).where(
+                _marketing_allowed(),
+                col(Client.next_visit_due) <= today + lead,
+                col(Client.next_visit_due) > today - timedelta(days=14),
+                col(Client.last_visit_at) >= sleeping_since,
+                _no_future_booking(now),
+            )
+        )
+        return [
+            self._offer(
+                "return_nudge",
+                client_id,
+                f"return_nudge:client:{client_id}:{due.isoformat()}",
+                now,
+                predicted=due.isoformat(),
+            )
+            for client_id, due in clients.all()
+            if client_id is not None and due is not None
+        ]
+
+    async def _care_tips(self, session: AsyncSession, now: datetime) -> list[dict[str, Any]]:
+        with_tip = [s.id for s in self.catalog.services.values() if s.care_tip]
+        if not with_tip:
+            return []
+        after = timedelta(days=self.policy.care_tip_after_days)
+        visits = await session.exec(
+            select(Visit.id, Visit.client_id)
+            .join(Client, col(Client.id) == col(Visit.client_id))
+            .where(
+                Visit.status == VisitStatus.completed,
+                col(Visit.service_id).in_(with_tip),
+                col(Visit.starts_at) <= now - after,
+                col(Visit.starts_at) > now - after - timedelta(days=7),
+                _marketing_allowed(),
+            )
+        )
+        return [
+            self._offer("care_tip", client_id, f"care_tip:visit:{visit_id}", now, visit_id=visit_id)
+            for visit_id, client_id in visits.all()
+        ]
+
+
+_LIVE = (OutboxStatus.pending, OutboxStatus.sending, OutboxStatus.sent)
+
+
+def _feb28(today: date) -> date:
+    """28 February of a non-leap year (when 29 February birthdays are celebrated), else a
+    date that never equals `today`."""
+    if today.month == 2 and today.day == 28:
+        try:
+            date(today.year, 2, 29)
+        except ValueError:
+            return today
+    return date.min

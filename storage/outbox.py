@@ -1,0 +1,97 @@
+"""The outbox: planned messages, written once per dedupe key, claimed and settled by the
+sender."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.tables import Outbox, OutboxStatus
+
+LIVE = (OutboxStatus.pending, OutboxStatus.sending, OutboxStatus.sent)
+
+
+async def enqueue(*, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert the rows whose dedupe key is new; a key planned before is left alone, so
+    planning the same minute twice (or after a restart) creates nothing. Returns how many
+    rows were new."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values = [{"payload": {}, "status": OutboxStatus.pending, **row} for row in rows]
+    statement = insert(Outbox).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    result = await session.exec(statement)
+    return int(result.rowcount or 0)
+
+
+async def planned_keys(*, session: AsyncSession, keys: Iterable[str]) -> set[str]:
+    wanted = list(keys)
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        result = await session.exec(
+            select(Outbox.dedupe_key).where(col(Outbox.dedupe_key).in_(chunk))
+        )
+        found.update(result.all())
+    return found
+
+
+async def marketing_times(
+    *, session: AsyncSession, client_ids: Iterable[int], kinds: Iterable[str], since: datetime
+) -> dict[int, list[datetime]]:
+    """When each client got (or is about to get) marketing messages since `since`."""
+    times: dict[int, list[datetime]] = defaultdict(list)
+    ids = list(client_ids)
+    for start in range(0, len(ids), 500):
+        result = await session.exec(
+            select(Outbox.client_id, Outbox.due_at).where(
+                col(Outbox.client_id).in_(ids[start : start + 500]),
+                col(Outbox.kind).in_(list(kinds)),
+                col(Outbox.status).in_(LIVE),
+                col(Outbox.due_at) > since,
+            )
+        )
+        for client_id, due_at in result.all():
+            if client_id is not None:
+                times[client_id].append(due_at)
+    return times
+
+
+async def claim_due(*, session: AsyncSession, now: datetime, limit: int) -> list[Outbox]:
+    """Pending rows that are due, oldest first, marked `sending` in this transaction.
+
+    SQLite serialises writers (BEGIN IMMEDIATE); PostgreSQL skips rows another replica
+    has locked, so two senders never claim the same row."""
+    query = (
+        select(Outbox)
+        .where(Outbox.status == OutboxStatus.pending, col(Outbox.due_at) <= now)
+        .order_by(col(Outbox.due_at), col(Outbox.id))
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list((await session.exec(query)).all())
+    for row in rows:
+        row.status = OutboxStatus.sending
+        row.claimed_at = now
+        row.attempts += 1
+        session.add(row)
+    return rows
+
+
+async def requeue_stale(*, session: AsyncSession, now: datetime, after: timedelta) -> int:
+    """Rows left `sending` by a sender that died: back to pending, to be tried once more."""
+    result = await session.exec(
+        update(Outbox)
+        .where(col(Outbox.status) == OutboxStatus.sending, col(Outbox.claimed_at) <= now - after)
+        .values(status=OutboxStatus.pending)
+    )
+    return int(result.rowcount or 0)
