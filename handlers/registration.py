@@ -7,6 +7,7 @@ from datetime import date, datetime
 import phonenumbers
 
 from domain.people import parse_birthday
+from domain.retention import in_holdout
 from handlers import menu
 from handlers.common import NAME_MAX, Action, TextStep, View, too_long, with_hint
 from handlers.events import Button, Contact, Reply, Text, rows
@@ -17,14 +18,20 @@ from storage.tables import Client
 
 
 def normalise_phone(raw: str, region: str) -> str | None:
-    """E.164 for a valid number typed in any common way, else None."""
-    try:
-        number = phonenumbers.parse(raw.strip(), region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    """E.164 for a valid number typed in any common way, else None. Messengers give
+    international numbers without the '+' (447911123456): those are tried with it too."""
+    text = raw.strip()
+    candidates = [text]
+    if text[:1].isdigit() and len(text) <= 20:
+        candidates.append("+" + text)
+    for candidate in candidates:
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return None
 
 
 async def begin(turn: Turn) -> list[Reply]:
@@ -68,6 +75,7 @@ async def view_consent(turn: Turn) -> Reply:
         buttons=rows(
             [Button(turn._("I agree"), pack("rc", 1)), Button(turn._("No"), pack("rc", 0))], 2
         ),
+        edit=True,
     )
 
 
@@ -84,6 +92,7 @@ async def view_marketing(turn: Turn) -> Reply:
             ],
             2,
         ),
+        edit=True,
     )
 
 
@@ -91,6 +100,7 @@ async def view_birthday(turn: Turn) -> Reply:
     return Reply(
         turn._("When is your birthday? Type it like 27.11 or 27.11.1990 — or skip this."),
         buttons=rows([Button(turn._("Skip"), pack("rb"))]),
+        edit=True,
     )
 
 
@@ -203,6 +213,8 @@ async def _finish(turn: Turn, birthday: date | None) -> list[Reply]:
     client.consent_at = datetime.fromisoformat(data["consent_at"])
     if data.get("marketing"):
         client.marketing_opt_in_at = turn.now
+    if client.id is None:
+        client.holdout = in_holdout(client.phone or "", turn.config.retention.holdout_share)
     if birthday is not None:
         client.birthday = birthday
     _link_channel(client, turn)

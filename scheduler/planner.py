@@ -24,7 +24,6 @@ from domain.retention import (
     Caps,
     MessageClass,
     QuietHours,
-    in_holdout,
     is_birthday_today,
     pick_by_priority,
     send_window_start,
@@ -401,7 +400,7 @@ class Planner:
                 now,
                 number=number,
             )
-            if holdout or in_holdout(client_id, policy.holdout_share):
+            if holdout:
                 row["status"] = OutboxStatus.held_out
             rows.append(row)
         return rows

@@ -134,10 +134,11 @@ async def completed_starts(
 async def conversation_for(
     *, session: AsyncSession, channel: str, external_id: str
 ) -> Conversation | None:
+    # Locked on PostgreSQL: two taps from one chat on two replicas take turns.
     result = await session.exec(
-        select(Conversation).where(
-            Conversation.channel == channel, Conversation.external_id == external_id
-        )
+        select(Conversation)
+        .where(Conversation.channel == channel, Conversation.external_id == external_id)
+        .with_for_update()
     )
     return result.first()
 

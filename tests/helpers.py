@@ -12,7 +12,9 @@ from storage.tables import Client, Visit, VisitStatus
 from tests.chat import ChatClient
 
 
-async def register(chat: ChatClient, *, phone: str = "+7 912 345-67-89", marketing: bool = True) -> None:
+async def register(
+    chat: ChatClient, *, phone: str = "+7 912 345-67-89", marketing: bool = True
+) -> None:
     """Registration in English, the quick way a person would go through it."""
     await chat.send("/start")
     await chat.click(chat.display_name or "")

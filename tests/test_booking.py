@@ -56,7 +56,9 @@ async def test_a_service_with_one_master_skips_the_master_step(chat: ChatClient)
     assert "Fri, Nov 27" in chat.labels
 
 
-async def test_a_fully_booked_day_is_not_offered(chat: ChatClient, core: Core, clock: Clock) -> None:
+async def test_a_fully_booked_day_is_not_offered(
+    chat: ChatClient, core: Core, clock: Clock
+) -> None:
     other = await add_client(core, name="Пётр", phone="+79990000001", consent_at=clock.now)
     assert other.id is not None
     # Марина on Friday 27 November: 10:00-19:00, filled with 45-minute kids' haircuts.
@@ -105,7 +107,9 @@ async def test_a_slot_taken_meanwhile_is_refused_with_the_nearest_free_ones(
     assert "14:00" not in second.labels  # already shown as taken
     # A stale keyboard: the 14:00 button pressed from an old message.
     await second.press(first.history[-2].flat_buttons[0].payload.replace("ok", "tm"))
-    assert second.last.text.startswith("Sorry, on Wednesday, November 25, 14:00 is no longer available.")
+    assert second.last.text.startswith(
+        "Sorry, on Wednesday, November 25, 14:00 is no longer available."
+    )
     assert second.labels[:3] == ["Wed, Nov 25, 12:30", "Wed, Nov 25, 12:45", "Wed, Nov 25, 15:15"]
     await second.click("Wed, Nov 25, 15:15")  # a 75-minute fade right after the taken one
     await second.click("Confirm")
@@ -203,7 +207,13 @@ async def test_repeat_last_visit_offers_the_same_service_and_master_near_the_usu
     )
     assert client.id is not None
     for day in (9, 16, 30):  # Fridays in October, 15:00
-        await add_visit(core, client_id=client.id, master="ilya", service="fade", start=utc_visit(2026, 10, day, 15))
+        await add_visit(
+            core,
+            client_id=client.id,
+            master="ilya",
+            service="fade",
+            start=utc_visit(2026, 10, day, 15),
+        )
     chat.language = "en"
     await chat.send("/start")
     await chat.click("Repeat last visit")
@@ -218,7 +228,9 @@ async def test_repeat_last_visit_offers_the_same_service_and_master_near_the_usu
     ]
 
 
-async def test_a_database_error_says_try_again_and_loses_nothing(chat: ChatClient, core: Core) -> None:
+async def test_a_database_error_says_try_again_and_loses_nothing(
+    chat: ChatClient, core: Core
+) -> None:
     chat.language = "en"
     await register(chat)
     await chat.click("Book a visit")

@@ -18,8 +18,10 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_a_wrong_value_is_reported_with_its_path(tmp_path: Path) -> None:
-    broken = EXAMPLE.replace('key = "beard"\nname = "Моделирование бороды"\nname_en = "Beard trim"\nduration = 45',
-                             'key = "beard"\nname = "Моделирование бороды"\nname_en = "Beard trim"\nduration = 0')
+    broken = EXAMPLE.replace(
+        'key = "beard"\nname = "Моделирование бороды"\nname_en = "Beard trim"\nduration = 45',
+        'key = "beard"\nname = "Моделирование бороды"\nname_en = "Beard trim"\nduration = 0',
+    )
     with pytest.raises(ConfigError) as error:
         load_business_config(_write(tmp_path, broken))
     assert error.value.problems == ["services[2].duration: must be a positive number of minutes"]
@@ -42,7 +44,9 @@ def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
 
 
 def test_an_unknown_service_of_a_master_is_reported(tmp_path: Path) -> None:
-    broken = EXAMPLE.replace('services = ["haircut", "kids", "beard"]', 'services = ["haircut", "manicure"]')
+    broken = EXAMPLE.replace(
+        'services = ["haircut", "kids", "beard"]', 'services = ["haircut", "manicure"]'
+    )
     with pytest.raises(ConfigError) as error:
         load_business_config(_write(tmp_path, broken))
     assert error.value.problems == ["(top level): masters[2].services: unknown service 'manicure'"]
@@ -60,7 +64,9 @@ def test_the_cli_reports_a_bad_config_with_exit_code_2_and_no_traceback(
     assert "Traceback" not in err
 
 
-def test_a_missing_config_file_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_config_file_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["chat", "--db", str(tmp_path / "x.db"), "--config", str(tmp_path / "none.toml")])
     assert code == 2
     assert "file not found (copy business.example.toml to start)" in capsys.readouterr().err
@@ -71,7 +77,9 @@ def test_run_without_any_channel_says_what_to_set(
 ) -> None:
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
     monkeypatch.chdir(tmp_path)  # no .env here
-    code = main(["run", "--db", str(tmp_path / "x.db"), "--config", str(ROOT / "business.example.toml")])
+    code = main(
+        ["run", "--db", str(tmp_path / "x.db"), "--config", str(ROOT / "business.example.toml")]
+    )
     assert code == 2
     assert "set TELEGRAM_BOT_TOKEN" in capsys.readouterr().err
 

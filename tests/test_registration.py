@@ -7,7 +7,9 @@ from tests.chat import ChatClient, Clock
 from tests.helpers import add_client, add_visit, clients, register, utc_visit
 
 
-async def test_new_client_registers_and_lands_in_the_main_menu(chat: ChatClient, core: Core) -> None:
+async def test_new_client_registers_and_lands_in_the_main_menu(
+    chat: ChatClient, core: Core
+) -> None:
     chat.language = "en"
     replies = await chat.send("/start")
     assert "booking bot of Барбершоп «Бритва»" in replies[0].text
@@ -125,7 +127,11 @@ async def test_an_imported_client_is_recognised_by_phone_and_keeps_their_history
     imported = await add_client(core, name="Иван", phone="+79123456789", consent_at=clock.now)
     assert imported.id is not None
     await add_visit(
-        core, client_id=imported.id, master="ilya", service="haircut", start=utc_visit(2026, 10, 30, 12)
+        core,
+        client_id=imported.id,
+        master="ilya",
+        service="haircut",
+        start=utc_visit(2026, 10, 30, 12),
     )
     chat.language = "en"
     await register(chat)
@@ -136,8 +142,13 @@ async def test_an_imported_client_is_recognised_by_phone_and_keeps_their_history
 
 async def test_whatsapp_registration_takes_the_senders_number(core: Core, clock: Clock) -> None:
     chat = ChatClient(
-        core.conversations, clock, channel="whatsapp", external_id="79123456789",
-        phone="79123456789", language="en", display_name="Ivan",
+        core.conversations,
+        clock,
+        channel="whatsapp",
+        external_id="79123456789",
+        phone="79123456789",
+        language="en",
+        display_name="Ivan",
     )
     await chat.send("hi")
     await chat.click("Ivan")

@@ -73,11 +73,17 @@ async def test_reschedule_keeps_service_and_master_and_moves_the_time(
     assert core.deps.catalog.masters[visit.master_id].name == "Илья"
 
 
-async def test_a_client_cannot_touch_someone_elses_visit(chat: ChatClient, core: Core, clock: Clock) -> None:
+async def test_a_client_cannot_touch_someone_elses_visit(
+    chat: ChatClient, core: Core, clock: Clock
+) -> None:
     other = await add_client(core, name="Пётр", phone="+79990000001", consent_at=clock.now)
     assert other.id is not None
     theirs = await add_visit(
-        core, client_id=other.id, master="ilya", service="fade", start=utc_visit(2026, 11, 27, 12),
+        core,
+        client_id=other.id,
+        master="ilya",
+        service="fade",
+        start=utc_visit(2026, 11, 27, 12),
         status="booked",
     )
     chat.language = "en"

@@ -1,0 +1,568 @@
+"""Telegram through aiogram 3. Updates in → channel-neutral events → `Conversations` →
+replies out as Bot API calls. What to say is decided in `handlers/`; this module only
+translates, and knows Telegram's limits (4096 characters, one keyboard per message)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ChatType, ContentType
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+)
+from aiogram.methods import DeleteMessage, EditMessageText, SendMessage, TelegramMethod
+from aiogram.types import (
+    BotCommand,
+    CallbackQuery,
+    ErrorEvent,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    TelegramObject,
+    User,
+)
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiohttp import web
+
+from handlers.conversation import Conversations
+from handlers.events import Choice, Command, Contact, Event, Inbound, Reply, Text
+
+if TYPE_CHECKING:
+    from bot.composition import Core
+    from bot.config import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+CHANNEL = "telegram"
+WEBHOOK_PATH = "/webhook/telegram"
+MESSAGE_LIMIT = 4096  # UTF-16 code units, as Telegram counts them
+CONTACT_BUTTON = "📱 Share my phone number"
+# The last resort when an update fails before the conversation could answer; no translator
+# is at hand here, and the conversation itself answers its own errors in the client's language.
+SORRY = "Sorry, something went wrong. Please try again."
+KEYBOARD_GONE = "✓"  # carries ReplyKeyboardRemove when the next reply has inline buttons
+MAX_RETRY_AFTER = 30  # seconds of flood wait worth sitting out inside one update
+DRAIN_SECONDS = 10.0  # how long shutdown waits for updates being handled
+
+# Messages a person sends that the bot cannot read: the conversation re-shows its step.
+# Service messages (pins, payments, "write access allowed" …) are ignored instead.
+UNREADABLE = frozenset(
+    {
+        ContentType.ANIMATION,
+        ContentType.AUDIO,
+        ContentType.CHECKLIST,
+        ContentType.DICE,
+        ContentType.DOCUMENT,
+        ContentType.GAME,
+        ContentType.LIVE_PHOTO,
+        ContentType.LOCATION,
+        ContentType.PAID_MEDIA,
+        ContentType.PHOTO,
+        ContentType.POLL,
+        ContentType.STICKER,
+        ContentType.STORY,
+        ContentType.VENUE,
+        ContentType.VIDEO,
+        ContentType.VIDEO_NOTE,
+        ContentType.VOICE,
+    }
+)
+
+COMMANDS: dict[str, list[tuple[str, str]]] = {
+    "en": [("start", "Main menu"), ("help", "Help"), ("stop", "No more offers")],
+    "ru": [("start", "Главное меню"), ("help", "Помощь"), ("stop", "Не присылать предложения")],
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- the bot ---------------------------------------------------------------------------
+
+
+def create_bot(token: str, api_url: str | None = None, session: BaseSession | None = None) -> Bot:
+    """A Bot that sends plain text (nothing a client typed is ever parsed as HTML), through
+    a self-hosted Bot API server when `api_url` is given."""
+    api = TelegramAPIServer.from_base(api_url) if api_url else None
+    if session is None:
+        session = AiohttpSession(api=api) if api else AiohttpSession()
+    elif api is not None:
+        session.api = api
+    return Bot(
+        token,
+        session=session,
+        # Previews of the privacy-policy link would bury the consent buttons.
+        default=DefaultBotProperties(parse_mode=None, link_preview_is_disabled=True),
+    )
+
+
+async def set_commands(bot: Bot, *, default_language: str = "en") -> None:
+    """The command menu in Russian and English; a failure is logged, not fatal."""
+    fallback = COMMANDS.get(default_language, COMMANDS["en"])
+    menus: list[tuple[str | None, list[tuple[str, str]]]] = [
+        *COMMANDS.items(),
+        (None, fallback),
+    ]
+    try:
+        for language, commands in menus:
+            await bot.set_my_commands(
+                [BotCommand(command=name, description=text) for name, text in commands],
+                language_code=language,
+            )
+    except TelegramAPIError as error:
+        log.warning("could not set the Telegram command menu: %s", error)
+
+
+# --- updates → events ------------------------------------------------------------------
+
+
+def event_of(message: Message) -> Event | None:
+    """The conversation event a private message means, or None for service messages."""
+    if message.text is not None:
+        if message.text.startswith("/"):
+            return _command(message.text)
+        return Text(message.text)
+    if message.contact is not None:
+        phone = _international(message.contact.phone_number)
+        sender = message.from_user.id if message.from_user else None
+        # Only the sender's own number is vouched for; a forwarded contact is just digits.
+        if message.contact.user_id is not None and message.contact.user_id == sender:
+            return Contact(phone)
+        return Text(phone)
+    if message.content_type in UNREADABLE:
+        return Text("")
+    return None
+
+
+def _command(text: str) -> Command:
+    head, *rest = text[1:].split(maxsplit=1) or [""]
+    name = head.split("@", 1)[0].lower()  # "/start@RegularsBot" in a client's hands
+    return Command(name, rest[0].strip() if rest else "")
+
+
+def _international(phone: str) -> str:
+    # Telegram sends "79123456789"; without the "+" it would be read as a local number.
+    phone = phone.strip()
+    return phone if phone.startswith("+") else f"+{phone}"
+
+
+# --- replies → Bot API -----------------------------------------------------------------
+
+
+def inline_keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=b.label, callback_data=b.payload) for b in row]
+            for row in reply.buttons
+            if row
+        ]
+    )
+
+
+def contact_keyboard(reply: Reply) -> ReplyKeyboardMarkup:
+    label = reply.meta.get("contact_button") or CONTACT_BUTTON
+    return ReplyKeyboardMarkup(
+        keyboard=[[KeyboardButton(text=label, request_contact=True)]],
+        resize_keyboard=True,
+        one_time_keyboard=True,
+    )
+
+
+def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """`text` in pieces Telegram accepts: at most `limit` UTF-16 units each, cut at a line
+    break or a space where one is near, never empty."""
+    chunks: list[str] = []
+    while _utf16_length(text) > limit:
+        fits = _fitting(text, limit)
+        cut = text.rfind("\n", 0, fits)
+        if cut < fits // 2:
+            cut = text.rfind(" ", 0, fits)
+        if cut < fits // 2:
+            chunks.append(text[:fits])
+            text = text[fits:]
+        else:
+            chunks.append(text[:cut])
+            text = text[cut + 1 :]
+    chunks.append(text)
+    return [chunk for chunk in chunks if chunk.strip()] or ["…"]
+
+
+def _utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _fitting(text: str, limit: int) -> int:
+    used = 0
+    for index, char in enumerate(text):
+        used += 2 if ord(char) > 0xFFFF else 1
+        if used > limit:
+            return index
+    return len(text)
+
+
+async def call(bot: Bot, method: TelegramMethod[T]) -> T:
+    """A Bot API call that sits out one short flood wait instead of losing the message."""
+    try:
+        return await bot(method)
+    except TelegramRetryAfter as error:
+        if error.retry_after > MAX_RETRY_AFTER:
+            raise
+        log.warning(
+            "Telegram asks to wait %s s before %s", error.retry_after, method.__api_method__
+        )
+        await asyncio.sleep(error.retry_after)
+        return await bot(method)
+
+
+class TelegramChannel:
+    """Runs conversation turns for Telegram chats and renders their replies.
+
+    Updates of one chat are handled one at a time, so replies come out in order even when a
+    client taps twice quickly. Which chats were last shown the "share my phone" keyboard is
+    remembered in memory only; losing it on restart just leaves that one-time keyboard be."""
+
+    def __init__(self, conversations: Conversations, clock: Clock) -> None:
+        self.conversations = conversations
+        self.clock = clock
+        self._contact_keyboard: set[int] = set()
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._waiting: dict[int, int] = {}
+        self._busy: set[asyncio.Task[Any]] = set()
+
+    async def handle(
+        self, bot: Bot, *, chat_id: int, user: User, event: Event, edit: int | None = None
+    ) -> None:
+        """One turn: `edit` is the id of the message whose button was pressed."""
+        async with self._one_at_a_time(chat_id):
+            inbound = Inbound(
+                channel=CHANNEL,
+                external_id=str(chat_id),
+                event=event,
+                received_at=self.clock(),
+                display_name=user.full_name or None,
+                language=user.language_code,
+            )
+            replies = await self.conversations.handle(inbound)
+            await self.deliver(
+                bot, chat_id, replies, edit=edit, contact_received=isinstance(event, Contact)
+            )
+
+    async def deliver(
+        self,
+        bot: Bot,
+        chat_id: int,
+        replies: Sequence[Reply],
+        *,
+        edit: int | None = None,
+        contact_received: bool = False,
+    ) -> None:
+        asks_contact = any(reply.ask_contact for reply in replies)
+        remove_keyboard = not asks_contact and (
+            contact_received or chat_id in self._contact_keyboard
+        )
+        for index, reply in enumerate(replies):
+            if reply.ask_contact:
+                if reply.buttons:
+                    log.warning("a reply asks for a contact and has buttons; buttons dropped")
+                await self._send(bot, chat_id, reply.text, contact_keyboard(reply))
+                self._contact_keyboard.add(chat_id)
+                continue
+            editing = (
+                index == 0
+                and reply.edit
+                and edit is not None
+                and split_text(reply.text) == [reply.text]
+            )
+            if remove_keyboard:
+                remove_keyboard = False
+                self._contact_keyboard.discard(chat_id)
+                if not reply.buttons and not editing:
+                    await self._send(bot, chat_id, reply.text, ReplyKeyboardRemove())
+                    continue
+                await self._remove_reply_keyboard(bot, chat_id)
+            if editing and edit is not None and await self._edit(bot, chat_id, edit, reply):
+                continue
+            await self._send(bot, chat_id, reply.text, inline_keyboard(reply))
+
+    async def _send(self, bot: Bot, chat_id: int, text: str, markup: Markup | None) -> None:
+        chunks = split_text(text)
+        for number, chunk in enumerate(chunks, start=1):
+            last = number == len(chunks)
+            method = SendMessage(chat_id=chat_id, text=chunk, reply_markup=markup if last else None)
+            await call(bot, method)
+
+    async def _edit(self, bot: Bot, chat_id: int, message_id: int, reply: Reply) -> bool:
+        """Edit the message in place; False when Telegram refuses and a new one is needed."""
+        method = EditMessageText(
+            chat_id=chat_id,
+            message_id=message_id,
+            text=reply.text,
+            reply_markup=inline_keyboard(reply),
+        )
+        try:
+            await call(bot, method)
+        except TelegramBadRequest as error:
+            if "message is not modified" in error.message:
+                return True  # the same button pressed twice: it already shows this
+            log.info("could not edit message %s (%s); sending a new one", message_id, error)
+            return False
+        return True
+
+    async def _remove_reply_keyboard(self, bot: Bot, chat_id: int) -> None:
+        # A message carries one keyboard: inline buttons or a reply-keyboard change, never
+        # both. The removal rides on a throw-away message deleted at once.
+        sent = await call(
+            bot,
+            SendMessage(chat_id=chat_id, text=KEYBOARD_GONE, reply_markup=ReplyKeyboardRemove()),
+        )
+        with suppress(TelegramAPIError):
+            await bot(DeleteMessage(chat_id=chat_id, message_id=sent.message_id))
+
+    @asynccontextmanager
+    async def _one_at_a_time(self, chat_id: int) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(chat_id, asyncio.Lock())
+        self._waiting[chat_id] = self._waiting.get(chat_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._waiting[chat_id] -= 1
+            if not self._waiting[chat_id]:
+                del self._waiting[chat_id], self._locks[chat_id]
+
+    async def track(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        """Outer update middleware: remembers updates in progress for a clean shutdown."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._busy.add(task)
+        try:
+            return await handler(event, data)
+        finally:
+            if task is not None:
+                self._busy.discard(task)
+
+    async def drain(self) -> None:
+        """Wait (a while) for updates being handled, so their replies go out before the
+        session closes."""
+        busy = self._busy - {asyncio.current_task()}
+        if busy:
+            log.info("waiting for %d Telegram update(s) in progress", len(busy))
+            await asyncio.wait(busy, timeout=DRAIN_SECONDS)
+
+
+# --- the router ------------------------------------------------------------------------
+
+
+async def on_message(message: Message, bot: Bot, channel: TelegramChannel) -> None:
+    user = message.from_user
+    if message.chat.type != ChatType.PRIVATE or user is None or user.is_bot:
+        return  # the bot serves clients one to one; groups are not its place
+    event = event_of(message)
+    if event is None:
+        return
+    await channel.handle(bot, chat_id=message.chat.id, user=user, event=event)
+
+
+async def on_callback(callback: CallbackQuery, bot: Bot, channel: TelegramChannel) -> None:
+    try:
+        await callback.answer()  # stop the spinner first; the turn may take a moment
+    except TelegramAPIError as error:
+        log.info("could not answer a callback query: %s", error)
+    message = callback.message
+    if message is None or message.chat.type != ChatType.PRIVATE or callback.data is None:
+        return
+    await channel.handle(
+        bot,
+        chat_id=message.chat.id,
+        user=callback.from_user,
+        event=Choice(callback.data),
+        edit=message.message_id if isinstance(message, Message) else None,
+    )
+
+
+async def on_error(event: ErrorEvent, bot: Bot) -> bool:
+    """One failing update must not stop the bot: log it, apologise, carry on."""
+    update, error = event.update, event.exception
+    if isinstance(error, TelegramForbiddenError):
+        log.info("update %s: the client blocked the bot (%s)", update.update_id, error)
+        return True
+    log.error("update %s failed", update.update_id, exc_info=error)
+    chat_id = None
+    if update.message is not None and update.message.chat.type == ChatType.PRIVATE:
+        chat_id = update.message.chat.id
+    elif update.callback_query is not None:
+        with suppress(TelegramAPIError):  # it may have been answered already
+            await update.callback_query.answer()
+        message = update.callback_query.message
+        if message is not None and message.chat.type == ChatType.PRIVATE:
+            chat_id = message.chat.id
+    if chat_id is not None:
+        try:
+            await bot.send_message(chat_id=chat_id, text=SORRY)
+        except Exception as apology_error:  # the apology is best effort
+            log.warning("could not tell chat %s about the error: %s", chat_id, apology_error)
+    return True
+
+
+def build_dispatcher(conversations: Conversations, *, clock: Clock = utcnow) -> Dispatcher:
+    channel = TelegramChannel(conversations, clock)
+    dispatcher = Dispatcher(disable_fsm=True, channel=channel)
+    router = Router(name="telegram")
+    router.message.register(on_message)
+    router.callback_query.register(on_callback)
+    dispatcher.include_router(router)
+    dispatcher.errors.register(on_error)
+    dispatcher.update.outer_middleware.register(channel.track)
+    return dispatcher
+
+
+def channel_of(dispatcher: Dispatcher) -> TelegramChannel:
+    channel = dispatcher["channel"]
+    assert isinstance(channel, TelegramChannel)
+    return channel
+
+
+# --- serving ---------------------------------------------------------------------------
+
+
+def add_telegram_webhook(
+    app: web.Application, dp: Dispatcher, bot: Bot, secret: str | None
+) -> None:
+    """Serve Telegram's webhook at /webhook/telegram on `app` (which other channels may
+    share); requests without the right X-Telegram-Bot-Api-Secret-Token get 401."""
+    channel = channel_of(dp)
+
+    async def finish_updates(_app: web.Application) -> None:
+        await channel.drain()
+
+    app.on_shutdown.append(finish_updates)  # before the request handler closes the session
+    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(
+        app, path=WEBHOOK_PATH
+    )
+    setup_application(app, dp, bot=bot)
+
+
+async def serve_telegram(
+    *,
+    core: Core,
+    settings: Settings,
+    stop: asyncio.Event,
+    clock: Clock = utcnow,
+    polling_timeout: int = 30,
+) -> None:
+    """Serve the Telegram bot until `stop` is set: a webhook when TELEGRAM_WEBHOOK_URL is
+    set, long polling otherwise."""
+    if settings.telegram_bot_token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    token = settings.telegram_bot_token.get_secret_value()
+    bot = create_bot(token, settings.telegram_api_url)
+    dp = build_dispatcher(core.conversations, clock=clock)
+    try:
+        await set_commands(bot, default_language=core.config.business.default_locale)
+        if settings.telegram_webhook_url:
+            await _serve_webhook(dp, bot, settings=settings, token=token, stop=stop)
+        else:
+            await _poll(dp, bot, stop=stop, polling_timeout=polling_timeout)
+    finally:
+        await bot.session.close()
+
+
+async def _poll(dp: Dispatcher, bot: Bot, *, stop: asyncio.Event, polling_timeout: int) -> None:
+    try:  # a webhook left from an earlier deployment would make getUpdates fail
+        await bot.delete_webhook(drop_pending_updates=False)
+    except TelegramAPIError as error:
+        log.warning("could not delete the Telegram webhook: %s", error)
+    polling = asyncio.create_task(
+        dp.start_polling(
+            bot,
+            handle_signals=False,  # the shell owns signals and sets `stop`
+            close_bot_session=False,  # closed after the updates in progress are done
+            polling_timeout=polling_timeout,
+        )
+    )
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        await _stop_polling(dp, polling)
+        await channel_of(dp).drain()
+    if not polling.cancelled():
+        polling.result()  # polling that ended by itself: its error is the caller's
+
+
+async def _stop_polling(dp: Dispatcher, polling: asyncio.Task[None]) -> None:
+    if polling.done():
+        return
+    try:
+        await dp.stop_polling()
+    except RuntimeError:  # asked to stop before polling had started
+        polling.cancel()
+    await asyncio.wait({polling})
+
+
+async def _serve_webhook(
+    dp: Dispatcher, bot: Bot, *, settings: Settings, token: str, stop: asyncio.Event
+) -> None:
+    url = webhook_url(settings.telegram_webhook_url or "")
+    if settings.telegram_webhook_secret is not None:
+        secret = settings.telegram_webhook_secret.get_secret_value()
+    else:
+        # Stable across restarts and replicas, and reveals nothing about the token.
+        secret = hashlib.sha256(b"regulars-telegram-webhook:" + token.encode()).hexdigest()
+        log.info("TELEGRAM_WEBHOOK_SECRET is not set; using one derived from the token")
+    app = web.Application()
+    add_telegram_webhook(app, dp, bot, secret)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.web_host, settings.web_port).start()
+        await bot.set_webhook(
+            url,
+            secret_token=secret,
+            drop_pending_updates=False,
+            allowed_updates=dp.resolve_used_update_types(),
+        )
+        log.info(
+            "Telegram webhook %s, listening on %s:%s", url, settings.web_host, settings.web_port
+        )
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def webhook_url(configured: str) -> str:
+    """TELEGRAM_WEBHOOK_URL as given, or with /webhook/telegram added to a bare host."""
+    if urlsplit(configured).path in ("", "/"):
+        return configured.rstrip("/") + WEBHOOK_PATH
+    return configured
