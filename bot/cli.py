@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import date
 
 from bot.config import ConfigError, Settings
 
@@ -32,10 +33,26 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--clients", type=int, default=300, help="synthetic clients (default 300)")
     chat = commands.add_parser("chat", parents=[common], help="talk to the bot in the terminal")
     chat.add_argument("--phone", help="talk as the client with this phone number")
+    simulate = commands.add_parser(
+        "simulate", parents=[common], help="preview what the bot will send (on a copy of the data)"
+    )
+    simulate.add_argument(
+        "--from", dest="start", type=_date, help="first local day (default today)"
+    )
+    simulate.add_argument("--days", type=int, default=7, help="how many days (default 7)")
+    simulate.add_argument("--step", type=int, default=5, help="clock step in minutes (default 5)")
+    simulate.add_argument("--json", action="store_true", help="one JSON object per message")
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", parents=[common], help="apply Alembic migrations")
     return parser
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-23") from None
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -55,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if logging.getLogger().level > logging.DEBUG:  # migrations say nothing unless asked
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return asyncio.run(_dispatch(args, settings))
     except ConfigError as error:
@@ -84,6 +103,24 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot.demo import chat
 
         return await chat(settings, phone=args.phone)
+    if args.command == "simulate":
+        from bot.simulate import SimulationError, print_human, print_line, simulate
+
+        try:
+            outcomes = await simulate(
+                database_url=settings.database_url,
+                config_path=settings.business_config,
+                start=args.start,
+                days=args.days,
+                step_minutes=args.step,
+                emit=print_line if args.json else print_human,
+            )
+        except SimulationError as reason:
+            print(f"regulars: {reason}", file=sys.stderr)
+            return EXIT_CONFIG
+        if not args.json:
+            print("outbox:", ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+        return 0
     if args.command == "db" and args.db_command == "upgrade":
         from storage.migrate import upgrade
 

@@ -14,7 +14,7 @@ from bot.adapters.console import ConsoleChat, utc_now
 from bot.composition import Core, build_core
 from bot.config import Settings
 from bot.demo_history import seed_history
-from handlers.payloads import pack
+from domain.payloads import pack
 from handlers.registration import normalise_phone
 from storage.db import sqlite_url_for
 from storage.queries import client_by_phone, conversation_for

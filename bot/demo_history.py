@@ -31,6 +31,7 @@ from domain.retention import in_holdout
 from domain.slots import working_intervals
 from storage.catalog import Catalog
 from storage.db import Database
+from storage.stats import refresh_client_stats
 from storage.tables import ACTIVE_VISIT, Client, Feedback, Visit, VisitStatus
 
 __all__ = ["HistoryStats", "seed_history", "with_more_masters"]
@@ -717,6 +718,11 @@ async def seed_history(
         ):
             for offset in range(0, len(data), _CHUNK):
                 await connection.execute(insert(table), data[offset : offset + _CHUNK])
+        await refresh_client_stats(
+            session=session,
+            tz=config.tz,
+            return_days={s.id: s.return_interval_days for s in catalog.services.values()},
+        )
     statuses = [row["status"] for row in rows.visits]
     return HistoryStats(
         clients=len(rows.clients),

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from domain.payloads import BadPayload, int_arg, pack
+from domain.replies import Button, Reply, rows
 from domain.slots import (
     Interval,
     bookable_days,
@@ -17,8 +19,7 @@ from domain.slots import (
 )
 from domain.text import upper_first
 from handlers.common import Action, TextStep, View, menu_button, too_long, with_hint
-from handlers.events import Button, Contact, Reply, Text, rows
-from handlers.payloads import BadPayload, int_arg, pack
+from handlers.events import Contact, Text
 from handlers.turn import Turn
 from storage.catalog import MasterInfo, ServiceInfo
 from storage.queries import (

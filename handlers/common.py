@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from handlers.events import Button, Contact, Reply, Text
-from handlers.payloads import pack
+from domain.payloads import pack
+from domain.replies import Button, Reply
+from handlers.events import Contact, Text
 from handlers.turn import Turn
 
 Action = Callable[[Turn, list[str]], Awaitable[list[Reply]]]

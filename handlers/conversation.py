@@ -11,13 +11,14 @@ import logging
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers import booking, menu, preferences, registration, visits
+from domain.payloads import BadPayload, unpack
+from domain.replies import Reply
+from handlers import booking, followups, menu, preferences, registration, staff, visits
 from handlers.common import Action, TextStep, View, with_hint
-from handlers.events import Choice, Command, Contact, Inbound, Reply, Text
-from handlers.payloads import BadPayload, unpack
+from handlers.events import Choice, Command, Contact, Event, Inbound, Text
 from handlers.turn import Deps, Turn
 from storage.db import Database
-from storage.queries import client_for, conversation_for
+from storage.queries import client_for, conversation_for, staff_for
 from storage.tables import Client, Conversation
 
 log = logging.getLogger(__name__)
@@ -28,17 +29,21 @@ VIEWS: dict[str, View] = {
     **booking.VIEWS,
     **visits.VIEWS,
     **preferences.VIEWS,
+    **followups.VIEWS,
+    **staff.VIEWS,
 }
 TEXT_STEPS: dict[str, TextStep] = {
     **registration.TEXT_STEPS,
     **booking.TEXT_STEPS,
     **preferences.TEXT_STEPS,
+    **followups.TEXT_STEPS,
 }
 ACTIONS: dict[str, Action] = {
     **menu.ACTIONS,
     **booking.ACTIONS,
     **visits.ACTIONS,
     **preferences.ACTIONS,
+    **followups.ACTIONS,
 }
 REGISTRATION_ACTIONS = registration.ACTIONS
 
@@ -93,6 +98,9 @@ class Conversations:
             conversation=conversation,
             client=client,
             tr=self.deps.translator(locale),
+            staff=await staff_for(
+                session=session, channel=inbound.channel, external_id=inbound.external_id
+            ),
         )
 
 
@@ -107,6 +115,8 @@ def _touch(client: Client | None, inbound: Inbound) -> None:
 
 async def _route(turn: Turn) -> list[Reply]:
     event = turn.inbound.event
+    if turn.staff is not None and (answer := await _staff(turn, event)) is not None:
+        return answer
     if isinstance(event, Command):
         return await _command(turn, event)
     if turn.client is None and not turn.step.startswith("reg."):
@@ -114,6 +124,20 @@ async def _route(turn: Turn) -> list[Reply]:
     if isinstance(event, Choice):
         return await _choice(turn, event)
     return await _text(turn, event)
+
+
+async def _staff(turn: Turn, event: Event) -> list[Reply] | None:
+    """Staff buttons and the staff's typed answers; None when the event is not for staff."""
+    if isinstance(event, Choice):
+        try:
+            name, args = unpack(event.payload)
+        except BadPayload:
+            return None
+        action = staff.ACTIONS.get(name)
+        return await action(turn, args) if action else None
+    if isinstance(event, Text | Contact) and turn.step in staff.TEXT_STEPS:
+        return await staff.TEXT_STEPS[turn.step](turn, event)
+    return None
 
 
 async def _command(turn: Turn, command: Command) -> list[Reply]:

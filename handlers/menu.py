@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from domain.payloads import pack
+from domain.replies import Button, Reply, rows
 from handlers.common import Action, View, menu_button
-from handlers.events import Button, Reply, rows
-from handlers.payloads import pack
 from handlers.turn import Turn
 from storage.queries import last_visit
 

@@ -3,11 +3,12 @@ offers on/off."""
 
 from __future__ import annotations
 
+from domain.payloads import BadPayload, int_arg, pack
 from domain.people import birthday_known_year, parse_birthday
+from domain.replies import Button, Reply, rows
 from domain.text import N_
 from handlers.common import Action, TextStep, View, menu_button, too_long, with_hint
-from handlers.events import Button, Contact, Reply, Text, rows
-from handlers.payloads import BadPayload, int_arg, pack
+from handlers.events import Contact, Text
 from handlers.turn import Turn
 from storage.tables import Client
 

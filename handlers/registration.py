@@ -6,12 +6,13 @@ from datetime import date, datetime
 
 import phonenumbers
 
+from domain.payloads import pack
 from domain.people import parse_birthday
+from domain.replies import Button, Reply, rows
 from domain.retention import in_holdout
 from handlers import menu
 from handlers.common import NAME_MAX, Action, TextStep, View, too_long, with_hint
-from handlers.events import Button, Contact, Reply, Text, rows
-from handlers.payloads import pack
+from handlers.events import Contact, Text
 from handlers.turn import Turn
 from storage.queries import client_by_phone
 from storage.tables import Client

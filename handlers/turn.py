@@ -14,7 +14,7 @@ from domain.business import BusinessConfig
 from domain.text import Translator
 from handlers.events import Inbound
 from storage.catalog import Catalog
-from storage.tables import Client, Conversation
+from storage.tables import Client, Conversation, Staff
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,7 @@ class Turn:
     conversation: Conversation
     client: Client | None
     tr: Translator
+    staff: Staff | None = None  # the sender is a member of staff (checked in the database)
 
     @property
     def now(self) -> datetime:

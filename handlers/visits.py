@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from domain.payloads import int_arg, pack
+from domain.replies import Button, Reply, rows
 from domain.text import upper_first
 from handlers.booking import show_days, target_of
 from handlers.common import Action, View, menu_button, with_hint
-from handlers.events import Button, Reply, rows
-from handlers.payloads import int_arg, pack
 from handlers.turn import Turn
 from storage.queries import count_completed, upcoming_visits
 from storage.tables import ACTIVE_VISIT, Visit, VisitStatus

@@ -162,6 +162,16 @@ async def client_for(
     return client
 
 
+async def staff_for(*, session: AsyncSession, channel: str, external_id: str) -> Staff | None:
+    """The active member of staff writing from this chat (Telegram only)."""
+    if channel != "telegram" or not external_id.lstrip("-").isdigit():
+        return None
+    result = await session.exec(
+        select(Staff).where(Staff.telegram_id == int(external_id), col(Staff.active))
+    )
+    return result.first()
+
+
 async def client_by_phone(*, session: AsyncSession, phone: str) -> Client | None:
     return (await session.exec(select(Client).where(Client.phone == phone))).first()
 

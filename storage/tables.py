@@ -83,6 +83,7 @@ class Client(SQLModel, table=True):
     last_master_id: int | None = Field(default=None, foreign_key="staff.id")
     rhythm_days: int | None = None
     next_visit_due: date | None = Field(default=None, index=True)
+    nudge_snoozed_until: date | None = None  # "not now" on a return nudge
 
     @property
     def marketing_allowed(self) -> bool:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from domain.replies import Button, Reply
 from handlers.conversation import Conversations
-from handlers.events import Button, Choice, Command, Contact, Inbound, Reply, Text
+from handlers.events import Choice, Command, Contact, Inbound, Text
 
 
 @dataclass

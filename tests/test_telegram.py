@@ -40,7 +40,8 @@ from bot.adapters.telegram import (
     webhook_url,
 )
 from bot.composition import Core
-from handlers.events import Button, Command, Contact, Reply, Text
+from domain.replies import Button, Reply
+from handlers.events import Command, Contact, Text
 from storage.tables import Client, Visit, VisitStatus
 from tests.chat import Clock
 from tests.telegram_fakes import (

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from domain.replies import Reply
 from handlers.conversation import Conversations
-from handlers.events import Choice, Command, Event, Inbound, Reply, Text
+from handlers.events import Choice, Command, Event, Inbound, Text
 
 
 def utc_now() -> datetime:

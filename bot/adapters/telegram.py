@@ -42,8 +42,9 @@ from aiogram.types import (
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
+from domain.replies import Reply
 from handlers.conversation import Conversations
-from handlers.events import Choice, Command, Contact, Event, Inbound, Reply, Text
+from handlers.events import Choice, Command, Contact, Event, Inbound, Text
 
 if TYPE_CHECKING:
     from bot.composition import Core

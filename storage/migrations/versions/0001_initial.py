@@ -91,6 +91,7 @@ def upgrade() -> None:
         sa.Column("last_master_id", sa.Integer(), nullable=True),
         sa.Column("rhythm_days", sa.Integer(), nullable=True),
         sa.Column("next_visit_due", sa.Date(), nullable=True),
+        sa.Column("nudge_snoozed_until", sa.Date(), nullable=True),
         sa.ForeignKeyConstraint(
             ["last_service_id"],
             ["service.id"],

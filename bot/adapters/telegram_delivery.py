@@ -1,0 +1,43 @@
+"""Proactive messages (reminders, offers, staff messages) through the Bot API: aiogram's
+errors translated into what the sender understands."""
+
+from __future__ import annotations
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.methods import SendMessage
+
+from bot.adapters.telegram import inline_keyboard, split_text
+from domain.replies import Reply
+from scheduler.delivery import RetryAfter, Transient, Unreachable
+
+_GONE = ("chat not found", "user is deactivated", "bot was blocked", "peer_id_invalid")
+
+
+class TelegramDelivery:
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def deliver(self, address: str, reply: Reply) -> None:
+        chunks = split_text(reply.text)
+        try:
+            for number, chunk in enumerate(chunks, start=1):
+                markup = inline_keyboard(reply) if number == len(chunks) else None
+                await self.bot(SendMessage(chat_id=int(address), text=chunk, reply_markup=markup))
+        except TelegramRetryAfter as error:
+            raise RetryAfter(float(error.retry_after), str(error)) from error
+        except TelegramForbiddenError as error:
+            raise Unreachable(str(error)) from error
+        except TelegramBadRequest as error:
+            if any(sign in str(error).lower() for sign in _GONE):
+                raise Unreachable(str(error)) from error
+            raise Transient(str(error)) from error
+        except (TelegramNetworkError, TelegramServerError, TelegramUnauthorizedError) as error:
+            raise Transient(str(error)) from error

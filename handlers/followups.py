@@ -1,0 +1,128 @@
+"""Answers to the bot's own messages: "I'll be there" on a reminder, a rating, "not now" on
+a return nudge, the reason a sleeping client gives."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import select
+
+from domain.payloads import BadPayload, int_arg, pack
+from domain.replies import Button, Reply, rows
+from handlers.common import Action, TextStep, View, menu_button, too_long, with_hint
+from handlers.events import Contact, Text
+from handlers.turn import Turn
+from storage.tables import ACTIVE_VISIT, ChurnReason, Feedback, Visit, VisitStatus
+
+COMMENT_MAX = 1000
+REASONS = ("moved", "price", "quality", "time", "other")
+
+
+async def _own_visit(turn: Turn, visit_id: int) -> Visit | None:
+    visit = await turn.session.get(Visit, visit_id)
+    if visit is None or turn.client is None or visit.client_id != turn.client.id:
+        return None
+    return visit
+
+
+async def press_confirm_visit(turn: Turn, args: list[str]) -> list[Reply]:
+    visit = await _own_visit(turn, int_arg(args, 0))
+    if visit is None or visit.status not in ACTIVE_VISIT or visit.starts_at <= turn.now:
+        from handlers.visits import visit_gone
+
+        return await visit_gone(turn)
+    if visit.status != VisitStatus.confirmed:
+        visit.status, visit.confirmed_at = VisitStatus.confirmed, turn.now
+        turn.session.add(visit)
+    text = turn._("Thank you! We are expecting you {when}.").format(
+        when=turn.tr.when(visit.starts_at)
+    )
+    return [Reply(text, buttons=rows([menu_button(turn)]), edit=True)]
+
+
+async def press_rating(turn: Turn, args: list[str]) -> list[Reply]:
+    visit = await _own_visit(turn, int_arg(args, 0))
+    rating = int_arg(args, 1)
+    if not 1 <= rating <= 5:
+        raise BadPayload(str(rating))
+    if visit is None or visit.status != VisitStatus.completed:
+        return [Reply(turn._("This visit cannot be rated."), buttons=rows([menu_button(turn)]))]
+    existing = (
+        await turn.session.exec(select(Feedback).where(Feedback.visit_id == visit.id))
+    ).first()
+    feedback = existing or Feedback(visit_id=visit.id or 0, rating=rating, created_at=turn.now)
+    feedback.rating = rating
+    feedback.status = "open" if rating <= 3 else "ok"
+    turn.session.add(feedback)
+    if rating <= 3:
+        turn.goto("feedback.comment", v=visit.id)
+        return [await view_comment(turn)]
+    text = turn._("Thank you for the rating! We are glad you liked it.")
+    buttons = [menu_button(turn)]
+    if turn.config.business.review_url:
+        text += "\n" + turn._("It would help us a lot if you left a review:")
+        text += "\n" + turn.config.business.review_url
+    return [Reply(text, buttons=rows(buttons), edit=True)]
+
+
+async def view_comment(turn: Turn) -> Reply:
+    text = turn._("We are sorry it was not perfect. What went wrong? Write a few words:")
+    return Reply(text, buttons=rows([Button(turn._("Skip"), pack("fs"))]), edit=True)
+
+
+async def on_comment(turn: Turn, event: Text | Contact) -> list[Reply]:
+    if not isinstance(event, Text) or not event.text.strip():
+        return [with_hint(turn._("Please type the comment."), await view_comment(turn))]
+    comment = event.text.strip()
+    if refusal := too_long(turn, comment, COMMENT_MAX):
+        return [with_hint(refusal, await view_comment(turn))]
+    feedback = (
+        await turn.session.exec(select(Feedback).where(Feedback.visit_id == turn.data.get("v")))
+    ).first()
+    if feedback is not None:
+        feedback.comment = comment
+        turn.session.add(feedback)
+    turn.goto("menu")
+    text = turn._("Thank you. The owner will read it today and will do their best to put it right.")
+    return [Reply(text, buttons=rows([menu_button(turn)]))]
+
+
+async def press_skip_comment(turn: Turn, args: list[str]) -> list[Reply]:
+    turn.goto("menu")
+    return [
+        Reply(turn._("Thank you for the rating."), buttons=rows([menu_button(turn)]), edit=True)
+    ]
+
+
+async def press_not_now(turn: Turn, args: list[str]) -> list[Reply]:
+    client = turn.client
+    assert client is not None
+    today = turn.tr.local(turn.now).date()
+    cycle = timedelta(days=client.rhythm_days or 30)
+    client.nudge_snoozed_until = max(today, client.next_visit_due or today) + cycle
+    text = turn._("All right, we will not remind you this time. See you!")
+    return [Reply(text, buttons=rows([menu_button(turn)]), edit=True)]
+
+
+async def press_reason(turn: Turn, args: list[str]) -> list[Reply]:
+    reason = args[0] if args else ""
+    if reason not in REASONS or turn.client is None:
+        raise BadPayload(reason)
+    turn.session.add(ChurnReason(client_id=turn.client.id or 0, answer=reason, created_at=turn.now))
+    offers = turn.config.offers
+    until = turn.tr.local(turn.now).date() + timedelta(days=offers.offer_valid_days)
+    text = turn._("Thank you for telling us. Come back with {percent}% off any visit until {date}.")
+    text = text.format(percent=offers.winback_discount_percent, date=turn.tr.day(until))
+    buttons = [Button(turn._("Book a visit"), pack("bk")), menu_button(turn)]
+    return [Reply(text, buttons=rows(buttons), edit=True)]
+
+
+VIEWS: dict[str, View] = {"feedback.comment": view_comment}
+TEXT_STEPS: dict[str, TextStep] = {"feedback.comment": on_comment}
+ACTIONS: dict[str, Action] = {
+    "vc": press_confirm_visit,
+    "fb": press_rating,
+    "fs": press_skip_comment,
+    "nn": press_not_now,
+    "wr": press_reason,
+}

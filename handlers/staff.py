@@ -1,0 +1,106 @@
+"""The master's answers to "did the client come?"; the caller's role is checked in the
+database on every press."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from domain.payloads import int_arg, pack
+from domain.replies import Button, Reply, rows
+from handlers.common import Action, TextStep, View, with_hint
+from handlers.events import Contact, Text
+from handlers.turn import Turn
+from storage.stats import refresh_client_stats
+from storage.tables import ACTIVE_VISIT, Role, Visit, VisitStatus
+
+
+async def _visit_for_staff(
+    turn: Turn, visit_id: int, *, open_statuses: tuple[str, ...] = ACTIVE_VISIT
+) -> Visit | Reply:
+    staff = turn.staff
+    if staff is None:
+        return Reply(turn._("This is for the staff of the shop."))
+    visit = await turn.session.get(Visit, visit_id)
+    if visit is None:
+        return Reply(turn._("This visit does not exist any more."))
+    if visit.master_id != staff.id and staff.role not in (Role.owner, Role.admin):
+        return Reply(turn._("Only the visit's master or an administrator can mark it."))
+    if visit.status not in open_statuses:
+        return Reply(turn._("Already marked: {status}.").format(status=_status(turn, visit.status)))
+    return visit
+
+
+def _status(turn: Turn, status: str) -> str:
+    names = {
+        VisitStatus.completed: turn._("came"),
+        VisitStatus.no_show: turn._("no-show"),
+        VisitStatus.cancelled: turn._("cancelled"),
+    }
+    return names.get(VisitStatus(status), status)
+
+
+async def _complete(turn: Turn, visit: Visit, amount: Decimal) -> list[Reply]:
+    visit.status, visit.completed_at, visit.paid_amount = VisitStatus.completed, turn.now, amount
+    turn.session.add(visit)
+    await turn.session.flush()
+    await refresh_client_stats(
+        session=turn.session,
+        tz=turn.config.tz,
+        return_days={s.id: s.return_interval_days for s in turn.catalog.services.values()},
+        client_ids=[visit.client_id],
+    )
+    turn.goto("start")
+    text = turn._("Marked: came, {amount}.").format(amount=turn.tr.money(amount))
+    return [Reply(text, edit=True)]
+
+
+async def press_came(turn: Turn, args: list[str]) -> list[Reply]:
+    # "Came after all" undoes a no-show marked by mistake.
+    statuses = (*ACTIVE_VISIT, VisitStatus.no_show)
+    found = await _visit_for_staff(turn, int_arg(args, 0), open_statuses=statuses)
+    if isinstance(found, Reply):
+        return [found]
+    return await _complete(turn, found, found.price)
+
+
+async def press_other_amount(turn: Turn, args: list[str]) -> list[Reply]:
+    found = await _visit_for_staff(turn, int_arg(args, 0))
+    if isinstance(found, Reply):
+        return [found]
+    turn.goto("staff.amount", v=found.id)
+    return [await view_amount(turn)]
+
+
+async def view_amount(turn: Turn) -> Reply:
+    return Reply(turn._("How much did the client pay? Type the amount, e.g. 1500."))
+
+
+async def on_amount(turn: Turn, event: Text | Contact) -> list[Reply]:
+    text = event.text if isinstance(event, Text) else ""
+    try:
+        amount = Decimal(text.replace(" ", "").replace("\xa0", "").replace(",", "."))
+    except InvalidOperation:
+        amount = Decimal(-1)
+    if not amount.is_finite() or amount < 0 or amount > Decimal(10_000_000):
+        return [with_hint(turn._("Please type a number, e.g. 1500."), await view_amount(turn))]
+    found = await _visit_for_staff(turn, int(turn.data.get("v", 0)))
+    if isinstance(found, Reply):
+        turn.goto("start")
+        return [found]
+    return await _complete(turn, found, amount.quantize(Decimal("0.01")))
+
+
+async def press_no_show(turn: Turn, args: list[str]) -> list[Reply]:
+    found = await _visit_for_staff(turn, int_arg(args, 0))
+    if isinstance(found, Reply):
+        return [found]
+    found.status = VisitStatus.no_show
+    turn.session.add(found)
+    turn.goto("start")
+    undo = Button(turn._("Came after all"), pack("mc", found.id))
+    return [Reply(turn._("Marked: no-show."), buttons=rows([undo]), edit=True)]
+
+
+VIEWS: dict[str, View] = {"staff.amount": view_amount}
+TEXT_STEPS: dict[str, TextStep] = {"staff.amount": on_amount}
+ACTIONS: dict[str, Action] = {"mc": press_came, "ma": press_other_amount, "mx": press_no_show}

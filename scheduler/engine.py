@@ -1,0 +1,99 @@
+"""The retention engine: APScheduler only fires the ticks; planning and sending are plain
+code that takes `now`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from domain.business import BusinessConfig
+from domain.text import Translator
+from scheduler.delivery import Delivery
+from scheduler.messages import Messages
+from scheduler.planner import Planner, PlanResult
+from scheduler.sender import Pace, Pacer, Sender, SendStats
+from storage.catalog import Catalog
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+TELEGRAM_PACE = Pace()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Engine:
+    db: Database
+    planner: Planner
+    sender: Sender
+    clock: Callable[[], datetime] = utc_now
+
+    async def plan(self) -> PlanResult:
+        async with self.db.transaction() as session:
+            result = await self.planner.plan(session, self.clock())
+        if result.total:
+            log.info("planned %s", dict(result.planned))
+        return result
+
+    async def send(self) -> SendStats:
+        return await self.sender.run_once(self.clock)
+
+
+def build_engine(
+    *,
+    db: Database,
+    config: BusinessConfig,
+    catalog: Catalog,
+    translators: Mapping[str, Translator],
+    channels: Mapping[str, Delivery],
+    clock: Callable[[], datetime] = utc_now,
+    pace: Pace | None = TELEGRAM_PACE,
+    **sender_options: Any,
+) -> Engine:
+    messages = Messages(config=config, catalog=catalog, translators=translators)
+    sender = Sender(
+        db=db,
+        config=config,
+        messages=messages,
+        channels=channels,
+        pacer=Pacer(pace) if pace else None,
+        **sender_options,
+    )
+    return Engine(
+        db=db, planner=Planner(config=config, catalog=catalog), sender=sender, clock=clock
+    )
+
+
+def start_ticks(
+    engine: Engine, *, plan_every_seconds: int = 60, send_every_seconds: int = 3
+) -> AsyncIOScheduler:
+    """Planner every minute, sender every few seconds; a tick still running is not
+    started twice, and a tick missed while busy is skipped, not queued."""
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
+    scheduler.add_job(
+        _logged(engine.plan), "interval", seconds=plan_every_seconds, id="plan", **common
+    )
+    scheduler.add_job(
+        _logged(engine.send), "interval", seconds=send_every_seconds, id="send", **common
+    )
+    scheduler.start()
+    return scheduler
+
+
+def _logged(tick: Callable[[], Any]) -> Callable[[], Any]:
+    async def run() -> None:
+        try:
+            await tick()
+        except Exception:  # one failing tick must not stop the engine
+            log.exception("scheduler tick failed")
+
+    return run

@@ -1,0 +1,360 @@
+"""What each planned message says, composed when it is sent (so a moved visit shows its
+new time), and the last check that it still makes sense to send it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from domain.business import BusinessConfig
+from domain.payloads import pack
+from domain.replies import Button, Reply, rows
+from domain.retention import KIND_CLASS, MessageClass
+from domain.slots import free_slots, usual_time
+from domain.text import Translator, upper_first
+from storage.catalog import Catalog
+from storage.queries import busy_intervals, completed_starts
+from storage.tables import ACTIVE_VISIT, Client, Feedback, Outbox, Staff, Visit, VisitStatus
+
+WINBACK_REASONS = ("moved", "price", "quality", "time", "other")
+
+
+class Skip(Exception):
+    """The message no longer makes sense; `str(self)` says why (kept in the outbox)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    channel: str
+    address: str  # chat id, WhatsApp id
+    locale: str
+    client_id: int | None = None
+    staff_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Composed:
+    recipient: Recipient
+    reply: Reply
+
+
+class Messages:
+    def __init__(
+        self, *, config: BusinessConfig, catalog: Catalog, translators: Mapping[str, Translator]
+    ) -> None:
+        self.config = config
+        self.catalog = catalog
+        self.translators = translators
+        self._kinds: dict[str, Callable[[_Draft], Awaitable[Reply]]] = {
+            "reminder": self._reminder,
+            "feedback_request": self._feedback_request,
+            "care_tip": self._care_tip,
+            "return_nudge": self._return_nudge,
+            "warm_offer": self._warm_offer,
+            "winback": self._winback,
+            "birthday": self._birthday,
+            "visit_check": self._visit_check,
+            "staff_day_plan": self._staff_day_plan,
+        }
+
+    def translator(self, locale: str | None) -> Translator:
+        default = self.config.business.default_locale
+        return self.translators.get(locale or default) or self.translators[default]
+
+    async def compose(self, session: AsyncSession, row: Outbox, now: datetime) -> Composed:
+        """The recipient and the reply for `row`, or Skip."""
+        render = self._kinds.get(row.kind)
+        if render is None:
+            raise Skip(f"unknown kind {row.kind}")
+        if row.staff_id is not None:
+            staff = await session.get(Staff, row.staff_id)
+            if staff is None or not staff.active or not staff.telegram_id:
+                raise Skip("the staff member has no chat with the bot")
+            locale = self.config.business.default_locale
+            recipient = Recipient("telegram", str(staff.telegram_id), locale, staff_id=staff.id)
+            draft = _Draft(self, session, row, now, self.translator(locale), None, staff)
+        else:
+            client = await session.get(Client, row.client_id) if row.client_id else None
+            recipient = self._client_recipient(client, row)
+            assert client is not None
+            if KIND_CLASS.get(row.kind) is MessageClass.marketing:
+                await self._marketing_still_welcome(session, client, row, now)
+            draft = _Draft(self, session, row, now, self.translator(client.locale), client, None)
+        return Composed(recipient, await render(draft))
+
+    def _client_recipient(self, client: Client | None, row: Outbox) -> Recipient:
+        if client is None or client.deleted_at is not None:
+            raise Skip("the client is deleted")
+        if client.unreachable_since is not None:
+            raise Skip("the client is unreachable")
+        if client.consent_at is None:
+            raise Skip("no consent to personal data processing")
+        channels = {
+            "telegram": str(client.telegram_id) if client.telegram_id else None,
+            "whatsapp": client.whatsapp_id if client.whatsapp_unreachable_at is None else None,
+        }
+        if client.telegram_unreachable_at is not None:
+            channels["telegram"] = None
+        order = [client.preferred_channel, "telegram", "whatsapp"]
+        for channel in order:
+            if channel and channels.get(channel):
+                address = channels[channel]
+                assert address is not None
+                return Recipient(channel, address, client.locale, client_id=client.id)
+        raise Skip("the client has no messenger the bot can reach")
+
+    async def _marketing_still_welcome(
+        self, session: AsyncSession, client: Client, row: Outbox, now: datetime
+    ) -> None:
+        if not client.marketing_allowed:
+            raise Skip("no marketing consent")
+        if row.kind in ("return_nudge", "warm_offer", "winback"):
+            booked = await session.exec(
+                select(Visit.id).where(
+                    Visit.client_id == client.id,
+                    col(Visit.status).in_(ACTIVE_VISIT),
+                    col(Visit.starts_at) > now,
+                )
+            )
+            if booked.first() is not None:
+                raise Skip("the client has booked meanwhile")
+
+    # The kinds.
+
+    async def _reminder(self, d: _Draft) -> Reply:
+        visit = await d.active_visit()
+        if visit.starts_at <= d.now:
+            raise Skip("the visit has begun")
+        tr = d.tr
+        service = self.catalog.services[visit.service_id]
+        master = self.catalog.masters[visit.master_id]
+        text = tr._("Reminder: {service} with {master}, {when}.").format(
+            service=service.title(tr.locale), master=master.name, when=tr.when(visit.starts_at)
+        )
+        if self.config.business.address:
+            text += "\n" + tr._("Address: {address}").format(address=self.config.business.address)
+        buttons = []
+        if visit.status != VisitStatus.confirmed:
+            buttons.append(Button(tr._("I'll be there"), pack("vc", visit.id)))
+        buttons += [
+            Button(tr._("Reschedule"), pack("rs", visit.id)),
+            Button(tr._("Cancel visit"), pack("cx", visit.id)),
+        ]
+        return Reply(text, buttons=rows(buttons), kind="reminder")
+
+    async def _feedback_request(self, d: _Draft) -> Reply:
+        visit = await d.visit()
+        if visit.status != VisitStatus.completed:
+            raise Skip("the visit did not take place")
+        given = await d.session.exec(select(Feedback.id).where(Feedback.visit_id == visit.id))
+        if given.first() is not None:
+            raise Skip("feedback already given")
+        tr = d.tr
+        service = self.catalog.services[visit.service_id]
+        master = self.catalog.masters[visit.master_id]
+        text = tr._("How was your {service} with {master} today? One tap to rate it:").format(
+            service=service.title(tr.locale), master=master.name
+        )
+        stars = [Button("★" * n, pack("fb", visit.id, n)) for n in range(5, 0, -1)]
+        return Reply(text, buttons=rows(stars), kind="feedback_request")
+
+    async def _care_tip(self, d: _Draft) -> Reply:
+        visit = await d.visit()
+        service = self.catalog.services.get(visit.service_id)
+        if service is None or not service.tip(d.tr.locale):
+            raise Skip("the service has no care tip")
+        text = d.tr._("A tip after your {service}: {tip}").format(
+            service=service.title(d.tr.locale), tip=service.tip(d.tr.locale)
+        )
+        return Reply(text, buttons=rows([d.book_button()]), kind="care_tip")
+
+    async def _return_nudge(self, d: _Draft) -> Reply:
+        client = d.need_client()
+        service = self.catalog.services.get(client.last_service_id or 0)
+        if service is None:
+            raise Skip("the last service is no longer offered")
+        masters = {m.id for m in self.catalog.masters_for(service.id)}
+        master_id = client.last_master_id if client.last_master_id in masters else None
+        tr = d.tr
+        who = self.catalog.masters[master_id].name if master_id else tr._("any available master")
+        text = tr._(
+            "{name}, it is nearly time for your {service}. Shall we book you with {master}?"
+        )
+        text = text.format(name=client.name, service=service.title(tr.locale), master=who)
+        token = f"n{service.id}.{master_id or 0}"
+        buttons = []
+        slot = await d.suggested_slot(service.id, master_id) if master_id else None
+        if slot is not None and master_id:
+            label = tr._("Book {when}").format(when=_short(tr, slot))
+            buttons.append(Button(label, pack("ok", token, int(slot.timestamp() // 60))))
+        buttons += [
+            Button(tr._("Other time"), pack("ms", token)),
+            Button(tr._("Not now"), pack("nn")),
+        ]
+        return Reply(text, buttons=rows(buttons), kind="return_nudge")
+
+    async def _warm_offer(self, d: _Draft) -> Reply:
+        client = d.need_client()
+        tr = d.tr
+        until = d.local_today() + timedelta(days=self.config.offers.offer_valid_days)
+        text = tr._(
+            "{name}, we have kept a gift for you: {gift}. It is yours with any visit until {date}."
+        ).format(name=client.name, gift=self.config.offers.warm_gift(tr.locale), date=tr.day(until))
+        return Reply(text, buttons=rows([d.book_button()]), kind="warm_offer")
+
+    async def _winback(self, d: _Draft) -> Reply:
+        client = d.need_client()
+        tr = d.tr
+        text = tr._(
+            "{name}, we have not seen you for a while and we miss you. "
+            "May we ask why? One tap — and a discount is waiting for you."
+        ).format(name=client.name)
+        labels = {
+            "moved": tr._("I moved away"),
+            "price": tr._("Too expensive"),
+            "quality": tr._("Did not like it"),
+            "time": tr._("No time"),
+            "other": tr._("Other reason"),
+        }
+        buttons = [Button(labels[code], pack("wr", code)) for code in WINBACK_REASONS]
+        return Reply(text, buttons=rows(buttons), kind="winback")
+
+    async def _birthday(self, d: _Draft) -> Reply:
+        client = d.need_client()
+        tr = d.tr
+        days = self.config.offers.birthday_valid_days
+        text = tr._(
+            "Happy birthday, {name}! Our gift: {gift} — "
+            "any day within {days} days of your birthday."
+        ).format(name=client.name, gift=self.config.offers.birthday_present(tr.locale), days=days)
+        return Reply(text, buttons=rows([d.book_button()]), kind="birthday")
+
+    async def _visit_check(self, d: _Draft) -> Reply:
+        visit = await d.active_visit()
+        client = await d.session.get(Client, visit.client_id)
+        tr = d.tr
+        service = self.catalog.services[visit.service_id]
+        text = tr._("{client}, {service} at {time}: did the client come?").format(
+            client=client.name if client else "—",
+            service=service.title(tr.locale),
+            time=tr.clock(visit.starts_at),
+        )
+        buttons = [
+            Button(tr._("Came, {price}").format(price=tr.money(visit.price)), pack("mc", visit.id)),
+            Button(tr._("Came, other amount"), pack("ma", visit.id)),
+            Button(tr._("No-show"), pack("mx", visit.id)),
+        ]
+        return Reply(text, buttons=rows(buttons), kind="visit_check")
+
+    async def _staff_day_plan(self, d: _Draft) -> Reply:
+        staff = d.staff
+        assert staff is not None
+        tr = d.tr
+        day = date.fromisoformat(d.row.payload["day"])
+        start = datetime.combine(day, time(), self.config.tz).astimezone(UTC)
+        visits = await d.session.exec(
+            select(Visit, Client)
+            .join(Client, col(Client.id) == col(Visit.client_id))
+            .where(
+                Visit.master_id == staff.id,
+                col(Visit.status).in_(ACTIVE_VISIT),
+                col(Visit.starts_at) >= start,
+                col(Visit.starts_at) < start + timedelta(days=1),
+            )
+            .order_by(col(Visit.starts_at))
+        )
+        lines = [tr._("{name}, your day, {day}:").format(name=staff.name, day=tr.weekday_day(day))]
+        found = False
+        for visit, client in visits.all():
+            found = True
+            service = self.catalog.services[visit.service_id]
+            line = f"{tr.clock(visit.starts_at)} — {client.name}, {service.title(tr.locale)}"
+            notes = [n for n in (client.preference_note, client.staff_notes, visit.comment) if n]
+            if client.completed_visits:
+                line += " · " + tr.n_("{n} visit", "{n} visits", client.completed_visits).format(
+                    n=client.completed_visits
+                )
+            lines.append(line)
+            lines += [f"   “{note}”" for note in notes]
+        if not found:
+            lines.append(tr._("No visits booked yet."))
+        return Reply("\n".join(lines), kind="staff_day_plan")
+
+
+@dataclass(slots=True)
+class _Draft:
+    messages: Messages
+    session: AsyncSession
+    row: Outbox
+    now: datetime
+    tr: Translator
+    client: Client | None
+    staff: Staff | None
+
+    def need_client(self) -> Client:
+        assert self.client is not None
+        return self.client
+
+    def local_today(self) -> date:
+        return self.now.astimezone(self.messages.config.tz).date()
+
+    def book_button(self) -> Button:
+        return Button(self.tr._("Book a visit"), pack("bk"))
+
+    async def visit(self) -> Visit:
+        visit = await self.session.get(Visit, int(self.row.payload.get("visit_id", 0)))
+        if visit is None:
+            raise Skip("the visit is gone")
+        return visit
+
+    async def active_visit(self) -> Visit:
+        visit = await self.visit()
+        if visit.status not in ACTIVE_VISIT:
+            raise Skip(f"the visit is {visit.status}")
+        return visit
+
+    async def suggested_slot(self, service_id: int, master_id: int) -> datetime | None:
+        """The free slot nearest the client's usual time, on or after the predicted day."""
+        config, catalog = self.messages.config, self.messages.catalog
+        client = self.need_client()
+        service, master = catalog.services[service_id], catalog.masters[master_id]
+        tz, rules = config.tz, config.booking.rules()
+        today = self.local_today()
+        predicted = client.next_visit_due or today
+        first = max(today, predicted)
+        end = datetime.combine(today + timedelta(days=rules.horizon_days), time(), tz)
+        busy = await busy_intervals(
+            session=self.session, master_ids=[master_id], start=self.now, end=end.astimezone(UTC)
+        )
+        _, minute = usual_time(
+            await completed_starts(session=self.session, client_id=client.id or 0), tz
+        )
+        for offset in range(rules.horizon_days):
+            day = first + timedelta(days=offset)
+            slots = free_slots(
+                day=day,
+                hours=master.hours,
+                busy=busy.get(master_id, []),
+                duration=service.duration,
+                tz=tz,
+                now=self.now,
+                rules=rules,
+            )
+            if slots:
+                wanted = minute if minute is not None else 15 * 60
+                return min(slots, key=lambda s: abs(_minute_of_day(s, tz) - wanted))
+        return None
+
+
+def _minute_of_day(moment: datetime, tz: ZoneInfo) -> int:
+    local = moment.astimezone(tz)
+    return local.hour * 60 + local.minute
+
+
+def _short(tr: Translator, moment: datetime) -> str:
+    return upper_first(f"{tr.short_day(tr.local(moment).date())}, {tr.clock(moment)}")

@@ -1,0 +1,204 @@
+"""The sender: claims due outbox rows, composes them, delivers them at the messengers' pace
+and records what happened. A crash between claim and send leaves the row `sending`; it is
+put back and tried once more, so nothing is lost and at most that one message repeats."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time as clock_time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import col
+
+from domain.business import BusinessConfig
+from domain.retention import KIND_CLASS, MessageClass, send_window_start
+from scheduler.delivery import Delivery, RetryAfter, Transient, Unreachable
+from scheduler.messages import Messages, Recipient, Skip
+from scheduler.planner import quiet_hours
+from storage.db import Database
+from storage.outbox import claim_due, requeue_stale
+from storage.tables import Client, Outbox, OutboxStatus
+
+log = logging.getLogger(__name__)
+
+STALE_AFTER = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Pace:
+    """Messenger limits: Telegram allows about 30 messages a second per bot and one a
+    second per chat; we keep below."""
+
+    per_second: float = 25.0
+    per_chat_seconds: float = 1.0
+
+
+class Pacer:
+    def __init__(
+        self,
+        pace: Pace,
+        *,
+        monotonic: Callable[[], float] = clock_time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.pace = pace
+        self.monotonic = monotonic
+        self.sleep = sleep
+        self._next_global = 0.0
+        self._chat_ready: dict[str, float] = {}
+
+    def chat_wait(self, address: str) -> float:
+        """Seconds until this chat may get another message (0 when it may now)."""
+        return max(0.0, self._chat_ready.get(address, 0.0) - self.monotonic())
+
+    async def take(self, address: str) -> None:
+        """Wait for a global slot, then book it and the chat's next one."""
+        wait = self._next_global - self.monotonic()
+        if wait > 0:
+            await self.sleep(wait)
+        now = self.monotonic()
+        self._next_global = max(now, self._next_global) + 1.0 / self.pace.per_second
+        self._chat_ready[address] = now + self.pace.per_chat_seconds
+        if len(self._chat_ready) > 10_000:  # forget chats that are long ready
+            self._chat_ready = {a: t for a, t in self._chat_ready.items() if t > now}
+
+
+@dataclass
+class SendStats:
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    def __getitem__(self, status: str) -> int:
+        return self.outcomes[status]
+
+
+class Sender:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        config: BusinessConfig,
+        messages: Messages,
+        channels: Mapping[str, Delivery],
+        pacer: Pacer | None = None,
+        max_attempts: int = 5,
+        batch: int = 200,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_sent: Callable[[Outbox, Recipient, datetime], Awaitable[None]] | None = None,
+    ) -> None:
+        self.db = db
+        self.config = config
+        self.messages = messages
+        self.channels = channels
+        self.pacer = pacer
+        self.max_attempts = max_attempts
+        self.batch = batch
+        self.sleep = sleep
+        self.on_sent = on_sent
+        self.hours = quiet_hours(config)
+
+    async def run_once(self, now: Callable[[], datetime]) -> SendStats:
+        """Send what is due now; returns the outcomes."""
+        stats = SendStats()
+        async with self.db.transaction() as session:
+            await requeue_stale(session=session, now=now(), after=STALE_AFTER)
+            rows = await claim_due(session=session, now=now(), limit=self.batch)
+        for row in rows:
+            stats.outcomes[await self._send_one(row, now())] += 1
+        return stats
+
+    async def _send_one(self, row: Outbox, now: datetime) -> str:
+        message_class = KIND_CLASS.get(row.kind, MessageClass.transactional)
+        if message_class is not MessageClass.staff:
+            opens = send_window_start(now, message_class, self.config.tz, self.hours)
+            if opens > now:
+                await self._release(row, due_at=opens, count_attempt=False)
+                return "held"
+        try:
+            async with self.db.reading() as session:
+                composed = await self.messages.compose(session, row, now)
+        except Skip as reason:
+            await self._settle(row, OutboxStatus.skipped, error=str(reason))
+            return OutboxStatus.skipped
+        recipient = composed.recipient
+        channel = self.channels.get(recipient.channel)
+        if channel is None:
+            await self._settle(row, OutboxStatus.skipped, error=f"{recipient.channel} is off")
+            return OutboxStatus.skipped
+        if self.pacer is not None:
+            wait = self.pacer.chat_wait(recipient.address)
+            if wait > 0:
+                later = now + timedelta(seconds=wait)
+                await self._release(row, due_at=later, count_attempt=False)
+                return "held"
+            await self.pacer.take(recipient.address)
+        try:
+            await channel.deliver(recipient.address, composed.reply)
+        except RetryAfter as pause:
+            log.warning("%s asks to pause for %s s", recipient.channel, pause.seconds)
+            await self._release(row, due_at=now, count_attempt=False)
+            await self.sleep(pause.seconds)
+            return "paused"
+        except Unreachable as error:
+            await self._unreachable(recipient, now)
+            await self._settle(row, OutboxStatus.failed, error=f"unreachable: {error}"[:500])
+            return OutboxStatus.failed
+        except Transient as error:
+            if row.attempts >= self.max_attempts:
+                await self._settle(row, OutboxStatus.failed, error=str(error)[:500])
+                return OutboxStatus.failed
+            backoff = timedelta(seconds=min(3600, 5 * 2 ** (row.attempts - 1)))
+            await self._release(row, due_at=now + backoff, error=str(error)[:500])
+            return "retry"
+        await self._settle(row, OutboxStatus.sent, channel=recipient.channel, sent_at=now)
+        if self.on_sent is not None:
+            await self.on_sent(row, recipient, now)
+        return OutboxStatus.sent
+
+    async def _settle(
+        self, row: Outbox, status: str, *, error: str | None = None, **values: object
+    ) -> None:
+        values = {"last_error": error, **values}
+        async with self.db.transaction() as session:
+            await session.exec(
+                update(Outbox).where(col(Outbox.id) == row.id).values(status=status, **values)
+            )
+
+    async def _release(
+        self, row: Outbox, *, due_at: datetime, count_attempt: bool = True, error: str | None = None
+    ) -> None:
+        attempts = row.attempts if count_attempt else row.attempts - 1
+        async with self.db.transaction() as session:
+            await session.exec(
+                update(Outbox)
+                .where(col(Outbox.id) == row.id)
+                .values(
+                    status=OutboxStatus.pending,
+                    due_at=due_at,
+                    attempts=attempts,
+                    last_error=error,
+                )
+            )
+
+    async def _unreachable(self, recipient: Recipient, now: datetime) -> None:
+        """Blocked on this messenger: no more messages there; none at all when it was
+        the client's only one."""
+        if recipient.client_id is None:
+            return
+        async with self.db.transaction() as session:
+            client = await session.get(Client, recipient.client_id)
+            if client is None:
+                return
+            if recipient.channel == "telegram":
+                client.telegram_unreachable_at = now
+            elif recipient.channel == "whatsapp":
+                client.whatsapp_unreachable_at = now
+            telegram_gone = client.telegram_id is None or client.telegram_unreachable_at
+            whatsapp_gone = client.whatsapp_id is None or client.whatsapp_unreachable_at
+            if telegram_gone and whatsapp_gone:
+                client.unreachable_since = now
+            session.add(client)
