@@ -111,8 +111,8 @@ async def press_reason(turn: Turn, args: list[str]) -> list[Reply]:
     turn.session.add(ChurnReason(client_id=turn.client.id or 0, answer=reason, created_at=turn.now))
     offers = turn.config.offers
     until = turn.tr.local(turn.now).date() + timedelta(days=offers.offer_valid_days)
-    text = turn._("Thank you for telling us. Come back with {percent}% off any visit until {date}.")
-    text = text.format(percent=offers.winback_discount_percent, date=turn.tr.day(until))
+    text = turn._("Thank you for telling us. Come back with {discount} off any visit until {date}.")
+    text = text.format(discount=f"{offers.winback_discount_percent}%", date=turn.tr.day(until))
     buttons = [Button(turn._("Book a visit"), pack("bk")), menu_button(turn)]
     return [Reply(text, buttons=rows(buttons), edit=True)]
 

@@ -157,7 +157,7 @@ class Messages:
         tr = d.tr
         service = self.catalog.services[visit.service_id]
         master = self.catalog.masters[visit.master_id]
-        text = tr._("How was your {service} with {master} today? One tap to rate it:").format(
+        text = tr._("How was your {service} with {master}? One tap to rate it:").format(
             service=service.title(tr.locale), master=master.name
         )
         stars = [Button("★" * n, pack("fb", visit.id, n)) for n in range(5, 0, -1)]

@@ -10,11 +10,12 @@ priority and the frequency caps decide between them.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, extract, func, or_, update
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -43,6 +44,20 @@ from storage.tables import (
 
 MARKETING = [kind for kind, cls in KIND_CLASS.items() if cls is MessageClass.marketing]
 LOOKBACK = timedelta(days=1)  # how far back a pass looks for what it may have missed
+MARKETING_EVERY_MINUTES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class _ActiveVisit:
+    id: int
+    client_id: int
+    master_id: int
+    starts_at: datetime
+    ends_at: datetime
+    created_at: datetime
+    client_reachable: bool
+    status: str
+    completed_at: datetime | None
 
 
 @dataclass
@@ -110,13 +125,16 @@ class Planner:
 
     async def plan(self, session: AsyncSession, now: datetime) -> PlanResult:
         result = PlanResult()
-        result.completed_visits = await self._autocomplete(session, now)
+        visits = await self._active_visits(session, now)
+        result.completed_visits = await self._autocomplete(session, now, visits)
         rows: list[dict[str, Any]] = []
-        rows += await self._reminders(session, now)
-        rows += await self._visit_checks(session, now)
-        rows += await self._feedback_requests(session, now)
+        rows += self._reminders(visits, now)
+        rows += self._visit_checks(visits, now)
+        rows += self._feedback_requests(visits, now)
         rows += self._day_plans(now)
-        if self._marketing_window(now):
+        # Offers depend on dates, not minutes: planning them every five minutes is enough
+        # and keeps a pass cheap.
+        if now.minute % MARKETING_EVERY_MINUTES == 0 and self._marketing_window(now):
             rows += await self._marketing(session, now)
         fresh = rows
         if rows:
@@ -130,32 +148,74 @@ class Planner:
 
     # Visits: completed at the end of the day when the master did not answer.
 
-    async def _autocomplete(self, session: AsyncSession, now: datetime) -> int:
-        rows = await session.exec(
-            select(Visit.id, Visit.client_id, Visit.ends_at).where(
-                col(Visit.status).in_(ACTIVE_VISIT), col(Visit.ends_at) <= now
+    async def _active_visits(self, session: AsyncSession, now: datetime) -> list[_ActiveVisit]:
+        """In one query, every visit a pass looks at: booked ones that have passed or start
+        within the longest reminder offset (reminders, visit checks, end-of-day completion)
+        and those completed recently enough to ask for a rating."""
+        longest = timedelta(hours=max(self.policy.reminder_hours))
+        feedback_after = timedelta(hours=self.policy.feedback_after_hours)
+        connection = await session.connection()
+        rows = await connection.execute(
+            sa_select(
+                col(Visit.id),
+                col(Visit.client_id),
+                col(Visit.master_id),
+                col(Visit.starts_at),
+                col(Visit.ends_at),
+                col(Visit.created_at),
+                _reachable().label("reachable"),
+                col(Visit.status),
+                col(Visit.completed_at),
+            )
+            .join(Client, col(Client.id) == col(Visit.client_id))
+            .where(
+                or_(
+                    and_(
+                        col(Visit.status).in_(ACTIVE_VISIT), col(Visit.starts_at) <= now + longest
+                    ),
+                    and_(
+                        col(Visit.status) == VisitStatus.completed,
+                        col(Visit.completed_at) > now - feedback_after - LOOKBACK,
+                    ),
+                )
             )
         )
-        done: list[tuple[int, int]] = []
-        for visit_id, client_id, ends_at in rows.all():
-            deadline = self.at_local(self.local(ends_at).date(), self.policy.visit_autocomplete_at)
-            if deadline < ends_at:  # a visit ending after the deadline closes the next day's
+        return [_ActiveVisit(*row) for row in rows.all()]
+
+    async def _autocomplete(
+        self, session: AsyncSession, now: datetime, visits: list[_ActiveVisit]
+    ) -> int:
+        """A visit nobody marked counts as done at the end of its day (23:00 by default)."""
+        done: list[_ActiveVisit] = []
+        for visit in visits:
+            if visit.status not in ACTIVE_VISIT or visit.ends_at > now:
+                continue
+            local_day = self.local(visit.ends_at).date()
+            deadline = self.at_local(local_day, self.policy.visit_autocomplete_at)
+            if deadline < visit.ends_at:  # a visit ending after the deadline closes next day
                 deadline += timedelta(days=1)
-            if now >= deadline and visit_id is not None:
-                done.append((visit_id, client_id))
+            if now >= deadline:
+                done.append(visit)
         if not done:
             return 0
         await session.exec(
             update(Visit)
-            .where(col(Visit.id).in_([visit_id for visit_id, _ in done]))
+            .where(col(Visit.id).in_([visit.id for visit in done]))
             .values(status=VisitStatus.completed, completed_at=now)
         )
         await refresh_client_stats(
             session=session,
             tz=self.tz,
             return_days=self.return_days,
-            client_ids=[client_id for _, client_id in done],
+            client_ids=[visit.client_id for visit in done],
         )
+        finished = {visit.id for visit in done}
+        visits[:] = [
+            replace(visit, status=VisitStatus.completed, completed_at=now)
+            if visit.id in finished
+            else visit
+            for visit in visits
+        ]
         return len(done)
 
     @property
@@ -164,100 +224,71 @@ class Planner:
 
     # Transactional.
 
-    async def _reminders(self, session: AsyncSession, now: datetime) -> list[dict[str, Any]]:
+    def _reminders(self, visits: list[_ActiveVisit], now: datetime) -> list[dict[str, Any]]:
         offsets = sorted(self.policy.reminder_hours)  # nearest first: 2 h, then 24 h
-        longest = timedelta(hours=offsets[-1])
-        visits = await session.exec(
-            select(Visit.id, Visit.client_id, Visit.starts_at, Visit.created_at)
-            .join(Client, col(Client.id) == col(Visit.client_id))
-            .where(
-                col(Visit.status).in_(ACTIVE_VISIT),
-                col(Visit.starts_at) > now - LOOKBACK,
-                col(Visit.starts_at) <= now + longest,
-                _reachable(),
-            )
-        )
         rows = []
-        for visit_id, client_id, starts_at, created_at in visits.all():
+        for visit in visits:
+            active = visit.status in ACTIVE_VISIT
+            if not active or not visit.client_reachable or visit.starts_at <= now - LOOKBACK:
+                continue
             superseded = False
             for hours in offsets:
-                due = starts_at - timedelta(hours=hours)
-                if due > now or created_at > due:  # not yet, or booked after that moment
+                due = visit.starts_at - timedelta(hours=hours)
+                if due > now or visit.created_at > due:  # not yet, or booked after that moment
                     continue
                 row = {
                     "kind": "reminder",
-                    "client_id": client_id,
+                    "client_id": visit.client_id,
                     "due_at": due,
-                    "dedupe_key": f"reminder:{hours}h:visit:{visit_id}",
-                    "payload": {"visit_id": visit_id, "hours": hours},
+                    "dedupe_key": f"reminder:{hours}h:visit:{visit.id}",
+                    "payload": {"visit_id": visit.id, "hours": hours},
                 }
-                if starts_at <= now:
+                window = send_window_start(now, MessageClass.transactional, self.tz, self.hours)
+                if visit.starts_at <= now:
                     row |= {"status": OutboxStatus.skipped, "last_error": "the visit has begun"}
                 elif superseded:
                     row |= {"status": OutboxStatus.skipped, "last_error": "a nearer reminder"}
-                elif (
-                    send_window_start(now, MessageClass.transactional, self.tz, self.hours)
-                    >= starts_at
-                ):
-                    row |= {
-                        "status": OutboxStatus.skipped,
-                        "last_error": "quiet hours until the visit",
-                    }
+                elif window >= visit.starts_at:
+                    row |= {"status": OutboxStatus.skipped, "last_error": "quiet hours until then"}
                 rows.append(row)
                 superseded = True
         return rows
 
-    async def _feedback_requests(
-        self, session: AsyncSession, now: datetime
-    ) -> list[dict[str, Any]]:
+    def _feedback_requests(self, visits: list[_ActiveVisit], now: datetime) -> list[dict[str, Any]]:
         after = timedelta(hours=self.policy.feedback_after_hours)
-        visits = await session.exec(
-            select(Visit.id, Visit.client_id, Visit.completed_at)
-            .join(Client, col(Client.id) == col(Visit.client_id))
-            .where(
-                Visit.status == VisitStatus.completed,
-                col(Visit.completed_at) <= now - after,
-                col(Visit.completed_at) > now - after - LOOKBACK,
-                _reachable(),
-            )
-        )
         return [
             {
                 "kind": "feedback_request",
-                "client_id": client_id,
-                "due_at": completed_at + after,
-                "dedupe_key": f"feedback:visit:{visit_id}",
-                "payload": {"visit_id": visit_id},
+                "client_id": visit.client_id,
+                "due_at": visit.completed_at + after,
+                "dedupe_key": f"feedback:visit:{visit.id}",
+                "payload": {"visit_id": visit.id},
             }
-            for visit_id, client_id, completed_at in visits.all()
-            if completed_at is not None
+            for visit in visits
+            if visit.status == VisitStatus.completed
+            and visit.client_reachable
+            and visit.completed_at is not None
+            and now - after - LOOKBACK < visit.completed_at <= now - after
         ]
 
     # Staff.
 
-    async def _visit_checks(self, session: AsyncSession, now: datetime) -> list[dict[str, Any]]:
+    def _visit_checks(self, visits: list[_ActiveVisit], now: datetime) -> list[dict[str, Any]]:
         after = timedelta(minutes=self.policy.visit_check_after_minutes)
-        with_chat = [m.id for m in self.catalog.masters.values() if m.telegram_id]
-        if not with_chat:
-            return []
-        visits = await session.exec(
-            select(Visit.id, Visit.master_id, Visit.ends_at).where(
-                col(Visit.status).in_(ACTIVE_VISIT),
-                col(Visit.master_id).in_(with_chat),
-                col(Visit.ends_at) <= now - after,
-                col(Visit.ends_at) > now - after - LOOKBACK,
-            )
-        )
+        with_chat = {m.id for m in self.catalog.masters.values() if m.telegram_id}
         return [
             {
                 "kind": "visit_check",
-                "staff_id": master_id,
+                "staff_id": visit.master_id,
                 "channel": "telegram",
-                "due_at": ends_at + after,
-                "dedupe_key": f"visit_check:visit:{visit_id}",
-                "payload": {"visit_id": visit_id},
+                "due_at": visit.ends_at + after,
+                "dedupe_key": f"visit_check:visit:{visit.id}",
+                "payload": {"visit_id": visit.id},
             }
-            for visit_id, master_id, ends_at in visits.all()
+            for visit in visits
+            if visit.status in ACTIVE_VISIT
+            and visit.master_id in with_chat
+            and now - LOOKBACK < visit.ends_at <= now - after
         ]
 
     def _day_plans(self, now: datetime) -> list[dict[str, Any]]:

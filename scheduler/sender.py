@@ -26,7 +26,8 @@ from storage.tables import Client, Outbox, OutboxStatus
 
 log = logging.getLogger(__name__)
 
-STALE_AFTER = timedelta(minutes=2)
+STALE_AFTER = timedelta(minutes=2)  # a row `sending` this long belongs to a dead sender
+RECOVER_EVERY = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -100,13 +101,17 @@ class Sender:
         self.sleep = sleep
         self.on_sent = on_sent
         self.hours = quiet_hours(config)
+        self._last_recovery: datetime | None = None
 
     async def run_once(self, now: Callable[[], datetime]) -> SendStats:
         """Send what is due now; returns the outcomes."""
         stats = SendStats()
+        moment = now()
         async with self.db.transaction() as session:
-            await requeue_stale(session=session, now=now(), after=STALE_AFTER)
-            rows = await claim_due(session=session, now=now(), limit=self.batch)
+            if self._last_recovery is None or moment - self._last_recovery >= RECOVER_EVERY:
+                await requeue_stale(session=session, now=moment, after=STALE_AFTER)
+                self._last_recovery = moment
+            rows = await claim_due(session=session, now=moment, limit=self.batch)
         for row in rows:
             stats.outcomes[await self._send_one(row, now())] += 1
         return stats

@@ -480,13 +480,16 @@ async def serve_telegram(
     stop: asyncio.Event,
     clock: Clock = utcnow,
     polling_timeout: int = 30,
+    bot: Bot | None = None,
 ) -> None:
     """Serve the Telegram bot until `stop` is set: a webhook when TELEGRAM_WEBHOOK_URL is
-    set, long polling otherwise."""
+    set, long polling otherwise. The bot is created here unless one is given (the
+    scheduler shares it); a bot created here is closed here."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     token = settings.telegram_bot_token.get_secret_value()
-    bot = create_bot(token, settings.telegram_api_url)
+    own = bot is None
+    bot = bot or create_bot(token, settings.telegram_api_url)
     dp = build_dispatcher(core.conversations, clock=clock)
     try:
         await set_commands(bot, default_language=core.config.business.default_locale)
@@ -495,7 +498,8 @@ async def serve_telegram(
         else:
             await _poll(dp, bot, stop=stop, polling_timeout=polling_timeout)
     finally:
-        await bot.session.close()
+        if own:
+            await bot.session.close()
 
 
 async def _poll(dp: Dispatcher, bot: Bot, *, stop: asyncio.Event, polling_timeout: int) -> None:
