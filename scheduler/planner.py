@@ -101,6 +101,11 @@ def _marketing_allowed() -> Any:
     )
 
 
+def _not_snoozed(today: date) -> Any:
+    """The client did not say "not now" to this cycle's nudge."""
+    return or_(col(Client.nudge_snoozed_until).is_(None), col(Client.nudge_snoozed_until) <= today)
+
+
 def _no_future_booking(now: datetime) -> Any:
     return ~exists().where(
         col(Visit.client_id) == col(Client.id),
@@ -452,6 +457,7 @@ class Planner:
                 col(Outbox.sent_at) > now - after - timedelta(days=7),
                 ~booked_since,
                 _marketing_allowed(),
+                _not_snoozed(self.local(now).date()),
                 _no_future_booking(now),
             )
         )
@@ -475,6 +481,7 @@ class Planner:
                 col(Client.next_visit_due) <= today + lead,
                 col(Client.next_visit_due) > today - timedelta(days=14),
                 col(Client.last_visit_at) >= sleeping_since,
+                _not_snoozed(today),
                 _no_future_booking(now),
             )
         )

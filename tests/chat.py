@@ -57,9 +57,11 @@ class ChatClient:
         return await self._deliver(Choice(payload))
 
     def button(self, label: str, reply: Reply | None = None) -> Button:
-        """The button on `reply` (default: the last message) whose label contains `label`."""
+        """The button on `reply` (default: the last message) labelled `label`, or else the
+        first whose label contains it."""
         reply = reply or self.last
-        found = [b for b in reply.flat_buttons if label in b.label]
+        exact = [b for b in reply.flat_buttons if b.label == label]
+        found = exact or [b for b in reply.flat_buttons if label in b.label]
         labels = [b.label for b in reply.flat_buttons]
         assert found, f"no button {label!r} in {labels}"
         return found[0]

@@ -62,6 +62,7 @@ async def add_visit(
     service: str,
     start: datetime,
     status: str = VisitStatus.completed,
+    created_at: datetime | None = None,
 ) -> Visit:
     catalog = core.deps.catalog
     master_info = catalog.master_by_key(master)
@@ -78,6 +79,8 @@ async def add_visit(
             price=Decimal(service_info.price),
             source="import",
         )
+        if created_at is not None:
+            visit.created_at = created_at
         session.add(visit)
         await session.flush()
         return visit

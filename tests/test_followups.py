@@ -1,0 +1,170 @@
+"""The buttons on the bot's own messages: a client confirming, rating, saying "not now" or
+why they stopped coming; a master marking a visit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlmodel import select
+
+from bot.composition import Core
+from domain.replies import Reply
+from scheduler.messages import Messages
+from storage.tables import ChurnReason, Client, Feedback, Outbox, Staff, Visit, VisitStatus
+from tests.chat import ChatClient, Clock
+from tests.helpers import add_client, add_visit, register, utc_visit, visits
+
+
+async def _compose(core: Core, clock: Clock, **row: object) -> Reply:
+    messages = Messages(
+        config=core.config, catalog=core.deps.catalog, translators=core.deps.translators
+    )
+    async with core.db.transaction() as session:
+        outbox = Outbox(due_at=clock.now, dedupe_key=f"test:{row}", **row)  # type: ignore[arg-type]
+        session.add(outbox)
+        await session.flush()
+        return (await messages.compose(session, outbox, clock.now)).reply
+
+
+async def _registered_with_visit(chat: ChatClient, core: Core, status: str) -> Visit:
+    chat.language = "en"
+    await register(chat)
+    [client] = [c for c in await _clients(core) if c.telegram_id == int(chat.external_id)]
+    assert client.id is not None
+    start = utc_visit(2026, 11, 24, 15) if status == "booked" else utc_visit(2026, 11, 20, 15)
+    return await add_visit(
+        core, client_id=client.id, master="ilya", service="fade", start=start, status=status
+    )
+
+
+async def _clients(core: Core) -> list[Client]:
+    async with core.db.reading() as session:
+        return list((await session.exec(select(Client))).all())
+
+
+async def test_i_will_be_there_confirms_the_visit(chat: ChatClient, core: Core) -> None:
+    visit = await _registered_with_visit(chat, core, "booked")
+    reminder = await _compose(
+        core, chat.clock, kind="reminder", client_id=visit.client_id, payload={"visit_id": visit.id}
+    )
+    assert reminder.text.startswith("Reminder: Fade with Илья, on Tuesday, November 24, 15:00.")
+    assert [b.label for b in reminder.flat_buttons] == [
+        "I'll be there",
+        "Reschedule",
+        "Cancel visit",
+    ]
+    await chat.click("I'll be there", reminder)
+    assert chat.last.text == "Thank you! We are expecting you on Tuesday, November 24, 15:00."
+    [stored] = await visits(core)
+    assert stored.status == VisitStatus.confirmed
+    # The reminder's Cancel button leads to the usual cancellation.
+    await chat.click("Cancel visit", reminder)
+    assert chat.last.text.startswith("Cancel this visit?")
+
+
+async def test_a_low_rating_asks_what_went_wrong_and_keeps_the_comment(
+    chat: ChatClient, core: Core
+) -> None:
+    visit = await _registered_with_visit(chat, core, "completed")
+    request = await _compose(
+        core,
+        chat.clock,
+        kind="feedback_request",
+        client_id=visit.client_id,
+        payload={"visit_id": visit.id},
+    )
+    assert request.text == "How was your Fade with Илья? One tap to rate it:"
+    await chat.click("★★", request)
+    assert "What went wrong?" in chat.last.text
+    await chat.send("x" * 1200)
+    assert chat.last.text.startswith("That is 1200 characters; the limit is 1000.")
+    await chat.send("Waited 20 minutes")
+    assert "The owner will read it today" in chat.last.text
+    async with core.db.reading() as session:
+        feedback = (await session.exec(select(Feedback))).one()
+    assert (feedback.rating, feedback.comment, feedback.status) == (2, "Waited 20 minutes", "open")
+
+
+async def test_a_high_rating_thanks_and_offers_the_review_link(
+    chat: ChatClient, core: Core
+) -> None:
+    visit = await _registered_with_visit(chat, core, "completed")
+    await chat.press(f"1:fb:{visit.id}:5")
+    assert "https://britva.example/review" in chat.last.text
+    async with core.db.reading() as session:
+        feedback = (await session.exec(select(Feedback))).one()
+    assert (feedback.rating, feedback.status) == (5, "ok")
+
+
+async def test_not_now_snoozes_the_nudges_until_the_next_cycle(
+    chat: ChatClient, core: Core
+) -> None:
+    await _registered_with_visit(chat, core, "completed")
+    async with core.db.transaction() as session:
+        client = (await session.exec(select(Client))).one()
+        client.rhythm_days, client.next_visit_due = 28, chat.clock.now.date() + timedelta(days=3)
+        session.add(client)
+    await chat.press("1:nn")
+    assert chat.last.text.startswith("All right, we will not remind you this time.")
+    [client] = await _clients(core)
+    assert client.nudge_snoozed_until == chat.clock.now.date() + timedelta(days=31)
+
+
+async def test_a_sleeping_clients_reason_is_stored_and_the_discount_offered(
+    chat: ChatClient, core: Core
+) -> None:
+    await _registered_with_visit(chat, core, "completed")
+    [client] = await _clients(core)
+    winback = await _compose(core, chat.clock, kind="winback", client_id=client.id, payload={})
+    assert [b.label for b in winback.flat_buttons] == [
+        "I moved away",
+        "Too expensive",
+        "Did not like it",
+        "No time",
+        "Other reason",
+    ]
+    await chat.click("Too expensive", winback)
+    assert chat.last.text.startswith("Thank you for telling us. Come back with 20% off any visit")
+    async with core.db.reading() as session:
+        reasons = (await session.exec(select(ChurnReason))).all()
+    assert [(r.client_id, r.answer) for r in reasons] == [(client.id, "price")]
+
+
+async def test_the_master_marks_came_with_another_amount(core: Core, clock: Clock) -> None:
+    client = await add_client(core, name="Пётр", phone="+79990000001", consent_at=clock.now)
+    assert client.id is not None
+    visit = await add_visit(
+        core,
+        client_id=client.id,
+        master="ilya",
+        service="fade",
+        start=utc_visit(2026, 11, 23, 7),
+        status="booked",
+    )
+    async with core.db.transaction() as session:
+        ilya = (await session.exec(select(Staff).where(Staff.key == "ilya"))).one()
+        ilya.telegram_id = 7002
+        session.add(ilya)
+    check = await _compose(
+        core, clock, kind="visit_check", staff_id=ilya.id, payload={"visit_id": visit.id}
+    )
+    assert check.text == "Пётр, Фейд в 07:00: клиент пришёл?"  # staff read the shop's language
+    master = ChatClient(core.conversations, clock, external_id="7002", language="ru")
+    assert check.flat_buttons[0].label == "Пришёл, 2\xa0200\xa0₽"
+    await master.click("Пришёл, другая сумма", check)
+    await master.send("две тысячи")
+    assert master.last.text.startswith("Напишите, пожалуйста, число")
+    await master.send("2 500")
+    assert master.last.text.startswith("Отмечено")
+    [stored] = await visits(core)
+    assert stored.status == VisitStatus.completed and stored.paid_amount == Decimal("2500.00")
+    [figures] = await _clients(core)
+    assert figures.completed_visits == 1 and figures.next_visit_due is not None
+
+
+async def test_a_stranger_cannot_mark_a_visit(chat: ChatClient, core: Core) -> None:
+    visit = await _registered_with_visit(chat, core, "booked")
+    await chat.press(f"1:mx:{visit.id}")
+    [stored] = await visits(core)
+    assert stored.status == VisitStatus.booked  # a client pressing a master's button
