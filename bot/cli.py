@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import date
+from pathlib import Path
 
 from bot.config import ConfigError, Settings
 
@@ -42,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--days", type=int, default=7, help="how many days (default 7)")
     simulate.add_argument("--step", type=int, default=5, help="clock step in minutes (default 5)")
     simulate.add_argument("--json", action="store_true", help="one JSON object per message")
+    load = commands.add_parser(
+        "import", parents=[common], help="clients and visit history from CSV or XLSX"
+    )
+    load.add_argument("--clients", type=Path, metavar="FILE", help="clients (CSV or XLSX)")
+    load.add_argument("--visits", type=Path, metavar="FILE", help="visits (CSV or XLSX)")
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", parents=[common], help="apply Alembic migrations")
@@ -121,6 +127,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if not args.json:
             print("outbox:", ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
         return 0
+    if args.command == "import":
+        return await _import(args, settings)
     if args.command == "db" and args.db_command == "upgrade":
         from storage.migrate import upgrade
 
@@ -128,6 +136,33 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         print("database is up to date")
         return 0
     raise AssertionError(args.command)
+
+
+async def _import(args: argparse.Namespace, settings: Settings) -> int:
+    """0 when the files were read (even with rejected rows, which the summary lists), 2 for
+    a file that cannot be used (nothing is written then)."""
+    from datetime import UTC, datetime
+
+    from bot.composition import build_core
+    from bot.importer import ImportFileError, import_files
+
+    if args.clients is None and args.visits is None:
+        print("regulars import: give --clients FILE, --visits FILE or both", file=sys.stderr)
+        return EXIT_CONFIG
+    core = await build_core(
+        database_url=settings.database_url, config_path=settings.business_config
+    )
+    try:
+        report = await import_files(
+            core=core, clients=args.clients, visits=args.visits, now=datetime.now(UTC)
+        )
+    except ImportFileError as error:
+        print(f"regulars import: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    finally:
+        await core.close()
+    print(report.summary())
+    return 0
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ saved together or not at all, so an error never leaves a half-done step behind.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,9 +20,11 @@ from handlers.events import Choice, Command, Contact, Event, Inbound, Text
 from handlers.turn import Deps, Turn
 from storage.db import Database
 from storage.queries import client_for, conversation_for, staff_for
-from storage.tables import Client, Conversation
+from storage.tables import Client, Conversation, Staff
 
 log = logging.getLogger(__name__)
+
+INBOUND_PRECISION = timedelta(minutes=10)
 
 VIEWS: dict[str, View] = {
     **registration.VIEWS,
@@ -73,6 +76,16 @@ class Conversations:
                 )
             ]
 
+    async def _staff(self, session: AsyncSession, inbound: Inbound) -> Staff | None:
+        """The member of staff writing, with the role as the database has it now; chats
+        that are no master's skip the query."""
+        known = {str(m.telegram_id) for m in self.deps.catalog.masters.values() if m.telegram_id}
+        if inbound.channel != "telegram" or inbound.external_id not in known:
+            return None
+        return await staff_for(
+            session=session, channel=inbound.channel, external_id=inbound.external_id
+        )
+
     async def _load(self, session: AsyncSession, inbound: Inbound) -> Turn:
         conversation = await conversation_for(
             session=session, channel=inbound.channel, external_id=inbound.external_id
@@ -98,19 +111,24 @@ class Conversations:
             conversation=conversation,
             client=client,
             tr=self.deps.translator(locale),
-            staff=await staff_for(
-                session=session, channel=inbound.channel, external_id=inbound.external_id
-            ),
+            staff=await self._staff(session, inbound),
         )
 
 
 def _touch(client: Client | None, inbound: Inbound) -> None:
+    """Remember when the client last wrote (WhatsApp's 24-hour window needs it); a few
+    minutes' precision is plenty, and spares a write on every tap."""
     if client is None:
         return
-    if inbound.channel == "telegram":
-        client.last_inbound_telegram_at = inbound.received_at
-    elif inbound.channel == "whatsapp":
-        client.last_inbound_whatsapp_at = inbound.received_at
+    attribute = {
+        "telegram": "last_inbound_telegram_at",
+        "whatsapp": "last_inbound_whatsapp_at",
+    }.get(inbound.channel)
+    if attribute is None:
+        return
+    last = getattr(client, attribute)
+    if last is None or inbound.received_at - last >= INBOUND_PRECISION:
+        setattr(client, attribute, inbound.received_at)
 
 
 async def _route(turn: Turn) -> list[Reply]:

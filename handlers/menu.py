@@ -12,7 +12,9 @@ from storage.queries import last_visit
 async def view_menu(turn: Turn) -> Reply:
     assert turn.client is not None
     buttons = [Button(turn._("Book a visit"), pack("bk"))]
-    if await last_visit(session=turn.session, client_id=_id(turn), now=turn.now) is not None:
+    if turn.client.last_visit_at is not None or await last_visit(
+        session=turn.session, client_id=_id(turn), now=turn.now
+    ):
         buttons.append(Button(turn._("Repeat last visit"), pack("rp")))
     buttons += [
         Button(turn._("My visits"), pack("mv")),

@@ -10,7 +10,7 @@ from domain.text import upper_first
 from handlers.booking import show_days, target_of
 from handlers.common import Action, View, menu_button, with_hint
 from handlers.turn import Turn
-from storage.queries import count_completed, upcoming_visits
+from storage.queries import upcoming_visits
 from storage.tables import ACTIVE_VISIT, Visit, VisitStatus
 
 
@@ -35,7 +35,7 @@ async def _own_active(turn: Turn, visit_id: int) -> Visit | None:
 async def view_visits(turn: Turn) -> Reply:
     assert turn.client is not None and turn.client.id is not None
     visits = await upcoming_visits(session=turn.session, client_id=turn.client.id, now=turn.now)
-    done = await count_completed(session=turn.session, client_id=turn.client.id)
+    done = turn.client.completed_visits
     history = turn.tr.n_("{n} visit with us so far.", "{n} visits with us so far.", done)
     history = history.format(n=done)
     if not visits:

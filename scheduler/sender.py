@@ -27,7 +27,8 @@ from storage.tables import Client, Outbox, OutboxStatus
 log = logging.getLogger(__name__)
 
 STALE_AFTER = timedelta(minutes=2)  # a row `sending` this long belongs to a dead sender
-RECOVER_EVERY = timedelta(minutes=5)
+RECOVER_EVERY = timedelta(minutes=1)
+SCHEDULE_SLACK = 0.005  # seconds
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,10 @@ class Pacer:
         if wait > 0:
             await self.sleep(wait)
         now = self.monotonic()
-        self._next_global = max(now, self._next_global) + 1.0 / self.pace.per_second
+        # Keep to the schedule when a sleep overshot by a hair: booking the next slot from
+        # "now" would add every overshoot to every gap and lose a message a second.
+        slot = self._next_global if now - self._next_global < SCHEDULE_SLACK else now
+        self._next_global = slot + 1.0 / self.pace.per_second
         self._chat_ready[address] = now + self.pace.per_chat_seconds
         if len(self._chat_ready) > 10_000:  # forget chats that are long ready
             self._chat_ready = {a: t for a, t in self._chat_ready.items() if t > now}
@@ -109,11 +113,18 @@ class Sender:
         moment = now()
         async with self.db.transaction() as session:
             if self._last_recovery is None or moment - self._last_recovery >= RECOVER_EVERY:
-                await requeue_stale(session=session, now=moment, after=STALE_AFTER)
+                await requeue_stale(
+                    session=session, now=moment, after=STALE_AFTER, max_attempts=self.max_attempts
+                )
                 self._last_recovery = moment
             rows = await claim_due(session=session, now=moment, limit=self.batch)
-        for row in rows:
-            stats.outcomes[await self._send_one(row, now())] += 1
+        for index, row in enumerate(rows):
+            outcome = await self._send_one(row, now())
+            stats.outcomes[outcome] += 1
+            if outcome == "paused":  # the rest waits in the outbox, not in our hands
+                for rest in rows[index + 1 :]:
+                    await self._release(rest, due_at=now(), count_attempt=False)
+                break
         return stats
 
     async def _send_one(self, row: Outbox, now: datetime) -> str:
@@ -153,16 +164,23 @@ class Sender:
             await self._settle(row, OutboxStatus.failed, error=f"unreachable: {error}"[:500])
             return OutboxStatus.failed
         except Transient as error:
-            if row.attempts >= self.max_attempts:
-                await self._settle(row, OutboxStatus.failed, error=str(error)[:500])
-                return OutboxStatus.failed
-            backoff = timedelta(seconds=min(3600, 5 * 2 ** (row.attempts - 1)))
-            await self._release(row, due_at=now + backoff, error=str(error)[:500])
-            return "retry"
+            return await self._retry_later(row, now, str(error))
+        except Exception as error:  # a bug in an adapter must not strand the batch
+            log.exception("delivering outbox row %s failed", row.id)
+            return await self._retry_later(row, now, f"{type(error).__name__}: {error}")
         await self._settle(row, OutboxStatus.sent, channel=recipient.channel, sent_at=now)
         if self.on_sent is not None:
             await self.on_sent(row, recipient, now)
         return OutboxStatus.sent
+
+    async def _retry_later(self, row: Outbox, now: datetime, error: str) -> str:
+        """Try again after a growing pause (5 s, 10 s, 20 s…), or give up at the limit."""
+        if row.attempts >= self.max_attempts:
+            await self._settle(row, OutboxStatus.failed, error=error[:500])
+            return OutboxStatus.failed
+        backoff = timedelta(seconds=min(3600, 5 * 2 ** (row.attempts - 1)))
+        await self._release(row, due_at=now + backoff, error=error[:500])
+        return "retry"
 
     async def _settle(
         self, row: Outbox, status: str, *, error: str | None = None, **values: object

@@ -87,11 +87,16 @@ async def claim_due(*, session: AsyncSession, now: datetime, limit: int) -> list
     return rows
 
 
-async def requeue_stale(*, session: AsyncSession, now: datetime, after: timedelta) -> int:
-    """Rows left `sending` by a sender that died: back to pending, to be tried once more."""
-    result = await session.exec(
+async def requeue_stale(
+    *, session: AsyncSession, now: datetime, after: timedelta, max_attempts: int
+) -> int:
+    """Rows left `sending` by a sender that died: back to pending, to be tried once more;
+    a row that has taken the sender down `max_attempts` times is given up as failed."""
+    stale = (col(Outbox.status) == OutboxStatus.sending, col(Outbox.claimed_at) <= now - after)
+    await session.exec(
         update(Outbox)
-        .where(col(Outbox.status) == OutboxStatus.sending, col(Outbox.claimed_at) <= now - after)
-        .values(status=OutboxStatus.pending)
+        .where(*stale, col(Outbox.attempts) >= max_attempts)
+        .values(status=OutboxStatus.failed, last_error="the sender stopped while sending it")
     )
+    result = await session.exec(update(Outbox).where(*stale).values(status=OutboxStatus.pending))
     return int(result.rowcount or 0)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.slots import Interval
@@ -26,12 +26,16 @@ async def busy_intervals(
     *, session: AsyncSession, master_ids: Iterable[int], start: datetime, end: datetime
 ) -> dict[int, list[Interval]]:
     """Active visits and time off of these masters that overlap [start, end)."""
+    # No visit lasts longer than a day: the lower bound keeps the index range to the window
+    # instead of the master's whole history.
+    earliest = start - timedelta(days=1)
     ids = list(master_ids)
     busy: dict[int, list[Interval]] = defaultdict(list)
     visits = await session.exec(
         select(Visit.master_id, Visit.starts_at, Visit.ends_at).where(
             col(Visit.master_id).in_(ids),
             col(Visit.status).in_(ACTIVE_VISIT),
+            col(Visit.starts_at) > earliest,
             col(Visit.starts_at) < end,
             col(Visit.ends_at) > start,
         )
@@ -174,12 +178,3 @@ async def staff_for(*, session: AsyncSession, channel: str, external_id: str) ->
 
 async def client_by_phone(*, session: AsyncSession, phone: str) -> Client | None:
     return (await session.exec(select(Client).where(Client.phone == phone))).first()
-
-
-async def count_completed(*, session: AsyncSession, client_id: int) -> int:
-    result = await session.exec(
-        select(func.count())
-        .select_from(Visit)
-        .where(Visit.client_id == client_id, Visit.status == VisitStatus.completed)
-    )
-    return int(result.one())

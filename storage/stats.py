@@ -47,10 +47,8 @@ async def refresh_client_stats(
             values.append(_figures(client_id, history, tz, return_days))
         if chunk is not None:
             values += [_empty(client_id) for client_id in chunk if client_id not in seen]
-        for item in values:
-            await session.exec(
-                update(Client).where(col(Client.id) == item.pop("id")).values(**item)
-            )
+        if values:  # one executemany by primary key, not a statement per client
+            await session.exec(update(Client), params=values)
         updated += len(values)
     return updated
 

@@ -145,7 +145,7 @@ class TimeOff(SQLModel, table=True):
 class Visit(SQLModel, table=True):
     __table_args__ = (
         Index("ix_visit_master_start", "master_id", "starts_at"),
-        Index("ix_visit_client_start", "client_id", "starts_at"),
+        Index("ix_visit_client_status_start", "client_id", "status", "starts_at"),
         Index("ix_visit_status_start", "status", "starts_at"),
     )
 

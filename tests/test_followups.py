@@ -8,9 +8,11 @@ from decimal import Decimal
 
 from sqlmodel import select
 
-from bot.composition import Core
+from bot.composition import Core, build_core_on
+from domain.business import BusinessConfig
 from domain.replies import Reply
 from scheduler.messages import Messages
+from storage.db import Database
 from storage.tables import ChurnReason, Client, Feedback, Outbox, Staff, Visit, VisitStatus
 from tests.chat import ChatClient, Clock
 from tests.helpers import add_client, add_visit, register, utc_visit, visits
@@ -131,7 +133,13 @@ async def test_a_sleeping_clients_reason_is_stored_and_the_discount_offered(
     assert [(r.client_id, r.answer) for r in reasons] == [(client.id, "price")]
 
 
-async def test_the_master_marks_came_with_another_amount(core: Core, clock: Clock) -> None:
+async def test_the_master_marks_came_with_another_amount(
+    db: Database, config: BusinessConfig, clock: Clock
+) -> None:
+    masters = [
+        m.model_copy(update={"telegram_id": 7002}) if m.key == "ilya" else m for m in config.masters
+    ]
+    core = await build_core_on(db=db, config=config.model_copy(update={"masters": masters}))
     client = await add_client(core, name="Пётр", phone="+79990000001", consent_at=clock.now)
     assert client.id is not None
     visit = await add_visit(
@@ -142,10 +150,8 @@ async def test_the_master_marks_came_with_another_amount(core: Core, clock: Cloc
         start=utc_visit(2026, 11, 23, 7),
         status="booked",
     )
-    async with core.db.transaction() as session:
+    async with core.db.reading() as session:
         ilya = (await session.exec(select(Staff).where(Staff.key == "ilya"))).one()
-        ilya.telegram_id = 7002
-        session.add(ilya)
     check = await _compose(
         core, clock, kind="visit_check", staff_id=ilya.id, payload={"visit_id": visit.id}
     )

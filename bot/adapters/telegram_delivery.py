@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from aiogram import Bot
 from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramNetworkError,
@@ -18,6 +20,7 @@ from bot.adapters.telegram import inline_keyboard, split_text
 from domain.replies import Reply
 from scheduler.delivery import RetryAfter, Transient, Unreachable
 
+TOKEN_REJECTED_PAUSE = 60.0
 _GONE = ("chat not found", "user is deactivated", "bot was blocked", "peer_id_invalid")
 
 
@@ -39,5 +42,12 @@ class TelegramDelivery:
             if any(sign in str(error).lower() for sign in _GONE):
                 raise Unreachable(str(error)) from error
             raise Transient(str(error)) from error
-        except (TelegramNetworkError, TelegramServerError, TelegramUnauthorizedError) as error:
+        except TelegramUnauthorizedError as error:
+            # The token was revoked: every message would fail; wait for the operator.
+            raise RetryAfter(
+                TOKEN_REJECTED_PAUSE, f"Telegram rejected the token: {error}"
+            ) from error
+        except (TelegramNetworkError, TelegramServerError, TelegramAPIError) as error:
             raise Transient(str(error)) from error
+        except ClientDecodeError as error:  # a proxy's HTML error page instead of JSON
+            raise Transient(f"unreadable answer: {error}"[:300]) from error

@@ -251,7 +251,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index("ix_visit_client_start", "visit", ["client_id", "starts_at"])
+    op.create_index("ix_visit_client_status_start", "visit", ["client_id", "status", "starts_at"])
     op.create_index("ix_visit_master_start", "visit", ["master_id", "starts_at"])
     op.create_index("ix_visit_status_start", "visit", ["status", "starts_at"])
     op.create_table(
