@@ -46,7 +46,7 @@ from bot.adapters.telegram_delivery import TelegramDelivery
 from bot.composition import Core, build_core_on
 from bot.config import load_business_config
 from domain.replies import Reply
-from scheduler.delivery import Delivery
+from scheduler.delivery import Delivery, Recipient
 from scheduler.engine import build_engine
 from scheduler.sender import Pace
 from storage.db import Database, create_engine, sqlite_url_for
@@ -83,10 +83,10 @@ class TimedDelivery:
     inner: Delivery
     timer: Timer = field(default_factory=Timer)
 
-    async def deliver(self, address: str, reply: Reply) -> None:
+    async def deliver(self, recipient: Recipient, reply: Reply) -> None:
         started = time.perf_counter()
         try:
-            await self.inner.deliver(address, reply)
+            await self.inner.deliver(recipient, reply)
         finally:
             self.timer.seconds += time.perf_counter() - started
             self.timer.count += 1
@@ -274,12 +274,12 @@ async def _drain(result: Result, core: Core, bot: Bot, *, paced: bool, batch: in
         translators=core.deps.translators,
         channels={"telegram": delivery},
         clock=clock,
-        pace=Pace() if paced else None,
+        paces={"telegram": Pace()} if paced else None,
         sleep=result.pauses.sleep,
         batch=batch,
     )
-    if engine.sender.pacer is not None:
-        engine.sender.pacer.sleep = result.pacer.sleep
+    for pacer in engine.sender.pacers.values():
+        pacer.sleep = result.pacer.sleep
     result.sql.attach(db)
     t0 = time.perf_counter()
     while True:

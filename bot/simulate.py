@@ -18,8 +18,8 @@ from sqlmodel import col, func, select
 
 from bot.composition import build_core
 from domain.replies import Reply
+from scheduler.delivery import Recipient
 from scheduler.engine import build_engine
-from scheduler.messages import Recipient
 from storage.db import sqlite_url_for
 from storage.tables import Client, Outbox, Staff
 
@@ -35,8 +35,8 @@ class RecordingDelivery:
     channel: str
     sent: list[tuple[str, Reply]] = field(default_factory=list)
 
-    async def deliver(self, address: str, reply: Reply) -> None:
-        self.sent.append((address, reply))
+    async def deliver(self, recipient: Recipient, reply: Reply) -> None:
+        self.sent.append((recipient.address, reply))
 
 
 def copy_sqlite(url: str, into: Path) -> str:
@@ -80,7 +80,7 @@ async def simulate(
                 translators=core.deps.translators,
                 channels=channels,
                 clock=clock,
-                pace=None,
+                paces=None,
                 on_sent=_emitter(core, emit, channels),
             )
             end = clock.now + timedelta(days=days)

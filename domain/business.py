@@ -214,6 +214,43 @@ class Offers(_Strict):
         return localised(locale, self.birthday_gift, self.birthday_gift_en)
 
 
+TEMPLATE_VALUES = (
+    "name",
+    "service",
+    "master",
+    "when",
+    "date",
+    "gift",
+    "discount",
+    "days",
+    "tip",
+    "address",
+)
+PROACTIVE_KINDS = (
+    "reminder",
+    "feedback_request",
+    "care_tip",
+    "return_nudge",
+    "warm_offer",
+    "winback",
+    "birthday",
+)
+
+
+class Template(_Strict):
+    """An approved WhatsApp message template: used for a kind outside the 24-hour window."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,512}$")]
+    language: Annotated[str, Field(pattern=r"^[a-z]{2}(_[A-Z]{2})?$")] = "ru"
+    params: list[Literal[TEMPLATE_VALUES]] = []  # type: ignore[valid-type]
+
+
+class WhatsApp(_Strict):
+    """Templates by message kind; a kind without one is not sent outside the window."""
+
+    templates: dict[Literal[PROACTIVE_KINDS], Template] = {}  # type: ignore[valid-type]
+
+
 class Service(_Strict):
     key: Key
     name: Annotated[str, Field(min_length=1, max_length=60)]
@@ -242,6 +279,7 @@ class BusinessConfig(_Strict):
     booking: Booking = Booking()
     retention: Retention = Retention()
     offers: Offers = Offers()
+    whatsapp: WhatsApp = WhatsApp()
     hours: WeeklyHours
     services: Annotated[list[Service], Field(min_length=1)]
     masters: Annotated[list[Master], Field(min_length=1)]

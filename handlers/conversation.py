@@ -66,6 +66,8 @@ class Conversations:
                 session.add(turn.conversation)
                 if turn.client is not None:
                     session.add(turn.client)
+            for reply in replies:  # adapters word their own bits ("More…") in it
+                reply.meta.setdefault("locale", turn.locale)
             return replies
         except SQLAlchemyError:
             log.exception("database error in a %s conversation", inbound.channel)

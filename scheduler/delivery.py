@@ -3,9 +3,32 @@ implement `Delivery`; the sender only sees these outcomes."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from domain.replies import Reply
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    channel: str
+    address: str  # chat id, WhatsApp id
+    locale: str
+    client_id: int | None = None
+    staff_id: int | None = None
+    last_inbound: datetime | None = None  # when they last wrote to us on this channel
+    composed_at: datetime | None = None  # the sender's "now" for this message
+
+    @property
+    def in_conversation_window(self) -> bool:
+        """WhatsApp allows free-form messages for 24 hours after the person's last message."""
+        if self.last_inbound is None or self.composed_at is None:
+            return False
+        return self.composed_at - self.last_inbound < WHATSAPP_WINDOW
+
+
+WHATSAPP_WINDOW = timedelta(hours=24)
 
 
 class DeliveryError(Exception):
@@ -28,6 +51,11 @@ class Transient(DeliveryError):
     """A network error or a server error: try again later."""
 
 
+class Refused(DeliveryError):
+    """This message cannot go out on this channel at all (e.g. WhatsApp outside the
+    24-hour window with no approved template for its kind): recorded as skipped."""
+
+
 class Delivery(Protocol):
-    async def deliver(self, address: str, reply: Reply) -> None:
-        """Send `reply` to `address`, or raise a DeliveryError."""
+    async def deliver(self, recipient: Recipient, reply: Reply) -> None:
+        """Send `reply` to `recipient`, or raise a DeliveryError."""

@@ -16,13 +16,13 @@ from domain.text import Translator
 from scheduler.delivery import Delivery
 from scheduler.messages import Messages
 from scheduler.planner import Planner, PlanResult
-from scheduler.sender import Pace, Pacer, Sender, SendStats
+from scheduler.sender import TELEGRAM_PACE, WHATSAPP_PACE, Pace, Pacer, Sender, SendStats
 from storage.catalog import Catalog
 from storage.db import Database
 
 log = logging.getLogger(__name__)
 
-TELEGRAM_PACE = Pace()
+DEFAULT_PACES: Mapping[str, Pace] = {"telegram": TELEGRAM_PACE, "whatsapp": WHATSAPP_PACE}
 
 
 def utc_now() -> datetime:
@@ -55,16 +55,18 @@ def build_engine(
     translators: Mapping[str, Translator],
     channels: Mapping[str, Delivery],
     clock: Callable[[], datetime] = utc_now,
-    pace: Pace | None = TELEGRAM_PACE,
+    paces: Mapping[str, Pace] | None = DEFAULT_PACES,
     **sender_options: Any,
 ) -> Engine:
-    messages = Messages(config=config, catalog=catalog, translators=translators)
+    messages = Messages(
+        config=config, catalog=catalog, translators=translators, channels=list(channels)
+    )
     sender = Sender(
         db=db,
         config=config,
         messages=messages,
         channels=channels,
-        pacer=Pacer(pace) if pace else None,
+        pacers={channel: Pacer(pace) for channel, pace in (paces or {}).items()},
         **sender_options,
     )
     return Engine(

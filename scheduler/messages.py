@@ -3,7 +3,7 @@ new time), and the last check that it still makes sense to send it."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -17,6 +17,7 @@ from domain.replies import Button, Reply, rows
 from domain.retention import KIND_CLASS, MessageClass
 from domain.slots import free_slots, usual_time
 from domain.text import Translator, upper_first
+from scheduler.delivery import Recipient
 from storage.catalog import Catalog
 from storage.queries import busy_intervals, completed_starts
 from storage.tables import ACTIVE_VISIT, Client, Feedback, Outbox, Staff, Visit, VisitStatus
@@ -29,15 +30,6 @@ class Skip(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Recipient:
-    channel: str
-    address: str  # chat id, WhatsApp id
-    locale: str
-    client_id: int | None = None
-    staff_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Composed:
     recipient: Recipient
     reply: Reply
@@ -45,9 +37,15 @@ class Composed:
 
 class Messages:
     def __init__(
-        self, *, config: BusinessConfig, catalog: Catalog, translators: Mapping[str, Translator]
+        self,
+        *,
+        config: BusinessConfig,
+        catalog: Catalog,
+        translators: Mapping[str, Translator],
+        channels: Collection[str] = ("telegram", "whatsapp"),
     ) -> None:
         self.config = config
+        self.channels = frozenset(channels)
         self.catalog = catalog
         self.translators = translators
         self._kinds: dict[str, Callable[[_Draft], Awaitable[Reply]]] = {
@@ -76,36 +74,49 @@ class Messages:
             if staff is None or not staff.active or not staff.telegram_id:
                 raise Skip("the staff member has no chat with the bot")
             locale = self.config.business.default_locale
-            recipient = Recipient("telegram", str(staff.telegram_id), locale, staff_id=staff.id)
+            recipient = Recipient(
+                "telegram", str(staff.telegram_id), locale, staff_id=staff.id, composed_at=now
+            )
             draft = _Draft(self, session, row, now, self.translator(locale), None, staff)
         else:
             client = await session.get(Client, row.client_id) if row.client_id else None
-            recipient = self._client_recipient(client, row)
+            recipient = self._client_recipient(client, now)
             assert client is not None
             if KIND_CLASS.get(row.kind) is MessageClass.marketing:
                 await self._marketing_still_welcome(session, client, row, now)
             draft = _Draft(self, session, row, now, self.translator(client.locale), client, None)
         return Composed(recipient, await render(draft))
 
-    def _client_recipient(self, client: Client | None, row: Outbox) -> Recipient:
+    def _client_recipient(self, client: Client | None, now: datetime) -> Recipient:
+        """The client's preferred messenger, or the other one when the preferred one is
+        unreachable or not connected to this bot."""
         if client is None or client.deleted_at is not None:
             raise Skip("the client is deleted")
         if client.unreachable_since is not None:
             raise Skip("the client is unreachable")
         if client.consent_at is None:
             raise Skip("no consent to personal data processing")
-        channels = {
-            "telegram": str(client.telegram_id) if client.telegram_id else None,
+        addresses = {
+            "telegram": str(client.telegram_id)
+            if client.telegram_id and client.telegram_unreachable_at is None
+            else None,
             "whatsapp": client.whatsapp_id if client.whatsapp_unreachable_at is None else None,
         }
-        if client.telegram_unreachable_at is not None:
-            channels["telegram"] = None
-        order = [client.preferred_channel, "telegram", "whatsapp"]
-        for channel in order:
-            if channel and channels.get(channel):
-                address = channels[channel]
-                assert address is not None
-                return Recipient(channel, address, client.locale, client_id=client.id)
+        last_inbound = {
+            "telegram": client.last_inbound_telegram_at,
+            "whatsapp": client.last_inbound_whatsapp_at,
+        }
+        for channel in (client.preferred_channel, "telegram", "whatsapp"):
+            address = addresses.get(channel or "")
+            if channel in self.channels and address:
+                return Recipient(
+                    channel,
+                    address,
+                    client.locale,
+                    client_id=client.id,
+                    last_inbound=last_inbound[channel],
+                    composed_at=now,
+                )
         raise Skip("the client has no messenger the bot can reach")
 
     async def _marketing_still_welcome(
@@ -145,7 +156,10 @@ class Messages:
             Button(tr._("Reschedule"), pack("rs", visit.id)),
             Button(tr._("Cancel visit"), pack("cx", visit.id)),
         ]
-        return Reply(text, buttons=rows(buttons), kind="reminder")
+        values = d.values(
+            service=service.title(tr.locale), master=master.name, when=tr.when(visit.starts_at)
+        )
+        return Reply(text, buttons=rows(buttons), kind="reminder", meta=values)
 
     async def _feedback_request(self, d: _Draft) -> Reply:
         visit = await d.visit()
@@ -161,7 +175,8 @@ class Messages:
             service=service.title(tr.locale), master=master.name
         )
         stars = [Button("★" * n, pack("fb", visit.id, n)) for n in range(5, 0, -1)]
-        return Reply(text, buttons=rows(stars), kind="feedback_request")
+        values = d.values(service=service.title(tr.locale), master=master.name)
+        return Reply(text, buttons=rows(stars), kind="feedback_request", meta=values)
 
     async def _care_tip(self, d: _Draft) -> Reply:
         visit = await d.visit()
@@ -171,7 +186,8 @@ class Messages:
         text = d.tr._("A tip after your {service}: {tip}").format(
             service=service.title(d.tr.locale), tip=service.tip(d.tr.locale)
         )
-        return Reply(text, buttons=rows([d.book_button()]), kind="care_tip")
+        values = d.values(service=service.title(d.tr.locale), tip=service.tip(d.tr.locale))
+        return Reply(text, buttons=rows([d.book_button()]), kind="care_tip", meta=values)
 
     async def _return_nudge(self, d: _Draft) -> Reply:
         client = d.need_client()
@@ -196,7 +212,10 @@ class Messages:
             Button(tr._("Other time"), pack("ms", token)),
             Button(tr._("Not now"), pack("nn")),
         ]
-        return Reply(text, buttons=rows(buttons), kind="return_nudge")
+        values = d.values(service=service.title(tr.locale), master=who)
+        if slot is not None:
+            values["when"] = tr.when(slot)
+        return Reply(text, buttons=rows(buttons), kind="return_nudge", meta=values)
 
     async def _warm_offer(self, d: _Draft) -> Reply:
         client = d.need_client()
@@ -205,7 +224,8 @@ class Messages:
         text = tr._(
             "{name}, we have kept a gift for you: {gift}. It is yours with any visit until {date}."
         ).format(name=client.name, gift=self.config.offers.warm_gift(tr.locale), date=tr.day(until))
-        return Reply(text, buttons=rows([d.book_button()]), kind="warm_offer")
+        values = d.values(gift=self.config.offers.warm_gift(tr.locale), date=tr.day(until))
+        return Reply(text, buttons=rows([d.book_button()]), kind="warm_offer", meta=values)
 
     async def _winback(self, d: _Draft) -> Reply:
         client = d.need_client()
@@ -222,7 +242,11 @@ class Messages:
             "other": tr._("Other reason"),
         }
         buttons = [Button(labels[code], pack("wr", code)) for code in WINBACK_REASONS]
-        return Reply(text, buttons=rows(buttons), kind="winback")
+        until = d.local_today() + timedelta(days=self.config.offers.offer_valid_days)
+        values = d.values(
+            discount=f"{self.config.offers.winback_discount_percent}%", date=tr.day(until)
+        )
+        return Reply(text, buttons=rows(buttons), kind="winback", meta=values)
 
     async def _birthday(self, d: _Draft) -> Reply:
         client = d.need_client()
@@ -232,7 +256,8 @@ class Messages:
             "Happy birthday, {name}! Our gift: {gift} — "
             "any day within {days} days of your birthday."
         ).format(name=client.name, gift=self.config.offers.birthday_present(tr.locale), days=days)
-        return Reply(text, buttons=rows([d.book_button()]), kind="birthday")
+        values = d.values(gift=self.config.offers.birthday_present(tr.locale), days=str(days))
+        return Reply(text, buttons=rows([d.book_button()]), kind="birthday", meta=values)
 
     async def _visit_check(self, d: _Draft) -> Reply:
         visit = await d.active_visit()
@@ -302,6 +327,11 @@ class _Draft:
 
     def local_today(self) -> date:
         return self.now.astimezone(self.messages.config.tz).date()
+
+    def values(self, **values: str) -> dict[str, str]:
+        """The named values a WhatsApp template of this kind may show."""
+        name = self.client.name if self.client else self.staff.name if self.staff else ""
+        return {"name": name, "address": self.messages.config.business.address, **values}
 
     def book_button(self) -> Button:
         return Button(self.tr._("Book a visit"), pack("bk"))

@@ -17,8 +17,8 @@ from sqlmodel import col
 
 from domain.business import BusinessConfig
 from domain.retention import KIND_CLASS, MessageClass, send_window_start
-from scheduler.delivery import Delivery, RetryAfter, Transient, Unreachable
-from scheduler.messages import Messages, Recipient, Skip
+from scheduler.delivery import Delivery, Recipient, Refused, RetryAfter, Transient, Unreachable
+from scheduler.messages import Messages, Skip
 from scheduler.planner import quiet_hours
 from storage.db import Database
 from storage.outbox import claim_due, requeue_stale
@@ -33,11 +33,16 @@ SCHEDULE_SLACK = 0.005  # seconds
 
 @dataclass(frozen=True)
 class Pace:
-    """Messenger limits: Telegram allows about 30 messages a second per bot and one a
-    second per chat; we keep below."""
+    """A messenger's limits for messages the bot starts. Telegram allows about 30 a second
+    per bot and one a second per chat; WhatsApp about 80 a second per number (less on low
+    tiers) and one every 6 seconds to the same person. We keep below."""
 
     per_second: float = 25.0
     per_chat_seconds: float = 1.0
+
+
+TELEGRAM_PACE = Pace(per_second=25.0, per_chat_seconds=1.0)
+WHATSAPP_PACE = Pace(per_second=20.0, per_chat_seconds=6.0)
 
 
 class Pacer:
@@ -89,7 +94,7 @@ class Sender:
         config: BusinessConfig,
         messages: Messages,
         channels: Mapping[str, Delivery],
-        pacer: Pacer | None = None,
+        pacers: Mapping[str, Pacer] | None = None,
         max_attempts: int = 5,
         batch: int = 200,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -99,7 +104,7 @@ class Sender:
         self.config = config
         self.messages = messages
         self.channels = channels
-        self.pacer = pacer
+        self.pacers = dict(pacers or {})
         self.max_attempts = max_attempts
         self.batch = batch
         self.sleep = sleep
@@ -145,20 +150,24 @@ class Sender:
         if channel is None:
             await self._settle(row, OutboxStatus.skipped, error=f"{recipient.channel} is off")
             return OutboxStatus.skipped
-        if self.pacer is not None:
-            wait = self.pacer.chat_wait(recipient.address)
+        pacer = self.pacers.get(recipient.channel)
+        if pacer is not None:
+            wait = pacer.chat_wait(recipient.address)
             if wait > 0:
                 later = now + timedelta(seconds=wait)
                 await self._release(row, due_at=later, count_attempt=False)
                 return "held"
-            await self.pacer.take(recipient.address)
+            await pacer.take(recipient.address)
         try:
-            await channel.deliver(recipient.address, composed.reply)
+            await channel.deliver(recipient, composed.reply)
         except RetryAfter as pause:
             log.warning("%s asks to pause for %s s", recipient.channel, pause.seconds)
             await self._release(row, due_at=now, count_attempt=False)
             await self.sleep(pause.seconds)
             return "paused"
+        except Refused as reason:
+            await self._settle(row, OutboxStatus.skipped, error=str(reason)[:500])
+            return OutboxStatus.skipped
         except Unreachable as error:
             await self._unreachable(recipient, now)
             await self._settle(row, OutboxStatus.failed, error=f"unreachable: {error}"[:500])

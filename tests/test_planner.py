@@ -15,6 +15,7 @@ from sqlmodel import select
 from bot.composition import Core, build_core_on
 from domain.business import BusinessConfig
 from domain.replies import Reply
+from scheduler.delivery import Recipient
 from scheduler.engine import Engine, build_engine
 from storage.db import Database
 from storage.stats import refresh_client_stats
@@ -30,8 +31,8 @@ class Recorder:
     now: datetime = START
     sent: list[tuple[datetime, str, Reply]] = field(default_factory=list)
 
-    async def deliver(self, address: str, reply: Reply) -> None:
-        self.sent.append((self.now, address, reply))
+    async def deliver(self, recipient: Recipient, reply: Reply) -> None:
+        self.sent.append((self.now, recipient.address, reply))
 
 
 def _with_staff_chats(config: BusinessConfig) -> BusinessConfig:
@@ -178,7 +179,7 @@ async def world(db: Database, config: BusinessConfig) -> World:
         translators=core.deps.translators,
         channels={"telegram": recorder},
         clock=lambda: recorder.now,
-        pace=None,
+        paces=None,
     )
     return World(core, engine, recorder, ids)
 
@@ -265,7 +266,7 @@ async def test_planning_the_same_minute_twice_or_after_a_restart_adds_nothing(wo
         translators=world.core.deps.translators,
         channels={"telegram": world.recorder},
         clock=lambda: world.recorder.now,
-        pace=None,
+        paces=None,
     )
     assert (await restarted.plan()).total == 0
 

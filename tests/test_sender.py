@@ -22,7 +22,7 @@ from bot.adapters.telegram import create_bot
 from bot.adapters.telegram_delivery import TelegramDelivery
 from bot.composition import Core
 from domain.replies import Reply
-from scheduler.delivery import Delivery
+from scheduler.delivery import Delivery, Recipient
 from scheduler.engine import Engine, build_engine
 from scheduler.sender import RECOVER_EVERY, STALE_AFTER, Pace, Pacer
 from storage.outbox import claim_due
@@ -109,11 +109,13 @@ def engine_for(core: Core, fake: FakeTime, delivery: Delivery, **options: Any) -
         translators=core.deps.translators,
         channels={"telegram": delivery},
         clock=fake.wall,
-        pace=None,
+        paces=None,
         sleep=fake.sender_sleep,
         **options,
     )
-    engine.sender.pacer = Pacer(Pace(), monotonic=fake.monotonic, sleep=fake.pacer_sleep)
+    engine.sender.pacers = {
+        "telegram": Pacer(Pace(), monotonic=fake.monotonic, sleep=fake.pacer_sleep)
+    }
     return engine
 
 
@@ -333,9 +335,12 @@ async def test_blocked_on_telegram_with_whatsapp_left_only_closes_telegram(
     gone = await client_of(core, client)
     assert gone.telegram_unreachable_at == START and gone.unreachable_since is None
     assert (await outbox(core, first)).status == OutboxStatus.failed
-    # The next message would go by WhatsApp, which this engine does not have.
+    # The next message would go by WhatsApp, which this bot is not connected to.
     skipped = await outbox(core, second)
-    assert (skipped.status, skipped.last_error) == (OutboxStatus.skipped, "whatsapp is off")
+    assert (skipped.status, skipped.last_error) == (
+        OutboxStatus.skipped,
+        "the client has no messenger the bot can reach",
+    )
     assert (stats["failed"], stats["skipped"]) == (1, 1)
     assert len(server.requests) == 1
 
@@ -461,8 +466,8 @@ class CrashAfterDelivering:
     crash_after: int = 1
     delivered: int = 0
 
-    async def deliver(self, address: str, reply: Reply) -> None:
-        await self.inner.deliver(address, reply)
+    async def deliver(self, recipient: Recipient, reply: Reply) -> None:
+        await self.inner.deliver(recipient, reply)
         self.delivered += 1
         if self.delivered >= self.crash_after:
             raise Crash

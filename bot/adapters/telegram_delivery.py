@@ -18,7 +18,7 @@ from aiogram.methods import SendMessage
 
 from bot.adapters.telegram import inline_keyboard, split_text
 from domain.replies import Reply
-from scheduler.delivery import RetryAfter, Transient, Unreachable
+from scheduler.delivery import Recipient, RetryAfter, Transient, Unreachable
 
 TOKEN_REJECTED_PAUSE = 60.0
 _GONE = ("chat not found", "user is deactivated", "bot was blocked", "peer_id_invalid")
@@ -28,7 +28,8 @@ class TelegramDelivery:
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
-    async def deliver(self, address: str, reply: Reply) -> None:
+    async def deliver(self, recipient: Recipient, reply: Reply) -> None:
+        address = recipient.address
         chunks = split_text(reply.text)
         try:
             for number, chunk in enumerate(chunks, start=1):
