@@ -4,14 +4,19 @@ import time; every piece is built by a call."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from bot.config import Settings, load_business_config
 from bot.i18n import build_translators
 from domain.business import BusinessConfig
 from handlers.conversation import Conversations
 from handlers.turn import Deps
+from scheduler.delivery import Delivery
+from scheduler.engine import Engine, build_engine
 from storage.catalog import load_catalog, sync_catalog
 from storage.db import Database, create_engine
 from storage.migrate import upgrade
@@ -27,6 +32,20 @@ class Core:
     config: BusinessConfig
     deps: Deps
     conversations: Conversations
+
+    def engine(
+        self, *, channels: Mapping[str, Delivery], clock: Callable[[], datetime], **options: Any
+    ) -> Engine:
+        """The retention engine on this core's database, configuration and texts."""
+        return build_engine(
+            db=self.db,
+            config=self.config,
+            catalog=self.deps.catalog,
+            translators=self.deps.translators,
+            channels=channels,
+            clock=clock,
+            **options,
+        )
 
     async def close(self) -> None:
         await self.db.dispose()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.business import BusinessConfig
@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     whatsapp_app_secret: SecretStr | None = None
     whatsapp_verify_token: SecretStr | None = None
     whatsapp_api_url: str | None = None
+    # Proactive messages per second from the business number: 20 is safe on every tier;
+    # raise it up to the account's limit (80 on most tiers).
+    whatsapp_messages_per_second: Annotated[float, Field(gt=0, le=1000)] = 20.0
     web_host: str = "127.0.0.1"
     web_port: int = 8080
     log_level: str = "INFO"

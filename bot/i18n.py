@@ -7,6 +7,7 @@ import io
 import logging
 from pathlib import Path
 
+from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -48,7 +49,8 @@ def build_translators(
             catalog=load_catalog(locale, directory),
             tz=config.tz,
             currency=config.business.currency,
-            currency_locale=config.business.default_locale,
+            # The symbol people see on the price list there (₽, not "RUB"), in every language.
+            currency_locale=str(Locale.parse(f"und_{config.business.phone_region}")),
         )
         for locale in LOCALES
     }

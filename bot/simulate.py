@@ -19,7 +19,6 @@ from sqlmodel import col, func, select
 from bot.composition import build_core
 from domain.replies import Reply
 from scheduler.delivery import Recipient
-from scheduler.engine import build_engine
 from storage.db import sqlite_url_for
 from storage.tables import Client, Outbox, Staff
 
@@ -73,15 +72,8 @@ async def simulate(
             first = start or today().astimezone(tz).date()
             clock = _Clock(datetime.combine(first, time(), tz).astimezone(UTC))
             channels = {name: RecordingDelivery(name) for name in ("telegram", "whatsapp")}
-            engine = build_engine(
-                db=core.db,
-                config=core.config,
-                catalog=core.deps.catalog,
-                translators=core.deps.translators,
-                channels=channels,
-                clock=clock,
-                paces=None,
-                on_sent=_emitter(core, emit, channels),
+            engine = core.engine(
+                channels=channels, clock=clock, paces=None, on_sent=_emitter(core, emit, channels)
             )
             end = clock.now + timedelta(days=days)
             while clock.now < end:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from domain.payloads import BadPayload, int_arg, pack
 from domain.replies import Button, Reply, rows
@@ -110,19 +111,22 @@ async def _busy(turn: Turn, target: Target) -> Busy:
     return busy
 
 
+def _schedule(turn: Turn, target: Target, busy: Busy, master_id: int) -> dict[str, Any]:
+    """What the slot rules need to know about one master for this service."""
+    return {
+        "hours": _master(turn, master_id).hours,
+        "busy": busy.get(master_id, []),
+        "duration": target.service.duration,
+        "tz": turn.config.tz,
+        "now": turn.now,
+        "rules": turn.config.booking.rules(),
+    }
+
+
 def _days(turn: Turn, target: Target, busy: Busy) -> list[date]:
     days: set[date] = set()
     for master_id in _master_ids(turn, target.service, target.master_id):
-        days.update(
-            bookable_days(
-                hours=_master(turn, master_id).hours,
-                busy=busy.get(master_id, []),
-                duration=target.service.duration,
-                tz=turn.config.tz,
-                now=turn.now,
-                rules=turn.config.booking.rules(),
-            )
-        )
+        days.update(bookable_days(**_schedule(turn, target, busy, master_id)))
     return sorted(days)
 
 
@@ -130,15 +134,7 @@ def _times(turn: Turn, target: Target, busy: Busy, day: date) -> dict[datetime, 
     """Free start times on a local day, each with the master who would take it."""
     times: dict[datetime, int] = {}
     for master_id in _master_ids(turn, target.service, target.master_id):
-        for start in free_slots(
-            day=day,
-            hours=_master(turn, master_id).hours,
-            busy=busy.get(master_id, []),
-            duration=target.service.duration,
-            tz=turn.config.tz,
-            now=turn.now,
-            rules=turn.config.booking.rules(),
-        ):
+        for start in free_slots(day=day, **_schedule(turn, target, busy, master_id)):
             times.setdefault(start, master_id)
     return dict(sorted(times.items()))
 

@@ -131,6 +131,11 @@ def _touch(client: Client | None, inbound: Inbound) -> None:
     last = getattr(client, attribute)
     if last is None or inbound.received_at - last >= INBOUND_PRECISION:
         setattr(client, attribute, inbound.received_at)
+    # Writing to us proves the channel works again (a blocked bot was unblocked).
+    unreachable = f"{inbound.channel}_unreachable_at"
+    if getattr(client, unreachable) is not None:
+        setattr(client, unreachable, None)
+        client.unreachable_since = None
 
 
 async def _route(turn: Turn) -> list[Reply]:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -159,10 +160,20 @@ async def client_for(
     if channel == "telegram" and external_id.lstrip("-").isdigit():
         query = select(Client).where(Client.telegram_id == int(external_id))
     elif channel == "whatsapp":
-        query = select(Client).where(Client.whatsapp_id == external_id)
+        # The WhatsApp id is the phone number: a client known from Telegram or an import is
+        # recognised on their first WhatsApp message and linked.
+        query = select(Client).where(
+            or_(
+                col(Client.whatsapp_id) == external_id,
+                and_(col(Client.whatsapp_id).is_(None), col(Client.phone) == f"+{external_id}"),
+            )
+        )
     else:
         return None
     client = (await session.exec(query.where(col(Client.deleted_at).is_(None)))).first()
+    if client is not None and channel == "whatsapp" and client.whatsapp_id is None:
+        client.whatsapp_id = external_id
+        session.add(client)
     return client
 
 

@@ -9,6 +9,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -473,6 +474,65 @@ def add_telegram_webhook(
     setup_application(app, dp, bot=bot)
 
 
+@dataclass
+class TelegramService:
+    """The bot, its dispatcher and, in webhook mode, its routes on a shared web app."""
+
+    bot: Bot
+    dp: Dispatcher
+    settings: Settings
+    secret: str | None  # the webhook secret; None in polling mode
+
+
+def prepare_telegram(
+    *,
+    core: Core,
+    settings: Settings,
+    bot: Bot,
+    web_app: web.Application | None,
+    clock: Clock = utcnow,
+) -> TelegramService:
+    """Build the dispatcher and, when TELEGRAM_WEBHOOK_URL is set, add the webhook route to
+    `web_app` (shared with other channels; it must not be running yet)."""
+    dp = build_dispatcher(core.conversations, clock=clock)
+    secret = None
+    if settings.telegram_webhook_url:
+        if web_app is None:
+            raise ValueError("webhook mode needs a web application to serve it")
+        secret = webhook_secret(settings)
+        add_telegram_webhook(web_app, dp, bot, secret)
+    return TelegramService(bot=bot, dp=dp, settings=settings, secret=secret)
+
+
+async def run_telegram(
+    service: TelegramService, *, default_language: str, stop: asyncio.Event, polling_timeout: int
+) -> None:
+    """Set the command menu, then poll, or register the webhook and wait, until `stop`."""
+    await set_commands(service.bot, default_language=default_language)
+    if service.secret is None:
+        await _poll(service.dp, service.bot, stop=stop, polling_timeout=polling_timeout)
+        return
+    url = webhook_url(service.settings.telegram_webhook_url or "")
+    await service.bot.set_webhook(
+        url,
+        secret_token=service.secret,
+        drop_pending_updates=False,
+        allowed_updates=service.dp.resolve_used_update_types(),
+    )
+    log.info("Telegram webhook %s", url)
+    await stop.wait()
+
+
+def webhook_secret(settings: Settings) -> str:
+    if settings.telegram_webhook_secret is not None:
+        return settings.telegram_webhook_secret.get_secret_value()
+    assert settings.telegram_bot_token is not None
+    token = settings.telegram_bot_token.get_secret_value()
+    # Stable across restarts and replicas, and reveals nothing about the token.
+    log.info("TELEGRAM_WEBHOOK_SECRET is not set; using one derived from the token")
+    return hashlib.sha256(b"regulars-telegram-webhook:" + token.encode()).hexdigest()
+
+
 async def serve_telegram(
     *,
     core: Core,
@@ -480,26 +540,40 @@ async def serve_telegram(
     stop: asyncio.Event,
     clock: Clock = utcnow,
     polling_timeout: int = 30,
-    bot: Bot | None = None,
 ) -> None:
-    """Serve the Telegram bot until `stop` is set: a webhook when TELEGRAM_WEBHOOK_URL is
-    set, long polling otherwise. The bot is created here unless one is given (the
-    scheduler shares it); a bot created here is closed here."""
+    """Telegram alone until `stop` is set: its own bot, and in webhook mode its own web
+    server on WEB_HOST:WEB_PORT. (`regulars run` shares the server with WhatsApp.)"""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
-    token = settings.telegram_bot_token.get_secret_value()
-    own = bot is None
-    bot = bot or create_bot(token, settings.telegram_api_url)
-    dp = build_dispatcher(core.conversations, clock=clock)
+    bot = create_bot(settings.telegram_bot_token.get_secret_value(), settings.telegram_api_url)
+    web_app = web.Application() if settings.telegram_webhook_url else None
+    service = prepare_telegram(core=core, settings=settings, bot=bot, web_app=web_app, clock=clock)
     try:
-        await set_commands(bot, default_language=core.config.business.default_locale)
-        if settings.telegram_webhook_url:
-            await _serve_webhook(dp, bot, settings=settings, token=token, stop=stop)
-        else:
-            await _poll(dp, bot, stop=stop, polling_timeout=polling_timeout)
+        async with serving(web_app, settings):
+            await run_telegram(
+                service,
+                default_language=core.config.business.default_locale,
+                stop=stop,
+                polling_timeout=polling_timeout,
+            )
     finally:
-        if own:
-            await bot.session.close()
+        await bot.session.close()
+
+
+@asynccontextmanager
+async def serving(web_app: web.Application | None, settings: Settings) -> AsyncIterator[None]:
+    """Listen on WEB_HOST:WEB_PORT while the block runs (nothing when there is no app)."""
+    if web_app is None:
+        yield
+        return
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.web_host, settings.web_port).start()
+        log.info("listening on %s:%s", settings.web_host, settings.web_port)
+        yield
+    finally:
+        await runner.cleanup()
 
 
 async def _poll(dp: Dispatcher, bot: Bot, *, stop: asyncio.Event, polling_timeout: int) -> None:
@@ -534,36 +608,6 @@ async def _stop_polling(dp: Dispatcher, polling: asyncio.Task[None]) -> None:
     except RuntimeError:  # asked to stop before polling had started
         polling.cancel()
     await asyncio.wait({polling})
-
-
-async def _serve_webhook(
-    dp: Dispatcher, bot: Bot, *, settings: Settings, token: str, stop: asyncio.Event
-) -> None:
-    url = webhook_url(settings.telegram_webhook_url or "")
-    if settings.telegram_webhook_secret is not None:
-        secret = settings.telegram_webhook_secret.get_secret_value()
-    else:
-        # Stable across restarts and replicas, and reveals nothing about the token.
-        secret = hashlib.sha256(b"regulars-telegram-webhook:" + token.encode()).hexdigest()
-        log.info("TELEGRAM_WEBHOOK_SECRET is not set; using one derived from the token")
-    app = web.Application()
-    add_telegram_webhook(app, dp, bot, secret)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, settings.web_host, settings.web_port).start()
-        await bot.set_webhook(
-            url,
-            secret_token=secret,
-            drop_pending_updates=False,
-            allowed_updates=dp.resolve_used_update_types(),
-        )
-        log.info(
-            "Telegram webhook %s, listening on %s:%s", url, settings.web_host, settings.web_port
-        )
-        await stop.wait()
-    finally:
-        await runner.cleanup()
 
 
 def webhook_url(configured: str) -> str:
