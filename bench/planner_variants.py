@@ -16,21 +16,24 @@ import asyncio
 import sqlite3
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from datetime import datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import String, cast, exists, literal
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import scheduler.planner as planner_module
 from bench.planner import copies_for, print_pass_report, run_passes
 from domain.retention import Caps, cap_allows, pick_by_priority
 from scheduler.planner import MARKETING, Planner
-from storage.outbox import marketing_times, planned_keys
-from storage.tables import Outbox, OutboxStatus
+from storage.outbox import LIVE, planned_keys
+from storage.tables import Client, Outbox, OutboxStatus, Visit, VisitStatus
 
 INDEXES = {
     # marketing_times (client_id IN … AND kind IN … AND due_at > …) and the win-back
@@ -103,7 +106,7 @@ async def marketing_of_waiting(
     waiting = {client_id: kinds for client_id, kinds in waiting.items() if kinds}
     if not waiting:
         return []
-    history = await marketing_times(
+    history = await planner_module.marketing_times(
         session=session, client_ids=waiting, kinds=MARKETING, since=now - timedelta(days=30)
     )
     caps = Caps(self.policy.marketing_per_7_days, self.policy.marketing_per_30_days)
@@ -120,6 +123,108 @@ async def marketing_of_waiting(
     return chosen
 
 
+async def marketing_times_by_client(
+    *, session: AsyncSession, client_ids: Iterable[int], kinds: Iterable[str], since: datetime
+) -> dict[int, list[datetime]]:
+    """storage.outbox.marketing_times with the status checked here, not in SQL: with
+    `status IN (…)` in the query SQLite (no ANALYZE statistics) picks ix_outbox_status_due
+    and reads every live row of the last 30 days for each chunk of 500 clients."""
+    times: dict[int, list[datetime]] = defaultdict(list)
+    ids, wanted, live = list(client_ids), list(kinds), set(LIVE)
+    for start in range(0, len(ids), 500):
+        result = await session.exec(
+            select(Outbox.client_id, Outbox.due_at, Outbox.status).where(
+                col(Outbox.client_id).in_(ids[start : start + 500]),
+                col(Outbox.kind).in_(wanted),
+                col(Outbox.due_at) > since,
+            )
+        )
+        for client_id, due_at, status in result.all():
+            if client_id is not None and status in live:
+                times[client_id].append(due_at)
+    return times
+
+
+def _patch_history_query() -> None:
+    planner_module.marketing_times = marketing_times_by_client
+
+
+def _not_planned(key: Any) -> Any:
+    return ~exists().where(col(Outbox.dedupe_key) == key)
+
+
+async def return_nudges_not_planned(
+    self: Planner, session: AsyncSession, now: datetime
+) -> list[dict[str, Any]]:
+    """Planner._return_nudges without the clients whose nudge for this predicted date is
+    in the outbox already (a probe of the dedupe key's unique index per row, in SQL), so a
+    pass reads and dedupes the new ones only, not the whole 17-day window."""
+    today = self.local(now).date()
+    lead = timedelta(days=self.policy.nudge_lead_days)
+    sleeping_since = self.at_local(
+        today - timedelta(days=self.policy.sleeping_after_days), clock_time()
+    )
+    key = (
+        literal("return_nudge:client:")
+        + cast(col(Client.id), String)
+        + ":"
+        + cast(col(Client.next_visit_due), String)
+    )
+    clients = await session.exec(
+        select(col(Client.id), col(Client.next_visit_due)).where(
+            planner_module._marketing_allowed(),
+            col(Client.next_visit_due) <= today + lead,
+            col(Client.next_visit_due) > today - timedelta(days=14),
+            col(Client.last_visit_at) >= sleeping_since,
+            planner_module._not_snoozed(today),
+            planner_module._no_future_booking(now),
+            _not_planned(key),
+        )
+    )
+    return [
+        self._offer(
+            "return_nudge",
+            client_id,
+            f"return_nudge:client:{client_id}:{due.isoformat()}",
+            now,
+            predicted=due.isoformat(),
+        )
+        for client_id, due in clients.all()
+        if client_id is not None and due is not None
+    ]
+
+
+async def care_tips_not_planned(
+    self: Planner, session: AsyncSession, now: datetime
+) -> list[dict[str, Any]]:
+    """Planner._care_tips without the visits whose tip is in the outbox already."""
+    with_tip = [s.id for s in self.catalog.services.values() if s.care_tip]
+    if not with_tip:
+        return []
+    after = timedelta(days=self.policy.care_tip_after_days)
+    visits = await session.exec(
+        select(Visit.id, Visit.client_id)
+        .join(Client, col(Client.id) == col(Visit.client_id))
+        .where(
+            Visit.status == VisitStatus.completed,
+            col(Visit.service_id).in_(with_tip),
+            col(Visit.starts_at) <= now - after,
+            col(Visit.starts_at) > now - after - timedelta(days=7),
+            planner_module._marketing_allowed(),
+            _not_planned(literal("care_tip:visit:") + cast(col(Visit.id), String)),
+        )
+    )
+    return [
+        self._offer("care_tip", client_id, f"care_tip:visit:{visit_id}", now, visit_id=visit_id)
+        for visit_id, client_id in visits.all()
+    ]
+
+
+def _patch_dedupe_in_sql() -> None:
+    Planner._return_nudges = return_nudges_not_planned  # type: ignore[method-assign]
+    Planner._care_tips = care_tips_not_planned  # type: ignore[method-assign]
+
+
 def _patch_enqueue() -> None:
     planner_module.enqueue = enqueue_many
 
@@ -131,6 +236,8 @@ def _patch_marketing() -> None:
 PATCHES: dict[str, Callable[[], None]] = {
     "enqueue-many": _patch_enqueue,
     "history-of-waiting": _patch_marketing,
+    "history-without-status": _patch_history_query,
+    "dedupe-in-sql": _patch_dedupe_in_sql,
 }
 
 
@@ -141,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--patch", action="append", default=[], choices=sorted(PATCHES))
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--keep-indexes", action="store_true")
+    parser.add_argument("--profile", type=Path, metavar="FILE", help="cProfile of pass 1")
     args = parser.parse_args(argv)
 
     with closing(sqlite3.connect(args.db, isolation_level=None)) as db:
@@ -158,7 +266,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     try:
         report = asyncio.run(
-            run_passes(args.db, copies_for(clients), explain=args.explain, restore=True)
+            run_passes(
+                args.db,
+                copies_for(clients),
+                explain=args.explain,
+                restore=True,
+                profile=args.profile,
+            )
         )
         print_pass_report(report)
     finally:

@@ -13,7 +13,11 @@ from domain.business import BusinessConfig
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # A blank line in .env ("TELEGRAM_WEBHOOK_SECRET=") means "not set", never "empty": an
+    # empty secret would switch the webhook check off.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_parse_none_str=""
+    )
 
     database_url: str = "sqlite+aiosqlite:///regulars.db"
     business_config: Path = Path("business.toml")

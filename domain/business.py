@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from domain.retention import MessageClass, QuietHours, has_window
 from domain.slots import SlotRules, WorkingHours
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -195,6 +196,17 @@ class Retention(_Strict):
     marketing_per_30_days: Annotated[int, Field(ge=0, le=30)] = 4
     holdout_share: Annotated[float, Field(ge=0, le=0.5)] = 0.10
 
+    @model_validator(mode="after")
+    def _windows(self) -> Retention:
+        hours = QuietHours(self.quiet_from, self.quiet_to, self.marketing_from, self.marketing_to)
+        if not has_window(MessageClass.transactional, hours):
+            raise ValueError("quiet_from/quiet_to leave no time of day for reminders")
+        if not has_window(MessageClass.marketing, hours):
+            raise ValueError(
+                "marketing_from/marketing_to leave no time for offers outside the quiet hours"
+            )
+        return self
+
 
 class Offers(_Strict):
     """What the offers give; the texts around them are in the catalogs."""
@@ -297,6 +309,9 @@ class BusinessConfig(_Strict):
             for key in master.services:
                 if key not in known:
                     raise ValueError(f"masters[{index}].services: unknown service {key!r}")
+        chats = [m.telegram_id for m in self.masters if m.telegram_id is not None]
+        if len(chats) != len(set(chats)):
+            raise ValueError("masters: the same telegram_id is given to two masters")
         return self
 
     @property

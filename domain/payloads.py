@@ -35,8 +35,14 @@ def unpack(payload: str) -> tuple[str, list[str]]:
     return parts[1], parts[2:]
 
 
+LARGEST = 2**53  # ids, minutes since 1970: anything beyond is not ours
+
+
 def int_arg(args: list[str], index: int) -> int:
     try:
-        return int(args[index])
+        value = int(args[index])
     except (IndexError, ValueError):
         raise BadPayload(":".join(args)) from None
+    if not 0 <= value < LARGEST:
+        raise BadPayload(":".join(args))
+    return value

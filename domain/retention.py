@@ -200,6 +200,13 @@ def _allowed(wall: time, message_class: MessageClass, hours: QuietHours) -> bool
     return True
 
 
+def has_window(message_class: MessageClass, hours: QuietHours) -> bool:
+    """Whether messages of this class may go out at some minute of the day at all."""
+    return any(
+        _allowed(time(minute // 60, minute % 60), message_class, hours) for minute in range(1440)
+    )
+
+
 def send_window_start(
     due: datetime,
     message_class: MessageClass,

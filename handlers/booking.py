@@ -19,7 +19,15 @@ from domain.slots import (
     usual_time,
 )
 from domain.text import upper_first
-from handlers.common import Action, TextStep, View, menu_button, too_long, with_hint
+from handlers.common import (
+    Action,
+    TextStep,
+    View,
+    menu_button,
+    too_late_to_change,
+    too_long,
+    with_hint,
+)
 from handlers.events import Contact, Text
 from handlers.turn import Turn
 from storage.catalog import MasterInfo, ServiceInfo
@@ -151,7 +159,10 @@ def _minutes(moment: datetime) -> int:
 
 
 def _moment(args: list[str], index: int) -> datetime:
-    return datetime.fromtimestamp(int_arg(args, index) * 60, UTC)
+    try:
+        return datetime.fromtimestamp(int_arg(args, index) * 60, UTC)
+    except (OverflowError, ValueError, OSError):  # a forged minute count beyond the calendar
+        raise BadPayload(":".join(args)) from None
 
 
 def _slot_label(turn: Turn, moment: datetime) -> str:
@@ -406,6 +417,8 @@ async def press_confirm(turn: Turn, args: list[str]) -> list[Reply]:
     interval = Interval(start, start + service.duration)
     if target.visit is None and (done := await _already_booked(turn, start)):
         return done
+    if target.visit is not None and (refusal := too_late_to_change(turn, target.visit)):
+        return [refusal]
     await lock_master(session=turn.session, master_id=master_id)
     busy = await _busy(turn, target)
     if start not in _times(turn, target, busy, start.astimezone(turn.config.tz).date()):
@@ -415,6 +428,7 @@ async def press_confirm(turn: Turn, args: list[str]) -> list[Reply]:
     if target.visit is not None:
         visit = target.visit
         visit.starts_at, visit.ends_at = interval.start, interval.end
+        visit.rescheduled_at = turn.now
         visit.status, visit.confirmed_at = VisitStatus.booked, None
         turn.session.add(visit)
         headline = turn._("Done! Your visit is moved.")

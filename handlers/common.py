@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from domain.payloads import pack
-from domain.replies import Button, Reply
+from domain.replies import Button, Reply, rows
 from handlers.events import Contact, Text
 from handlers.turn import Turn
+from storage.tables import Visit
 
 Action = Callable[[Turn, list[str]], Awaitable[list[Reply]]]
 View = Callable[[Turn], Awaitable[Reply]]
@@ -38,3 +40,15 @@ def too_long(turn: Turn, text: str, limit: int) -> str | None:
     return turn._("That is {length} characters; the limit is {limit}. Please shorten it.").format(
         length=len(text), limit=limit
     )
+
+
+def too_late_to_change(turn: Turn, visit: Visit) -> Reply | None:
+    """The answer when the visit is too close to change in the bot, or None."""
+    cutoff = timedelta(hours=turn.config.booking.cancel_cutoff_hours)
+    if visit.starts_at - turn.now >= cutoff:
+        return None
+    text = turn._(
+        "It is less than {hours} h before your visit, so it cannot be changed in the bot. "
+        "Please call us: {phone}."
+    ).format(hours=turn.config.booking.cancel_cutoff_hours, phone=turn.config.business.phone or "—")
+    return Reply(text, buttons=rows([Button(turn._("« My visits"), pack("mv"))]))

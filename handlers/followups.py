@@ -50,8 +50,10 @@ async def press_rating(turn: Turn, args: list[str]) -> list[Reply]:
     existing = (
         await turn.session.exec(select(Feedback).where(Feedback.visit_id == visit.id))
     ).first()
-    feedback = existing or Feedback(visit_id=visit.id or 0, rating=rating, created_at=turn.now)
-    feedback.rating = rating
+    if existing is not None:  # a second tap must not close an open complaint
+        text = turn._("Thank you, we already have your rating for this visit.")
+        return [Reply(text, buttons=rows([menu_button(turn)]), edit=True)]
+    feedback = Feedback(visit_id=visit.id or 0, rating=rating, created_at=turn.now)
     feedback.status = "open" if rating <= 3 else "ok"
     turn.session.add(feedback)
     if rating <= 3:
@@ -83,7 +85,7 @@ async def on_comment(turn: Turn, event: Text | Contact) -> list[Reply]:
         feedback.comment = comment
         turn.session.add(feedback)
     turn.goto("menu")
-    text = turn._("Thank you. The owner will read it today and will do their best to put it right.")
+    text = turn._("Thank you for telling us. We will look into it and do our best to put it right.")
     return [Reply(text, buttons=rows([menu_button(turn)]))]
 
 

@@ -22,6 +22,10 @@ def normalise_phone(raw: str, region: str) -> str | None:
     """E.164 for a valid number typed in any common way, else None. Messengers give
     international numbers without the '+' (447911123456): those are tried with it too."""
     text = raw.strip()
+    # phonenumbers reads letters as keypad digits ("ABC" → "222"): a typo would silently
+    # become somebody else's number.
+    if any(char.isalpha() for char in text):
+        return None
     candidates = [text]
     if text[:1].isdigit() and len(text) <= 20:
         candidates.append("+" + text)
@@ -149,14 +153,28 @@ async def on_phone(turn: Turn, event: Text | Contact) -> list[Reply]:
         hint = turn._("That does not look like a phone number.")
         return [with_hint(hint, await view_phone(turn))]
     existing = await client_by_phone(session=turn.session, phone=phone)
-    if existing is not None and _linked_elsewhere(existing, turn):
-        hint = turn._(
-            "This number is already registered from another account. "
-            "Please type a different number or call us."
-        )
-        return [with_hint(hint, await view_phone(turn))]
+    if existing is not None and existing.deleted_at is None:
+        if _linked_elsewhere(existing, turn):
+            hint = turn._(
+                "This number is already registered from another account. "
+                "Please type a different number or call us."
+            )
+            return [with_hint(hint, await view_phone(turn))]
+        if not _proven(event, turn):
+            # Linking a typed number would hand its visits to whoever typed it.
+            hint = turn._(
+                "We already know this number. To link it to this chat, please tap "
+                "the button below so the messenger confirms the number is yours."
+            )
+            return [with_hint(hint, await view_phone(turn))]
     turn.goto("reg.consent", **{**turn.data, "phone": phone})
     return [await view_consent(turn)]
+
+
+def _proven(event: Text | Contact, turn: Turn) -> bool:
+    """The messenger vouches for the number: Telegram's own-contact button (the adapter
+    turns someone else's contact into text), or the terminal, which is the operator's."""
+    return isinstance(event, Contact) or turn.inbound.channel == "console"
 
 
 def _linked_elsewhere(client: Client, turn: Turn) -> bool:

@@ -42,6 +42,14 @@ def _status(turn: Turn, status: str) -> str:
 async def _complete(turn: Turn, visit: Visit, amount: Decimal) -> list[Reply]:
     visit.status, visit.completed_at, visit.paid_amount = VisitStatus.completed, turn.now, amount
     turn.session.add(visit)
+    await _refresh(turn, visit)
+    turn.goto("start")
+    text = turn._("Marked: came, {amount}.").format(amount=turn.tr.money(amount))
+    return [Reply(text, edit=True)]
+
+
+async def _refresh(turn: Turn, visit: Visit) -> None:
+    """The client's figures (visits, rhythm, next visit) follow the visit's new status."""
     await turn.session.flush()
     await refresh_client_stats(
         session=turn.session,
@@ -49,9 +57,6 @@ async def _complete(turn: Turn, visit: Visit, amount: Decimal) -> list[Reply]:
         return_days={s.id: s.return_interval_days for s in turn.catalog.services.values()},
         client_ids=[visit.client_id],
     )
-    turn.goto("start")
-    text = turn._("Marked: came, {amount}.").format(amount=turn.tr.money(amount))
-    return [Reply(text, edit=True)]
 
 
 async def press_came(turn: Turn, args: list[str]) -> list[Reply]:
@@ -91,11 +96,19 @@ async def on_amount(turn: Turn, event: Text | Contact) -> list[Reply]:
 
 
 async def press_no_show(turn: Turn, args: list[str]) -> list[Reply]:
-    found = await _visit_for_staff(turn, int_arg(args, 0))
+    # Also the morning after: a visit nobody marked was counted as done at 23:00.
+    statuses = (*ACTIVE_VISIT, VisitStatus.completed)
+    found = await _visit_for_staff(turn, int_arg(args, 0), open_statuses=statuses)
     if isinstance(found, Reply):
         return [found]
-    found.status = VisitStatus.no_show
+    if found.status == VisitStatus.completed and found.paid_amount is not None:
+        text = turn._("Already marked: {status}.").format(status=_status(turn, found.status))
+        return [Reply(text)]
+    was_completed = found.status == VisitStatus.completed
+    found.status, found.completed_at = VisitStatus.no_show, None
     turn.session.add(found)
+    if was_completed:
+        await _refresh(turn, found)
     turn.goto("start")
     undo = Button(turn._("Came after all"), pack("mc", found.id))
     return [Reply(turn._("Marked: no-show."), buttons=rows([undo]), edit=True)]

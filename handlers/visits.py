@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from domain.payloads import int_arg, pack
 from domain.replies import Button, Reply, rows
 from domain.text import upper_first
 from handlers.booking import show_days, target_of
-from handlers.common import Action, View, menu_button, with_hint
+from handlers.common import Action, View, menu_button, too_late_to_change, with_hint
 from handlers.turn import Turn
 from storage.queries import upcoming_visits
 from storage.tables import ACTIVE_VISIT, Visit, VisitStatus
@@ -101,22 +99,11 @@ async def press_visit(turn: Turn, args: list[str]) -> list[Reply]:
     return [await view_visit(turn)]
 
 
-def _too_late(turn: Turn, visit: Visit) -> Reply | None:
-    cutoff = timedelta(hours=turn.config.booking.cancel_cutoff_hours)
-    if visit.starts_at - turn.now >= cutoff:
-        return None
-    text = turn._(
-        "It is less than {hours} h before your visit, so it cannot be changed in the bot. "
-        "Please call us: {phone}."
-    ).format(hours=turn.config.booking.cancel_cutoff_hours, phone=turn.config.business.phone or "—")
-    return Reply(text, buttons=rows([Button(turn._("« My visits"), pack("mv"))]))
-
-
 async def press_cancel(turn: Turn, args: list[str]) -> list[Reply]:
     visit = await _own_active(turn, int_arg(args, 0))
     if visit is None:
         return await visit_gone(turn)
-    if refusal := _too_late(turn, visit):
+    if refusal := too_late_to_change(turn, visit):
         return [refusal]
     turn.goto("visits.cancel", v=visit.id)
     return [await view_cancel(turn)]
@@ -126,7 +113,7 @@ async def press_cancel_yes(turn: Turn, args: list[str]) -> list[Reply]:
     visit = await _own_active(turn, int_arg(args, 0))
     if visit is None:
         return await visit_gone(turn)
-    if refusal := _too_late(turn, visit):
+    if refusal := too_late_to_change(turn, visit):
         return [refusal]
     visit.status = VisitStatus.cancelled
     visit.cancelled_at = turn.now
@@ -143,7 +130,7 @@ async def press_reschedule(turn: Turn, args: list[str]) -> list[Reply]:
     target = await target_of(turn, f"r{visit.id}") if visit else None
     if visit is None or target is None:
         return await visit_gone(turn)
-    if refusal := _too_late(turn, visit):
+    if refusal := too_late_to_change(turn, visit):
         return [refusal]
     return await show_days(turn, target)
 

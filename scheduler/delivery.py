@@ -51,6 +51,11 @@ class Transient(DeliveryError):
     """A network error or a server error: try again later."""
 
 
+class OptedOut(DeliveryError):
+    """The person turned off the business's marketing on this messenger (WhatsApp 131050):
+    their marketing opt-in is withdrawn; reminders still go."""
+
+
 class Refused(DeliveryError):
     """This message cannot go out on this channel at all (e.g. WhatsApp outside the
     24-hour window with no approved template for its kind): recorded as skipped."""

@@ -18,7 +18,7 @@ from domain.retention import KIND_CLASS, MessageClass
 from domain.slots import free_slots, usual_time
 from domain.text import Translator, upper_first
 from scheduler.delivery import Recipient
-from storage.catalog import Catalog
+from storage.catalog import Catalog, MasterInfo, ServiceInfo
 from storage.queries import busy_intervals, completed_starts
 from storage.tables import ACTIVE_VISIT, Client, Feedback, Outbox, Staff, Visit, VisitStatus
 
@@ -142,8 +142,7 @@ class Messages:
         if visit.starts_at <= d.now:
             raise Skip("the visit has begun")
         tr = d.tr
-        service = self.catalog.services[visit.service_id]
-        master = self.catalog.masters[visit.master_id]
+        service, master = d.service_and_master(visit)
         text = tr._("Reminder: {service} with {master}, {when}.").format(
             service=service.title(tr.locale), master=master.name, when=tr.when(visit.starts_at)
         )
@@ -169,8 +168,7 @@ class Messages:
         if given.first() is not None:
             raise Skip("feedback already given")
         tr = d.tr
-        service = self.catalog.services[visit.service_id]
-        master = self.catalog.masters[visit.master_id]
+        service, master = d.service_and_master(visit)
         text = tr._("How was your {service} with {master}? One tap to rate it:").format(
             service=service.title(tr.locale), master=master.name
         )
@@ -263,7 +261,7 @@ class Messages:
         visit = await d.active_visit()
         client = await d.session.get(Client, visit.client_id)
         tr = d.tr
-        service = self.catalog.services[visit.service_id]
+        service, _ = d.service_and_master(visit)
         text = tr._("{client}, {service} at {time}: did the client come?").format(
             client=client.name if client else "—",
             service=service.title(tr.locale),
@@ -282,6 +280,8 @@ class Messages:
         tr = d.tr
         day = date.fromisoformat(d.row.payload["day"])
         start = datetime.combine(day, time(), self.config.tz).astimezone(UTC)
+        # The next local midnight, not start + 24 h: a DST day has 23 or 25 hours.
+        end = datetime.combine(day + timedelta(days=1), time(), self.config.tz).astimezone(UTC)
         visits = await d.session.exec(
             select(Visit, Client)
             .join(Client, col(Client.id) == col(Visit.client_id))
@@ -289,7 +289,7 @@ class Messages:
                 Visit.master_id == staff.id,
                 col(Visit.status).in_(ACTIVE_VISIT),
                 col(Visit.starts_at) >= start,
-                col(Visit.starts_at) < start + timedelta(days=1),
+                col(Visit.starts_at) < end,
             )
             .order_by(col(Visit.starts_at))
         )
@@ -297,8 +297,9 @@ class Messages:
         found = False
         for visit, client in visits.all():
             found = True
-            service = self.catalog.services[visit.service_id]
-            line = f"{tr.clock(visit.starts_at)} — {client.name}, {service.title(tr.locale)}"
+            service = self.catalog.services.get(visit.service_id)
+            title = service.title(tr.locale) if service else "—"
+            line = f"{tr.clock(visit.starts_at)} — {client.name}, {title}"
             notes = [n for n in (client.preference_note, client.staff_notes, visit.comment) if n]
             if client.completed_visits:
                 line += " · " + tr.n_("{n} visit", "{n} visits", client.completed_visits).format(
@@ -335,6 +336,14 @@ class _Draft:
 
     def book_button(self) -> Button:
         return Button(self.tr._("Book a visit"), pack("bk"))
+
+    def service_and_master(self, visit: Visit) -> tuple[ServiceInfo, MasterInfo]:
+        """The visit's service and master, or Skip when the configuration dropped them."""
+        service = self.messages.catalog.services.get(visit.service_id)
+        master = self.messages.catalog.masters.get(visit.master_id)
+        if service is None or master is None:
+            raise Skip("the visit's service or master is no longer in the configuration")
+        return service, master
 
     async def visit(self) -> Visit:
         visit = await self.session.get(Visit, int(self.row.payload.get("visit_id", 0)))

@@ -25,6 +25,7 @@ from domain.retention import (
     Caps,
     MessageClass,
     QuietHours,
+    cap_allows,
     is_birthday_today,
     pick_by_priority,
     send_window_start,
@@ -45,6 +46,7 @@ from storage.tables import (
 MARKETING = [kind for kind, cls in KIND_CLASS.items() if cls is MessageClass.marketing]
 LOOKBACK = timedelta(days=1)  # how far back a pass looks for what it may have missed
 MARKETING_EVERY_MINUTES = 5
+MARKED_WITHIN = timedelta(days=2)  # a visit is marked done within this long after it starts
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,12 @@ class _ActiveVisit:
     client_reachable: bool
     status: str
     completed_at: datetime | None
+    rescheduled_at: datetime | None
+
+    @property
+    def booked_at(self) -> datetime:
+        """When the visit got its current time: booked, or moved."""
+        return max(self.created_at, self.rescheduled_at or self.created_at)
 
 
 @dataclass
@@ -157,7 +165,7 @@ class Planner:
         """In one query, every visit a pass looks at: booked ones that have passed or start
         within the longest reminder offset (reminders, visit checks, end-of-day completion)
         and those completed recently enough to ask for a rating."""
-        longest = timedelta(hours=max(self.policy.reminder_hours))
+        longest = timedelta(hours=max(self.policy.reminder_hours, default=0))
         feedback_after = timedelta(hours=self.policy.feedback_after_hours)
         connection = await session.connection()
         rows = await connection.execute(
@@ -171,6 +179,7 @@ class Planner:
                 _reachable().label("reachable"),
                 col(Visit.status),
                 col(Visit.completed_at),
+                col(Visit.rescheduled_at),
             )
             .join(Client, col(Client.id) == col(Visit.client_id))
             .where(
@@ -180,6 +189,8 @@ class Planner:
                     ),
                     and_(
                         col(Visit.status) == VisitStatus.completed,
+                        # Bounds the index range: a visit is marked done within a day or two.
+                        col(Visit.starts_at) > now - feedback_after - LOOKBACK - MARKED_WITHIN,
                         col(Visit.completed_at) > now - feedback_after - LOOKBACK,
                     ),
                 )
@@ -198,7 +209,9 @@ class Planner:
             local_day = self.local(visit.ends_at).date()
             deadline = self.at_local(local_day, self.policy.visit_autocomplete_at)
             if deadline < visit.ends_at:  # a visit ending after the deadline closes next day
-                deadline += timedelta(days=1)
+                deadline = self.at_local(
+                    local_day + timedelta(days=1), self.policy.visit_autocomplete_at
+                )
             if now >= deadline:
                 done.append(visit)
         if not done:
@@ -239,13 +252,15 @@ class Planner:
             superseded = False
             for hours in offsets:
                 due = visit.starts_at - timedelta(hours=hours)
-                if due > now or visit.created_at > due:  # not yet, or booked after that moment
+                if due > now or visit.booked_at > due:  # not yet, or booked after that moment
                     continue
+                # The key names the visit's time too: a moved visit is reminded again.
+                start = int(visit.starts_at.timestamp() // 60)
                 row = {
                     "kind": "reminder",
                     "client_id": visit.client_id,
                     "due_at": due,
-                    "dedupe_key": f"reminder:{hours}h:visit:{visit.id}",
+                    "dedupe_key": f"reminder:{hours}h:visit:{visit.id}:{start}",
                     "payload": {"visit_id": visit.id, "hours": hours},
                 }
                 window = send_window_start(now, MessageClass.transactional, self.tz, self.hours)
@@ -343,8 +358,6 @@ class Planner:
             session=session, client_ids=candidates, kinds=MARKETING, since=now - timedelta(days=30)
         )
         caps = Caps(self.policy.marketing_per_7_days, self.policy.marketing_per_30_days)
-        from domain.retention import cap_allows
-
         chosen = []
         for client_id, kinds in candidates.items():
             waiting = {kind: row for kind, row in kinds.items() if row["dedupe_key"] not in known}
@@ -354,7 +367,8 @@ class Planner:
             row = waiting[kind]
             if row.get("status") == OutboxStatus.held_out:
                 chosen.append(row)  # held out: recorded, not sent, so it counts for no cap
-            elif cap_allows(history.get(client_id, []), now, caps):
+            elif kind == "birthday" or cap_allows(history.get(client_id, []), now, caps):
+                # A birthday comes once a year on one day: it outranks the weekly cap.
                 chosen.append(row)
         return chosen
 

@@ -11,13 +11,22 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import and_, update
 from sqlmodel import col
 
 from domain.business import BusinessConfig
 from domain.retention import KIND_CLASS, MessageClass, send_window_start
-from scheduler.delivery import Delivery, Recipient, Refused, RetryAfter, Transient, Unreachable
+from scheduler.delivery import (
+    Delivery,
+    OptedOut,
+    Recipient,
+    Refused,
+    RetryAfter,
+    Transient,
+    Unreachable,
+)
 from scheduler.messages import Messages, Skip
 from scheduler.planner import quiet_hours
 from storage.db import Database
@@ -145,11 +154,16 @@ class Sender:
         except Skip as reason:
             await self._settle(row, OutboxStatus.skipped, error=str(reason))
             return OutboxStatus.skipped
+        except Exception as error:  # one broken message must not take the batch down
+            log.exception("composing outbox row %s failed", row.id)
+            return await self._retry_later(row, now, f"{type(error).__name__}: {error}")
         recipient = composed.recipient
         channel = self.channels.get(recipient.channel)
         if channel is None:
             await self._settle(row, OutboxStatus.skipped, error=f"{recipient.channel} is off")
             return OutboxStatus.skipped
+        if not await self._still_ours(row, now):
+            return "lost"  # another sender took it back as stale; it sends it
         pacer = self.pacers.get(recipient.channel)
         if pacer is not None:
             wait = pacer.chat_wait(recipient.address)
@@ -167,6 +181,10 @@ class Sender:
             return "paused"
         except Refused as reason:
             await self._settle(row, OutboxStatus.skipped, error=str(reason)[:500])
+            return OutboxStatus.skipped
+        except OptedOut as reason:
+            await self._opted_out(recipient, now)
+            await self._settle(row, OutboxStatus.skipped, error=f"opted out: {reason}"[:500])
             return OutboxStatus.skipped
         except Unreachable as error:
             await self._unreachable(recipient, now)
@@ -191,13 +209,33 @@ class Sender:
         await self._release(row, due_at=now + backoff, error=error[:500])
         return "retry"
 
+    def _held_by_us(self, row: Outbox) -> Any:
+        """The row is still `sending` under our claim (not requeued by another sender)."""
+        return and_(
+            col(Outbox.id) == row.id,
+            col(Outbox.status) == OutboxStatus.sending,
+            col(Outbox.claimed_at) == row.claimed_at,
+        )
+
+    async def _still_ours(self, row: Outbox, now: datetime) -> bool:
+        """Renew the claim right before delivering; False when it was taken from us."""
+        async with self.db.transaction() as session:
+            result = await session.exec(
+                update(Outbox).where(self._held_by_us(row)).values(claimed_at=now)
+            )
+        if result.rowcount != 1:
+            log.warning("outbox row %s was taken over by another sender", row.id)
+            return False
+        row.claimed_at = now
+        return True
+
     async def _settle(
         self, row: Outbox, status: str, *, error: str | None = None, **values: object
     ) -> None:
         values = {"last_error": error, **values}
         async with self.db.transaction() as session:
             await session.exec(
-                update(Outbox).where(col(Outbox.id) == row.id).values(status=status, **values)
+                update(Outbox).where(self._held_by_us(row)).values(status=status, **values)
             )
 
     async def _release(
@@ -207,7 +245,7 @@ class Sender:
         async with self.db.transaction() as session:
             await session.exec(
                 update(Outbox)
-                .where(col(Outbox.id) == row.id)
+                .where(self._held_by_us(row))
                 .values(
                     status=OutboxStatus.pending,
                     due_at=due_at,
@@ -215,6 +253,15 @@ class Sender:
                     last_error=error,
                 )
             )
+
+    async def _opted_out(self, recipient: Recipient, now: datetime) -> None:
+        if recipient.client_id is None:
+            return
+        async with self.db.transaction() as session:
+            client = await session.get(Client, recipient.client_id)
+            if client is not None and client.marketing_allowed:
+                client.marketing_opt_out_at = now
+                session.add(client)
 
     async def _unreachable(self, recipient: Recipient, now: datetime) -> None:
         """Blocked on this messenger: no more messages there; none at all when it was

@@ -85,6 +85,12 @@ async def sync_catalog(session: AsyncSession, config: BusinessConfig) -> None:
             session.add(row)
 
     staff = {s.key: s for s in (await session.exec(select(Staff))).all()}
+    # Chats move between keys (a master re-keyed, two ids swapped): free them all first so
+    # the unique telegram_id never sees two rows with one id mid-sync.
+    for person in staff.values():
+        person.telegram_id = None
+        session.add(person)
+    await session.flush()
     for master in config.masters:
         person = staff.get(master.key) or Staff(key=master.key, name=master.name)
         person.name, person.role, person.active = master.name, master.role, True

@@ -162,6 +162,7 @@ class Visit(SQLModel, table=True):
     source: str = "telegram"
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     confirmed_at: datetime | None = _ts()
+    rescheduled_at: datetime | None = _ts()
     cancelled_at: datetime | None = _ts()
     cancel_reason: str | None = None
     completed_at: datetime | None = _ts()

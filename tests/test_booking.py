@@ -176,7 +176,8 @@ async def test_a_comment_over_the_limit_is_refused_and_the_booking_goes_on(
 async def test_an_unknown_button_is_answered_politely(chat: ChatClient) -> None:
     chat.language = "en"
     await register(chat)
-    for payload in ("1:zz", "9:bk", "garbage", "1:tm:n9999.1:1", "1:dy:nX:2026"):
+    forged = ("1:tm:n1.0:99999999999999", "1:vi:99999999999999999999", "1:ok:n1.1:-5")
+    for payload in ("1:zz", "9:bk", "garbage", "1:tm:n9999.1:1", "1:dy:nX:2026", *forged):
         await chat.press(payload)
         assert chat.last.text.startswith(("That button is out of date", "That choice is no longer"))
     await chat.click("Book a visit") if "Book a visit" in chat.labels else None

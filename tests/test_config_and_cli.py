@@ -91,3 +91,37 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["db", "upgrade", "--db", str(path)]) == 0
     tables = {row[0] for row in sqlite3.connect(path).execute("select name from sqlite_master")}
     assert {"client", "visit", "outbox", "conversation"} <= tables
+
+
+def test_blank_lines_in_env_mean_not_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from bot.config import Settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "")  # as .env.example ships it
+    settings = Settings()
+    # An empty secret would switch the webhook check off; unset derives one from the token.
+    assert settings.telegram_webhook_secret is None
+    assert settings.telegram_bot_token is None
+
+
+def test_retention_windows_that_leave_no_time_are_refused(tmp_path: Path) -> None:
+    broken = EXAMPLE.replace('marketing_from = "10:00"', 'marketing_from = "23:00"').replace(
+        'marketing_to = "20:00"', 'marketing_to = "07:00"'
+    )
+    with pytest.raises(ConfigError) as error:
+        load_business_config(_write(tmp_path, broken))
+    assert error.value.problems == [
+        "retention: marketing_from/marketing_to leave no time for offers outside the quiet hours"
+    ]
+
+
+def test_one_telegram_id_for_two_masters_is_refused(tmp_path: Path) -> None:
+    broken = EXAMPLE.replace('role = "owner"\n', 'role = "owner"\ntelegram_id = 5\n').replace(
+        'key = "ilya"\nname = "Илья"\n', 'key = "ilya"\nname = "Илья"\ntelegram_id = 5\n'
+    )
+    with pytest.raises(ConfigError) as error:
+        load_business_config(_write(tmp_path, broken))
+    assert error.value.problems == [
+        "(top level): masters: the same telegram_id is given to two masters"
+    ]

@@ -82,7 +82,7 @@ async def test_a_low_rating_asks_what_went_wrong_and_keeps_the_comment(
     await chat.send("x" * 1200)
     assert chat.last.text.startswith("That is 1200 characters; the limit is 1000.")
     await chat.send("Waited 20 minutes")
-    assert "The owner will read it today" in chat.last.text
+    assert "We will look into it" in chat.last.text
     async with core.db.reading() as session:
         feedback = (await session.exec(select(Feedback))).one()
     assert (feedback.rating, feedback.comment, feedback.status) == (2, "Waited 20 minutes", "open")
@@ -174,3 +174,16 @@ async def test_a_stranger_cannot_mark_a_visit(chat: ChatClient, core: Core) -> N
     await chat.press(f"1:mx:{visit.id}")
     [stored] = await visits(core)
     assert stored.status == VisitStatus.booked  # a client pressing a master's button
+
+
+async def test_a_second_tap_on_the_stars_does_not_close_a_complaint(
+    chat: ChatClient, core: Core
+) -> None:
+    visit = await _registered_with_visit(chat, core, "completed")
+    await chat.press(f"1:fb:{visit.id}:1")
+    await chat.press("1:fs")
+    await chat.press(f"1:fb:{visit.id}:5")
+    assert chat.last.text == "Thank you, we already have your rating for this visit."
+    async with core.db.reading() as session:
+        feedback = (await session.exec(select(Feedback))).one()
+    assert (feedback.rating, feedback.status) == (1, "open")

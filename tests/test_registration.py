@@ -134,7 +134,12 @@ async def test_an_imported_client_is_recognised_by_phone_and_keeps_their_history
         start=utc_visit(2026, 10, 30, 12),
     )
     chat.language = "en"
-    await register(chat)
+    await chat.send("/start")
+    await chat.click("Ivan")
+    await chat.share_contact("+79123456789")  # the messenger vouches for the number
+    await chat.click("I agree")
+    await chat.click("Yes, please")
+    await chat.click("Skip")
     [client] = await clients(core)
     assert client.id == imported.id and client.telegram_id == 1001
     assert "Repeat last visit" in chat.labels
@@ -168,3 +173,37 @@ async def test_stop_turns_marketing_off(chat: ChatClient, core: Core) -> None:
     [client] = await clients(core)
     assert not client.marketing_allowed
     assert client.consent_at is not None  # reminders still allowed
+
+
+async def test_a_typed_number_of_a_known_client_is_not_linked_without_proof(
+    core: Core, clock: Clock
+) -> None:
+    known = await add_client(
+        core, name="Вера", phone="+79161112233", whatsapp_id="79161112233", consent_at=clock.now
+    )
+    stranger = ChatClient(core.conversations, clock, external_id="666", language="en")
+    await stranger.send("/start")
+    await stranger.send("Mallory")
+    await stranger.send("+7 916 111-22-33")
+    assert stranger.last.text.startswith("We already know this number.")
+    assert stranger.last.ask_contact  # only the messenger's own contact button links it
+    [client] = await clients(core)
+    assert (client.id, client.name, client.telegram_id) == (known.id, "Вера", None)
+    # The real owner shares their contact: the record is linked, with its history.
+    owner = ChatClient(core.conversations, clock, external_id="777", language="en")
+    await owner.send("/start")
+    await owner.send("Vera")
+    await owner.share_contact("79161112233")
+    await owner.click("I agree")
+    await owner.click("No, thanks")
+    await owner.click("Skip")
+    [client] = await clients(core)
+    assert (client.id, client.telegram_id) == (known.id, 777)
+
+
+async def test_a_phone_with_letters_is_refused(chat: ChatClient) -> None:
+    chat.language = "en"
+    await chat.send("/start")
+    await chat.send("Ivan")
+    await chat.send("+7 912 ABC-DE-FG")
+    assert chat.last.text.startswith("That does not look like a phone number.")

@@ -73,6 +73,23 @@ async def test_reschedule_keeps_service_and_master_and_moves_the_time(
     assert core.deps.catalog.masters[visit.master_id].name == "Илья"
 
 
+async def test_a_reschedule_cannot_be_confirmed_after_the_cutoff(
+    chat: ChatClient, core: Core, clock: Clock
+) -> None:
+    await _booked(chat)  # Thursday 26 November, 15:00
+    clock.now = utc_visit(2026, 11, 26, 11, 55)  # 3 h 05 min before: still allowed to start
+    await chat.click("My visits")
+    await chat.click("Thu, Nov 26, 15:00")
+    await chat.click("Reschedule")
+    await chat.click("Fri, Nov 27")
+    await chat.click("17:00")
+    clock.now = utc_visit(2026, 11, 26, 14, 30)  # the summary is confirmed half an hour before
+    await chat.click("Confirm")
+    assert "less than 3 h before your visit" in chat.last.text
+    [visit] = await visits(core)
+    assert visit.starts_at == utc_visit(2026, 11, 26, 15)
+
+
 async def test_a_client_cannot_touch_someone_elses_visit(
     chat: ChatClient, core: Core, clock: Clock
 ) -> None:

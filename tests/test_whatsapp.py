@@ -765,3 +765,36 @@ async def test_not_a_whatsapp_user_131026_closes_whatsapp_and_the_next_goes_by_t
     assert "November 25" in reply.text
     assert (await reread(core, second)).status == OutboxStatus.sent
     assert len(api.requests) == 1
+
+
+async def test_a_client_who_stopped_marketing_131050_keeps_getting_reminders(
+    core: Core, clock: Clock, wa: WhatsApp, api: FakeGraphAPI
+) -> None:
+    clock.now = utc_visit(2026, 11, 23, 12)  # inside the 10:00-20:00 window for offers
+    client = await a_client(
+        core,
+        clock,
+        last_seen=timedelta(hours=1),
+        marketing_opt_in_at=clock.now - timedelta(days=30),
+    )
+    async with core.db.transaction() as session:  # the offer goes first and is refused
+        offer = Outbox(
+            kind="birthday",
+            client_id=client.id,
+            due_at=clock.now,
+            dedupe_key="birthday:test",
+            payload={},
+        )
+        session.add(offer)
+    reminder = await a_reminder(core, clock, client)
+    api.script_to(WA_ID, cloud_error(131050, "(#131050) User stopped marketing messages"), times=1)
+    engine = engine_for(core, clock, {"whatsapp": delivery(wa, core)})
+
+    await engine.send()
+
+    skipped = await reread(core, offer)
+    assert skipped.status == OutboxStatus.skipped and "opted out" in (skipped.last_error or "")
+    after = await reread(core, client)
+    assert not after.marketing_allowed
+    assert after.whatsapp_unreachable_at is None and after.unreachable_since is None
+    assert (await reread(core, reminder)).status == OutboxStatus.sent

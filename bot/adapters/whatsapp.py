@@ -70,8 +70,9 @@ PROCESSED_KEPT = timedelta(days=7)  # WhatsApp retries a webhook for up to 7 day
 FORGET_EVERY = timedelta(hours=1)
 
 # Failed-delivery codes that mean "do not write to this person on WhatsApp": not a
-# WhatsApp user (131026) and opted out of the business's marketing (131050).
-UNREACHABLE_CODES = frozenset({131026, 131050})
+# WhatsApp user (131026); 131050: opted out of the business's marketing (reminders still go).
+UNREACHABLE_CODES = frozenset({131026})
+MARKETING_STOPPED = 131050
 
 # Messages a person sends that the bot cannot read: the conversation re-shows its step
 # with a hint ("Please choose one of the buttons below."). Reactions and system notices
@@ -567,13 +568,22 @@ class WhatsAppChannel:
     async def _note_failures(self, failures: list[Failure]) -> None:
         """Most undeliverable messages are reported here, after the send was accepted."""
         for failure in failures:
-            if failure.code not in UNREACHABLE_CODES:
-                log.info("a WhatsApp message failed: %s %s", failure.code, failure.title)
-                continue
             try:
-                await self._unreachable(failure.wa_id)
+                if failure.code in UNREACHABLE_CODES:
+                    await self._unreachable(failure.wa_id)
+                elif failure.code == MARKETING_STOPPED:
+                    await self._stopped_marketing(failure.wa_id)
+                else:
+                    log.info("a WhatsApp message failed: %s %s", failure.code, failure.title)
             except Exception:
-                log.exception("could not mark a WhatsApp client unreachable")
+                log.exception("could not record a failed WhatsApp message")
+
+    async def _stopped_marketing(self, wa_id: str) -> None:
+        async with self.db.transaction() as session:
+            client = (await session.exec(select(Client).where(Client.whatsapp_id == wa_id))).first()
+            if client is not None and client.marketing_allowed:
+                client.marketing_opt_out_at = self.clock()
+                session.add(client)
 
     async def _unreachable(self, wa_id: str) -> None:
         now = self.clock()

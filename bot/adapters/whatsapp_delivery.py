@@ -11,13 +11,14 @@ from pywa_async import WhatsApp
 from pywa_async.errors import AuthorizationError, ReEngagementMessage, WhatsAppError
 from pywa_async.types.templates import TemplateLanguage
 
-from bot.adapters.whatsapp import UNREACHABLE_CODES, Outgoing
+from bot.adapters.whatsapp import MARKETING_STOPPED, UNREACHABLE_CODES, Outgoing
 from bot.i18n import build_translators
 from domain.business import BusinessConfig, Template
 from domain.replies import Reply
 from domain.text import Translator
 from scheduler.delivery import (
     DeliveryError,
+    OptedOut,
     Recipient,
     Refused,
     RetryAfter,
@@ -112,6 +113,8 @@ def outcome_of(error: WhatsAppError) -> DeliveryError:
         return RetryAfter(APP_LIMIT_PAUSE, detail)
     if isinstance(error, AuthorizationError):
         return RetryAfter(TOKEN_REJECTED_PAUSE, f"WhatsApp rejected the token: {detail}")
+    if code == MARKETING_STOPPED:
+        return OptedOut(detail)
     if code in UNREACHABLE_CODES:
         return Unreachable(detail)
     if code in _TEMPLATE_CODES or code in _NOT_FOR_THEM or isinstance(error, ReEngagementMessage):

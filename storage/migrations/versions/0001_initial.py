@@ -233,6 +233,7 @@ def upgrade() -> None:
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("created_at", storage.types.UTCDateTime(), nullable=False),
         sa.Column("confirmed_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("rescheduled_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("cancelled_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("cancel_reason", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("completed_at", storage.types.UTCDateTime(), nullable=True),
