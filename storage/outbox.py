@@ -16,6 +16,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.tables import Outbox, OutboxStatus
 
 LIVE = (OutboxStatus.pending, OutboxStatus.sending, OutboxStatus.sent)
+_ROW_DEFAULTS: dict[str, Any] = {
+    "client_id": None,
+    "staff_id": None,
+    "channel": None,
+    "campaign": None,
+    "last_error": None,
+    "payload": {},
+    "status": OutboxStatus.pending,
+}
 
 
 async def enqueue(*, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
@@ -26,7 +35,9 @@ async def enqueue(*, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> i
         return 0
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    values = [{"payload": {}, "status": OutboxStatus.pending, **row} for row in rows]
+    # A multi-row INSERT needs every row to name the same columns: staff messages have no
+    # client, offers have a campaign, skipped ones a reason.
+    values = [{**_ROW_DEFAULTS, **row} for row in rows]
     statement = insert(Outbox).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
     result = await session.exec(statement)
     return int(result.rowcount or 0)

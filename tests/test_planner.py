@@ -325,3 +325,43 @@ async def test_the_nudge_offers_a_one_tap_booking_with_the_usual_master(world: W
 
 def test_start_is_a_monday_in_moscow() -> None:
     assert START.astimezone(UTC).isoformat() == "2026-11-22T21:00:00+00:00"
+
+
+async def _at(world: World, moment: datetime) -> None:
+    world.recorder.now = moment
+    await world.engine.plan()
+    await world.engine.send()
+
+
+async def test_a_birthday_is_not_lost_to_the_weekly_cap(world: World) -> None:
+    async with world.core.db.transaction() as session:
+        egor = await session.get(Client, world.ids["egor"])
+        assert egor is not None
+        egor.birthday = date(1990, 11, 25)
+        session.add(egor)
+    await _at(world, utc_visit(2026, 11, 23, 12))  # the care tip goes out
+    await _at(world, utc_visit(2026, 11, 25, 10))  # two days later: his birthday
+    assert world.sent_to("egor") == [("11-23 12:00", "care_tip"), ("11-25 10:00", "birthday")]
+
+
+async def test_a_moved_visit_gets_its_reminders_again(world: World) -> None:
+    await _at(world, utc_visit(2026, 11, 24, 15))  # 24 h before Wednesday 15:00
+    async with world.core.db.transaction() as session:
+        visit = (
+            await session.exec(select(Visit).where(Visit.client_id == world.ids["boris"]))
+        ).one()
+        visit.starts_at, visit.ends_at = (
+            utc_visit(2026, 11, 27, 15),
+            utc_visit(2026, 11, 27, 16, 15),
+        )
+        visit.rescheduled_at = utc_visit(2026, 11, 24, 16)
+        session.add(visit)
+    await _at(world, utc_visit(2026, 11, 26, 15))  # 24 h before the new time
+    await _at(world, utc_visit(2026, 11, 27, 13))  # 2 h before
+    assert world.sent_to("boris") == [
+        ("11-24 15:00", "reminder"),
+        ("11-26 15:00", "reminder"),
+        ("11-27 13:00", "reminder"),
+    ]
+    texts = [reply.text for _, address, reply in world.recorder.sent if address == str(9002)]
+    assert "on Friday, November 27, 15:00" in texts[-1]
