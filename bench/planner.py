@@ -1,6 +1,8 @@
 """One planner pass at a busy moment, at 10,000, 100,000 and 1,000,000 clients.
 
     .venv/bin/python -m bench.planner [--sizes 10000,100000,1000000] [--keep DIR] [--explain]
+        [--cold] [--workers 2] [--seed 7]
+    .venv/bin/python -m bench.planner --pass-only DB [--explain] [--profile FILE]
 
 1. Per size N, a SQLite file database: the schema by the migrations (`storage.migrate
    .upgrade`, so every index is the app's), the demo barbershop with `with_more_masters`
@@ -8,25 +10,32 @@
    chat), N clients and about 10×N visits over three years up to NOW, and an outbox with the
    history a planner running every minute until NOW would have left: reminders, visit checks,
    feedback requests, day plans, care tips, return nudges (and warm offers after them),
-   win-backs and birthday offers. The rows are built here in plain Python and written with
-   `sqlite3` executemany (journal off during the load, WAL after), in the formats SQLAlchemy
-   writes (naive UTC `YYYY-MM-DD HH:MM:SS.ffffff`, money in kopecks, JSON payloads); the
-   client figures (completed visits, last visit, rhythm, next_visit_due) are computed with
-   `domain.retention.personal_rhythm_days` as `storage.stats.refresh_client_stats` does (at
-   N <= 20,000 they are checked against it). Visit ids follow the booking order.
+   win-backs and birthday offers (about 24 rows per client). Rows are built in plain Python
+   by `--workers` processes, each into a file of its own, and copied into the database in
+   SQL (journal off during the load, WAL after; the app's indexes dropped for the load and
+   made again after), in the formats SQLAlchemy writes (naive UTC `YYYY-MM-DD
+   HH:MM:SS.ffffff`, money in kopecks, JSON payloads). The client figures (completed visits,
+   last visit, rhythm, next_visit_due) are computed with `personal_rhythm_days` as
+   `storage.stats.refresh_client_stats` does, and at N <= 20,000 compared with what it
+   writes. Visit ids follow the booking order. 1,000,000 clients take 7-10 minutes and 12 GB.
 2. NOW is Tuesday 24 November 2026, 10:00 Moscow: the marketing window opens, so this pass
-   plans the day's offers; reminders and feedback around NOW are read (and, being already
-   planned, deduplicated) as every minute. One pass, `async with db.transaction() as s:
-   await planner.plan(s, NOW)`, is timed in a fresh process (`--pass-only DB`), then a
-   second at the same NOW (the dedupe path: nothing new). That process reports wall seconds,
-   `ru_maxrss` before (imports, engine, catalog) and after each pass, the rows planned per
-   kind and the slowest SQL statements of each pass (`--explain`: with their query plans).
-3. A table per size, the growth ratios and the goal: <= 1 s and <= 300 MB at 100,000.
+   plans the day's offers; reminders and feedback around NOW are read (and, planned by the
+   earlier passes, deduplicated) as in every minute. One pass, `async with db.transaction()
+   as s: await planner.plan(s, NOW)`, is timed in a fresh process (`--pass-only DB`), then
+   a second at the same NOW (the dedupe path: nothing new). That process first reads the
+   file once into the OS page cache (`--cold`: not), as a running bot's database would be,
+   so the first pass does not depend on what ran before it; its own memory is unchanged.
+   It reports wall seconds, `ru_maxrss` before the passes (imports, engine, catalog) and
+   after each, the rows planned per kind and the slowest SQL statements of each pass
+   (`--explain`: with their query plans; `--profile`: a cProfile of pass 1).
+3. A table per size, the growth ratios, the goal (<= 1 s and <= 300 MB at 100,000) and
+   the commit of the app code measured (others may be editing it meanwhile).
 
 `--keep DIR` keeps the databases (`DIR/planner-N.db`) and reuses them on the next run; the
-rows a pass planned are deleted afterwards, so a kept database stays as seeded. The visits
-ignore the masters' diaries (two visits of one master may overlap): the planner does not
-look at that, and it keeps the generator fast (1,000,000 clients in a few minutes).
+rows a pass planned are deleted afterwards, so a kept database stays as seeded (re-seed
+after a schema change: the seeding copies the schema of its time). The visits ignore the
+masters' diaries (two visits of one master may overlap): the planner does not look at that,
+and it keeps the generator fast.
 """
 
 from __future__ import annotations
@@ -78,6 +87,7 @@ CLIENTS_PER_COPY = 3_000
 MIN_COPIES = 8
 STAFF_CHAT = 7_000_000_000
 CLIENT_CHAT = 1_000_000_000
+UNIX_EPOCH_MINUTE = date(1970, 1, 1).toordinal() * 1440
 CHUNK = 20_000  # clients generated and written at a time
 GOAL_SECONDS = 1.0
 GOAL_MB = 300.0
@@ -440,6 +450,7 @@ def _client(w: World, rng: random.Random, client_id: int, batch: Batch) -> None:
                 feedback,
                 check,
                 tip,
+                start - UNIX_EPOCH_MINUTE,  # the reminder keys name the visit's start
             )
         )
 
@@ -617,7 +628,7 @@ def generate(w: World, paths: Sequence[Path]) -> None:
 # channel and when each history row of the visit was due; "" stands for NULL.
 _STAGE_COLUMNS = (
     *(c for c in _VISIT_COLUMNS if c not in ("discount", "comment")),
-    *("channel", "r24", "r2", "feedback", "checked", "tip"),
+    *("channel", "r24", "r2", "feedback", "checked", "tip", "unix_minute"),
 )
 _STAGE_TO_VISIT = ", ".join(
     "NULL" if c == "discount" else "''" if c == "comment" else f"NULLIF({c}, '')"
@@ -632,13 +643,13 @@ _OUTBOX_INSERT = (
 _HISTORY = {
     "reminders 24 h": (
         "SELECT 'reminder', client_id, NULL, NULLIF(channel, ''), r24, "
-        "'reminder:24h:visit:' || rowid, "
+        "'reminder:24h:visit:' || rowid || ':' || unix_minute, "
         "'sent', 1, NULL, r24, r24, '{\"visit_id\": ' || rowid || ', \"hours\": 24}', NULL, r24 "
         "FROM st.sorted WHERE r24 != ''"
     ),
     "reminders 2 h": (
         "SELECT 'reminder', client_id, NULL, NULLIF(channel, ''), r2, "
-        "'reminder:2h:visit:' || rowid, "
+        "'reminder:2h:visit:' || rowid || ':' || unix_minute, "
         "'sent', 1, NULL, r2, r2, '{\"visit_id\": ' || rowid || ', \"hours\": 2}', NULL, r2 "
         "FROM st.sorted WHERE r2 != ''"
     ),
@@ -684,6 +695,7 @@ class Seeded:
     seconds: float
     megabytes: float
     mix: dict[str, int] = field(default_factory=dict)
+    indexes: list[str] = field(default_factory=list)  # on client, visit, outbox: the app's
 
 
 def log(message: str) -> None:
@@ -724,6 +736,13 @@ def seed(path: Path, clients: int, seed_value: int = 7, workers: int = 2) -> See
             visits = _load(db, world, catalog, config, parts, scratch, started)
             mix = _mix(db, world)
             outbox = db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+            indexes = [
+                f"{table}({name})"
+                for table, name in db.execute(
+                    "SELECT tbl_name, name FROM sqlite_master WHERE type = 'index' AND sql IS "
+                    "NOT NULL AND tbl_name IN ('client', 'visit', 'outbox') ORDER BY 1, 2"
+                )
+            ]
             if clients <= VERIFY_UP_TO:
                 problems = db.execute("PRAGMA foreign_key_check").fetchall()
                 if problems:
@@ -744,6 +763,7 @@ def seed(path: Path, clients: int, seed_value: int = 7, workers: int = 2) -> See
         seconds=time.perf_counter() - started,
         megabytes=path.stat().st_size / 2**20,
         mix=mix,
+        indexes=indexes,
     )
 
 
@@ -983,9 +1003,30 @@ def hwm_mb() -> float:
     return int(found.group(1)) / 1024 if found else float("nan")
 
 
+def warm_os_cache(path: Path) -> float:
+    """Read the database file once, so the pass finds its pages in the OS page cache as a
+    running bot's would (not in this process's memory: its peak RSS is unchanged).
+    Otherwise the first pass's time depends on what ran before it. Returns the seconds."""
+    started = time.perf_counter()
+    buffer = bytearray(1 << 20)
+    for part in (path, path.with_name(path.name + "-wal")):
+        if part.exists():
+            with part.open("rb", buffering=0) as file:
+                while file.readinto(buffer):
+                    pass
+    return time.perf_counter() - started
+
+
 async def run_passes(
-    path: Path, copies: int, *, explain: bool, restore: bool, profile: Path | None = None
+    path: Path,
+    copies: int,
+    *,
+    explain: bool,
+    restore: bool,
+    profile: Path | None = None,
+    warm: bool = True,
 ) -> dict[str, Any]:
+    warmed = warm_os_cache(path) if warm else None
     config = bench_config(copies)
     db = Database(create_engine(sqlite_url_for(str(path))))
     sql = SqlLog()
@@ -997,6 +1038,7 @@ async def run_passes(
         with closing(sqlite3.connect(path)) as raw:
             last_id = raw.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
         report: dict[str, Any] = {"baseline_mb": maxrss_mb(), "baseline_hwm_mb": hwm_mb()}
+        report["warmed_seconds"] = warmed
         report["passes"] = []
         for number in range(2):
             sql.reset()
@@ -1058,9 +1100,11 @@ def _depth(rows: list[tuple[Any, ...]], row: tuple[Any, ...]) -> int:
 
 
 def print_pass_report(report: dict[str, Any]) -> None:
+    warmed = report.get("warmed_seconds")
+    cache = "not warmed" if warmed is None else f"warmed by reading the file in {warmed:.1f} s"
     print(
         f"  maxrss before the passes: {report['baseline_mb']:.0f} MB "
-        f"(VmHWM {report['baseline_hwm_mb']:.0f} MB)"
+        f"(VmHWM {report['baseline_hwm_mb']:.0f} MB); OS page cache {cache}"
     )
     for number, item in enumerate(report["passes"], start=1):
         planned = ", ".join(f"{k} {v}" for k, v in sorted(item["planned"].items())) or "nothing"
@@ -1093,12 +1137,13 @@ def _run(command: list[str], seed_value: int) -> None:
     subprocess.run([*command, "--seed", str(seed_value)], cwd=ROOT, check=True)
 
 
-def _run_child(path: Path, copies: int, *, explain: bool, restore: bool) -> dict[str, Any]:
+def _run_child(
+    path: Path, copies: int, *, explain: bool, restore: bool, cold: bool
+) -> dict[str, Any]:
     command = [*_SELF, "--pass-only", str(path), "--copies", str(copies), "--json"]
-    if explain:
-        command.append("--explain")
-    if restore:
-        command.append("--restore")
+    for flag, wanted in (("--explain", explain), ("--restore", restore), ("--cold", cold)):
+        if wanted:
+            command.append(flag)
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode:
         raise RuntimeError(f"the pass failed:\n{done.stdout}\n{done.stderr}")
@@ -1115,6 +1160,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sizes", default=",".join(str(n) for n in DEFAULT_SIZES))
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the databases here")
     parser.add_argument("--explain", action="store_true", help="query plans of slow statements")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="do not read the database file into the OS page cache before the passes",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=2, help="processes generating rows")
     parser.add_argument("--pass-only", type=Path, metavar="DB", help=argparse.SUPPRESS)
@@ -1145,6 +1195,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 explain=args.explain,
                 restore=args.restore,
                 profile=args.profile,
+                warm=not args.cold,
             )
         )
         if args.json:
@@ -1178,13 +1229,37 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
             for label, value in seeded.mix.items():
                 print(f"    {label}: {value:,} ({value / seeded.clients:.2%} of clients)")
-            report = _run_child(path, seeded.copies, explain=args.explain, restore=bool(args.keep))
+            print(f"    indexes: {', '.join(seeded.indexes)}")
+            print(f"  app code for the pass: {code_state()}")
+            report = _run_child(
+                path, seeded.copies, explain=args.explain, restore=bool(args.keep), cold=args.cold
+            )
             print_pass_report(report)
             rows.append((seeded, report))
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     print_table(rows)
+    print(f"app code: {code_state()}")
+
+
+def code_state() -> str:
+    """The commit of the app's code and its files that differ from it (other people edit
+    the planner while this runs: a number belongs to the code it measured)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--", "scheduler", "storage", "domain"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout
+    except OSError:
+        return "unknown"
+    changed = [line[3:] for line in status.splitlines() if line.strip()]
+    return (head or "unknown") + (f" + uncommitted {', '.join(changed)}" if changed else "")
 
 
 def print_table(rows: list[tuple[Seeded, dict[str, Any]]]) -> None:

@@ -153,7 +153,7 @@ class Planner:
         if rows:
             known = await planned_keys(session=session, keys=[row["dedupe_key"] for row in rows])
             fresh = [row for row in rows if row["dedupe_key"] not in known]
-            await enqueue(session=session, rows=fresh)
+            await enqueue(session=session, rows=fresh, now=now)
         for row in fresh:
             result.planned[row["kind"]] += 1
             result.held_out += row.get("status") == OutboxStatus.held_out

@@ -27,7 +27,7 @@ _ROW_DEFAULTS: dict[str, Any] = {
 }
 
 
-async def enqueue(*, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+async def enqueue(*, session: AsyncSession, rows: Sequence[dict[str, Any]], now: datetime) -> int:
     """Insert the rows whose dedupe key is new; a key planned before is left alone, so
     planning the same minute twice (or after a restart) creates nothing. Returns how many
     rows were new."""
@@ -38,9 +38,13 @@ async def enqueue(*, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> i
     # A multi-row INSERT needs every row to name the same columns: staff messages have no
     # client, offers have a campaign, skipped ones a reason.
     values = [{**_ROW_DEFAULTS, **row} for row in rows]
-    statement = insert(Outbox).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    result = await session.exec(statement)
-    return int(result.rowcount or 0)
+    # One statement run for many rows (executemany): compiled once, however many rows.
+    statement = insert(Outbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    connection = await session.connection()
+    result = await connection.execute(
+        statement, [{"attempts": 0, "created_at": now, **value} for value in values]
+    )
+    return max(0, int(result.rowcount or 0))
 
 
 async def planned_keys(*, session: AsyncSession, keys: Iterable[str]) -> set[str]:
@@ -62,16 +66,17 @@ async def marketing_times(
     times: dict[int, list[datetime]] = defaultdict(list)
     ids = list(client_ids)
     for start in range(0, len(ids), 500):
+        # No status in the WHERE clause: it would tempt SQLite into the (status, due_at)
+        # index and a scan of every recent message; (client_id, kind, due_at) is the one.
         result = await session.exec(
-            select(Outbox.client_id, Outbox.due_at).where(
+            select(Outbox.client_id, Outbox.due_at, Outbox.status).where(
                 col(Outbox.client_id).in_(ids[start : start + 500]),
                 col(Outbox.kind).in_(list(kinds)),
-                col(Outbox.status).in_(LIVE),
                 col(Outbox.due_at) > since,
             )
         )
-        for client_id, due_at in result.all():
-            if client_id is not None:
+        for client_id, due_at, status in result.all():
+            if client_id is not None and status in LIVE:
                 times[client_id].append(due_at)
     return times
 

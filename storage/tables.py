@@ -211,11 +211,17 @@ class OutboxStatus(StrEnum):
 
 
 class Outbox(SQLModel, table=True):
-    __table_args__ = (Index("ix_outbox_status_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_due", "status", "due_at"),
+        # A client's messages of a kind in a period: caps, win-backs per absence.
+        Index("ix_outbox_client_kind_due", "client_id", "kind", "due_at"),
+        # Nudges sent in a period (warm offers follow them).
+        Index("ix_outbox_kind_status_sent", "kind", "status", "sent_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32)
-    client_id: int | None = Field(default=None, foreign_key="client.id", index=True)
+    client_id: int | None = Field(default=None, foreign_key="client.id")
     staff_id: int | None = Field(default=None, foreign_key="staff.id")
     channel: str | None = None
     due_at: datetime = Field(sa_type=UTCDateTime)

@@ -42,10 +42,11 @@ async def test_one_pass_can_plan_staff_and_client_messages_together(core: Core) 
                 "last_error": "the visit has begun",
             },
         ]
-        assert await enqueue(session=session, rows=rows) == 3
-        assert await enqueue(session=session, rows=rows) == 0  # planned twice: nothing new
+        assert await enqueue(session=session, rows=rows, now=now) == 3
+        assert await enqueue(session=session, rows=rows, now=now) == 0  # planned twice: nothing new
     async with core.db.reading() as session:
         stored = {r.dedupe_key: r for r in (await session.exec(select(Outbox))).all()}
+    assert all(row.created_at == now for row in stored.values())
     assert stored["plan:1"].staff_id == staff.id and stored["plan:1"].client_id is None
     assert stored["bday:1"].campaign == "birthday" and stored["bday:1"].status == "pending"
     assert (

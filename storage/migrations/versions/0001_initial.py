@@ -216,7 +216,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("dedupe_key"),
     )
-    op.create_index("ix_outbox_client_id", "outbox", ["client_id"])
+    op.create_index("ix_outbox_client_kind_due", "outbox", ["client_id", "kind", "due_at"])
+    op.create_index("ix_outbox_kind_status_sent", "outbox", ["kind", "status", "sent_at"])
     op.create_index("ix_outbox_status_due", "outbox", ["status", "due_at"])
     op.create_table(
         "visit",
