@@ -34,13 +34,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from aiogram import Bot
-from sqlalchemy import event, func
-from sqlalchemy.engine import Connection
+from sqlalchemy import func
 from sqlmodel import col, select
 
+from bench.sql import SqlCounter
 from bot.adapters.telegram import create_bot
 from bot.adapters.telegram_delivery import TelegramDelivery
 from bot.composition import Core, build_core_on
@@ -93,29 +92,6 @@ class TimedDelivery:
 
 
 @dataclass
-class SqlCounter:
-    statements: Counter[str] = field(default_factory=Counter)
-
-    def attach(self, db: Database) -> None:
-        event.listen(db.engine.sync_engine, "before_cursor_execute", self._before)
-
-    def _before(
-        self,
-        _conn: Connection,
-        _cursor: Any,
-        statement: str,
-        _parameters: Any,
-        _context: Any,
-        _executemany: bool,
-    ) -> None:
-        self.statements[statement.lstrip().split(None, 1)[0].upper()] += 1
-
-    @property
-    def total(self) -> int:
-        return sum(self.statements.values())
-
-
-@dataclass
 class Result:
     name: str
     rows: int
@@ -131,7 +107,7 @@ class Result:
     http: Timer = field(default_factory=Timer)
     pacer: Timer = field(default_factory=Timer)
     pauses: Timer = field(default_factory=Timer)
-    sql: SqlCounter = field(default_factory=SqlCounter)
+    sql: SqlCounter = field(default_factory=lambda: SqlCounter(recording=True))
 
     @property
     def rate(self) -> float:
@@ -176,7 +152,7 @@ class Result:
             f"overshoot {overshoot * 1000:.2f} ms each), "
             f"sender+DB+loop {self.own_seconds / per * 1000:6.2f} ms"
         )
-        print(f"  SQL per message: {self.sql.total / per:.1f} ({_kinds(self.sql.statements, per)})")
+        print(f"  SQL per message: {self.sql.total / per:.1f} ({_kinds(self.sql.kinds, per)})")
 
 
 def _kinds(statements: Counter[str], per: int) -> str:
