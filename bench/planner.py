@@ -1156,7 +1156,11 @@ def _fmt_counts(planned: dict[str, int]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.planner", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.planner",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--sizes", default=",".join(str(n) for n in DEFAULT_SIZES))
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the databases here")
     parser.add_argument("--explain", action="store_true", help="query plans of slow statements")

@@ -354,17 +354,24 @@ class Planner:
             return []
         keys = [row["dedupe_key"] for kinds in candidates.values() for row in kinds.values()]
         known = await planned_keys(session=session, keys=keys)
+        waiting = {
+            client_id: unplanned
+            for client_id, kinds in candidates.items()
+            if (unplanned := {k: r for k, r in kinds.items() if r["dedupe_key"] not in known})
+        }
+        if not waiting:
+            return []
+        # Cap history only for the clients who still have something to be planned.
         history = await marketing_times(
-            session=session, client_ids=candidates, kinds=MARKETING, since=now - timedelta(days=30)
+            session=session, client_ids=waiting, kinds=MARKETING, since=now - timedelta(days=30)
         )
         caps = Caps(self.policy.marketing_per_7_days, self.policy.marketing_per_30_days)
         chosen = []
-        for client_id, kinds in candidates.items():
-            waiting = {kind: row for kind, row in kinds.items() if row["dedupe_key"] not in known}
-            kind = pick_by_priority(waiting)
+        for client_id, unplanned in waiting.items():
+            kind = pick_by_priority(unplanned)
             if kind is None:
                 continue
-            row = waiting[kind]
+            row = unplanned[kind]
             if row.get("status") == OutboxStatus.held_out:
                 chosen.append(row)  # held out: recorded, not sent, so it counts for no cap
             elif kind == "birthday" or cap_allows(history.get(client_id, []), now, caps):
