@@ -16,7 +16,7 @@ from bot.composition import Core, build_core_on
 from domain.business import BusinessConfig
 from domain.replies import Reply
 from scheduler.delivery import Recipient
-from scheduler.engine import Engine, build_engine
+from scheduler.engine import Engine
 from storage.db import Database
 from storage.stats import refresh_client_stats
 from storage.tables import Client, Outbox, OutboxStatus, Visit
@@ -172,15 +172,7 @@ async def world(db: Database, config: BusinessConfig) -> World:
             return_days={s.id: s.return_interval_days for s in core.deps.catalog.services.values()},
         )
     recorder = Recorder()
-    engine = build_engine(
-        db=core.db,
-        config=config,
-        catalog=core.deps.catalog,
-        translators=core.deps.translators,
-        channels={"telegram": recorder},
-        clock=lambda: recorder.now,
-        paces=None,
-    )
+    engine = core.engine(channels={"telegram": recorder}, clock=lambda: recorder.now, paces=None)
     return World(core, engine, recorder, ids)
 
 
@@ -259,14 +251,8 @@ async def test_planning_the_same_minute_twice_or_after_a_restart_adds_nothing(wo
     assert first.total > 0
     again = await world.engine.plan()
     assert again.total == 0
-    restarted = build_engine(
-        db=world.core.db,
-        config=world.core.config,
-        catalog=world.core.deps.catalog,
-        translators=world.core.deps.translators,
-        channels={"telegram": world.recorder},
-        clock=lambda: world.recorder.now,
-        paces=None,
+    restarted = world.core.engine(
+        channels={"telegram": world.recorder}, clock=lambda: world.recorder.now, paces=None
     )
     assert (await restarted.plan()).total == 0
 

@@ -23,7 +23,7 @@ from bot.adapters.telegram_delivery import TelegramDelivery
 from bot.composition import Core
 from domain.replies import Reply
 from scheduler.delivery import Delivery, Recipient
-from scheduler.engine import Engine, build_engine
+from scheduler.engine import Engine
 from scheduler.sender import RECOVER_EVERY, STALE_AFTER, Pace, Pacer
 from storage.outbox import claim_due
 from storage.tables import Client, Outbox, OutboxStatus, VisitStatus
@@ -102,11 +102,7 @@ def server(api: tuple[FakeBotAPI, str]) -> FakeBotAPI:
 
 def engine_for(core: Core, fake: FakeTime, delivery: Delivery, **options: Any) -> Engine:
     """A fresh engine (as after a restart): the real Sender and Pacer on fake time."""
-    engine = build_engine(
-        db=core.db,
-        config=core.config,
-        catalog=core.deps.catalog,
-        translators=core.deps.translators,
+    engine = core.engine(
         channels={"telegram": delivery},
         clock=fake.wall,
         paces=None,

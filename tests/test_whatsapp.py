@@ -42,7 +42,7 @@ from domain.replies import Button, Reply, rows
 from handlers.conversation import Conversations
 from handlers.events import Choice, Command, Inbound, Text
 from scheduler.delivery import Delivery, Recipient
-from scheduler.engine import Engine, build_engine
+from scheduler.engine import Engine
 from storage.tables import (
     Client,
     Conversation,
@@ -121,16 +121,7 @@ async def wa(api: FakeGraphAPI) -> AsyncIterator[WhatsApp]:
 
 @pytest.fixture
 def app(core: Core, wa: WhatsApp, clock: Clock) -> web.Application:
-    app = web.Application()
-    add_whatsapp_webhook(
-        app,
-        core=core,
-        client=wa,
-        verify_token=VERIFY_TOKEN,
-        app_secret=APP_SECRET,
-        clock=lambda: clock.now,
-    )
-    return app
+    return _webhook_app(core, wa, clock)
 
 
 @pytest.fixture
@@ -369,7 +360,7 @@ async def test_a_more_row_whose_pages_were_forgotten_shows_the_step_again(
     await ivan.tap("Записаться")
     await ivan.tap(HAIRCUT)
     await ivan.tap("Илья")
-    restarted = _restarted(core, wa, clock)  # the same bot after a restart: pages forgotten
+    restarted = _webhook_app(core, wa, clock)  # the same bot after a restart: pages forgotten
 
     async with TestClient(TestServer(restarted)) as http:
         same_ivan = WhatsAppPerson(http, whatsapp_channel(restarted), ivan.api)
@@ -379,7 +370,8 @@ async def test_a_more_row_whose_pages_were_forgotten_shows_the_step_again(
     assert again.titles[0] == "вт, 24 нояб."
 
 
-def _restarted(core: Core, wa: WhatsApp, clock: Clock) -> web.Application:
+def _webhook_app(core: Core, wa: WhatsApp, clock: Clock) -> web.Application:
+    """The webhook on a fresh web app (a new process after a restart, when called again)."""
     app = web.Application()
     add_whatsapp_webhook(
         app,
@@ -566,15 +558,8 @@ def with_templates(config: BusinessConfig, **templates: Template) -> BusinessCon
 def engine_for(
     core: Core, clock: Clock, channels: dict[str, Delivery], sleeps: Sleeps | None = None
 ) -> Engine:
-    return build_engine(
-        db=core.db,
-        config=core.config,
-        catalog=core.deps.catalog,
-        translators=core.deps.translators,
-        channels=channels,
-        clock=lambda: clock.now,
-        paces=None,
-        sleep=sleeps or Sleeps(),
+    return core.engine(
+        channels=channels, clock=lambda: clock.now, paces=None, sleep=sleeps or Sleeps()
     )
 
 
