@@ -182,6 +182,7 @@ async def seed(db: Database, rows: int) -> None:
                 locale="en" if n % 2 else "ru",
                 birthday=date(1990, 11, 23),
                 source="import",
+                created_at=consent,
             )
             for n in range(rows)
         )
@@ -193,6 +194,7 @@ async def seed(db: Database, rows: int) -> None:
                 client_id=client_id,
                 due_at=NOW - timedelta(minutes=1),
                 dedupe_key=f"birthday:{client_id}:2026",
+                created_at=NOW - timedelta(minutes=1),
                 payload={},
             )
             for client_id in ids

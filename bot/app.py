@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from aiohttp import web
 
+from bot.clock import utc_now
 from bot.composition import Core, build_core
 from bot.config import Settings
 from scheduler.delivery import Delivery
@@ -21,10 +22,6 @@ log = logging.getLogger(__name__)
 
 class NothingToRun(Exception):
     """No channel is configured."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def whatsapp_configured(settings: Settings) -> bool:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlmodel import col, func, select
 
-from bot.adapters.console import ConsoleChat, utc_now
+from bot.adapters.console import ConsoleChat
+from bot.clock import utc_now
 from bot.composition import Core, build_core
 from bot.config import Settings
 from bot.demo_history import seed_history
@@ -87,7 +87,7 @@ async def _link_console(core: Core, phone: str) -> str:
             return external_id
         conversation = await conversation_for(
             session=session, channel="console", external_id=external_id
-        ) or Conversation(channel="console", external_id=external_id)
+        ) or Conversation(channel="console", external_id=external_id, updated_at=utc_now())
         conversation.client_id = client.id
         session.add(conversation)
     return external_id
@@ -147,7 +147,7 @@ async def _press(chat: ConsoleChat, action: str, *args: str) -> None:
 
 async def _regular_without_booking(core: Core) -> str:
     """A client with several completed visits and nothing booked ahead."""
-    now = datetime.now(UTC)
+    now = utc_now()
     async with core.db.reading() as session:
         booked = select(Visit.client_id).where(
             col(Visit.status).in_(ACTIVE_VISIT), col(Visit.starts_at) > now

@@ -93,7 +93,11 @@ class Conversations:
             session=session, channel=inbound.channel, external_id=inbound.external_id
         )
         if conversation is None:
-            conversation = Conversation(channel=inbound.channel, external_id=inbound.external_id)
+            conversation = Conversation(
+                channel=inbound.channel,
+                external_id=inbound.external_id,
+                updated_at=inbound.received_at,
+            )
         client = await client_for(
             session=session,
             channel=inbound.channel,

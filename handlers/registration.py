@@ -226,7 +226,12 @@ async def _finish(turn: Turn, birthday: date | None) -> list[Reply]:
     data = turn.data
     client = await client_by_phone(session=turn.session, phone=data["phone"])
     if client is None or client.deleted_at is not None:
-        client = Client(name=data["name"], phone=data["phone"], source=turn.inbound.channel)
+        client = Client(
+            name=data["name"],
+            phone=data["phone"],
+            source=turn.inbound.channel,
+            created_at=turn.now,
+        )
     client.name = data["name"]
     client.locale = turn.locale
     client.consent_at = datetime.fromisoformat(data["consent_at"])

@@ -1,8 +1,9 @@
-"""Every table of DESIGN.md section 4. Timestamps are aware UTC; money is Decimal."""
+"""Every table of docs/architecture.md ("Data"). Timestamps are aware UTC and never
+default to the wall clock; money is Decimal."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -13,12 +14,14 @@ from sqlmodel import Field, SQLModel
 from storage.types import Money, UTCDateTime
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def _ts(*, nullable: bool = True, index: bool = False) -> Any:
     return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+def _required_ts() -> Any:
+    # No default: the wall clock belongs to the composition root, so whoever writes the row
+    # says when (a simulated clock, an import's "now", a turn's received_at).
+    return Field(sa_type=UTCDateTime)
 
 
 def _money(default: Decimal | None = None) -> Any:
@@ -73,7 +76,7 @@ class Client(SQLModel, table=True):
     last_inbound_telegram_at: datetime | None = _ts()
     last_inbound_whatsapp_at: datetime | None = _ts()
     holdout: bool = False
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = _required_ts()
     deleted_at: datetime | None = _ts()
     # Kept up to date from the client's completed visits (storage/stats.py), so the planner
     # finds who is due for a nudge with one indexed query instead of reading every visit.
@@ -160,7 +163,7 @@ class Visit(SQLModel, table=True):
     paid_amount: Decimal | None = _money()
     discount: Decimal | None = _money()
     source: str = "telegram"
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = _required_ts()
     confirmed_at: datetime | None = _ts()
     rescheduled_at: datetime | None = _ts()
     cancelled_at: datetime | None = _ts()
@@ -178,7 +181,7 @@ class Feedback(SQLModel, table=True):
     resolved_by_id: int | None = Field(default=None, foreign_key="staff.id")
     resolved_at: datetime | None = _ts()
     resolution: str = ""
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = _required_ts()
 
 
 class ChurnReason(SQLModel, table=True):
@@ -187,7 +190,7 @@ class ChurnReason(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     client_id: int = Field(foreign_key="client.id", index=True)
     answer: str
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = _required_ts()
 
 
 class LoyaltyEntry(SQLModel, table=True):
@@ -198,7 +201,7 @@ class LoyaltyEntry(SQLModel, table=True):
     delta: int
     reason: str
     visit_id: int | None = Field(default=None, foreign_key="visit.id")
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = _required_ts()
 
 
 class OutboxStatus(StrEnum):
@@ -233,7 +236,7 @@ class Outbox(SQLModel, table=True):
     sent_at: datetime | None = _ts()
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     campaign: str | None = None
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = _required_ts()
 
 
 class Conversation(SQLModel, table=True):
@@ -246,7 +249,7 @@ class Conversation(SQLModel, table=True):
     flow: str = "start"
     step: str = "start"
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = _required_ts()
 
 
 class ProcessedMessage(SQLModel, table=True):
@@ -256,4 +259,4 @@ class ProcessedMessage(SQLModel, table=True):
 
     channel: str = Field(max_length=16, primary_key=True)
     message_id: str = Field(max_length=128, primary_key=True)
-    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    received_at: datetime = _required_ts()

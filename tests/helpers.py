@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlmodel import select
@@ -46,9 +46,14 @@ async def clients(core: Core) -> list[Client]:
         return list((await session.exec(select(Client).order_by(Client.id))).all())  # type: ignore[arg-type]
 
 
+# Rows a test writes are dated by the test, never by the machine's clock: long before any
+# simulated day unless the test says otherwise.
+LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
+
+
 async def add_client(core: Core, **fields: object) -> Client:
     async with core.db.transaction() as session:
-        client = Client(**fields)  # type: ignore[arg-type]
+        client = Client(**{"created_at": LONG_AGO, **fields})  # type: ignore[arg-type]
         session.add(client)
         await session.flush()
         return client
@@ -78,9 +83,8 @@ async def add_visit(
             status=status,
             price=Decimal(service_info.price),
             source="import",
+            created_at=created_at or LONG_AGO,
         )
-        if created_at is not None:
-            visit.created_at = created_at
         session.add(visit)
         await session.flush()
         return visit
@@ -88,6 +92,6 @@ async def add_visit(
 
 def utc_visit(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
     """A visit start given in Moscow wall time (UTC+3), as aware UTC."""
-    from datetime import UTC, timedelta
+    from datetime import timedelta
 
     return datetime(year, month, day, hour, minute, tzinfo=UTC) - timedelta(hours=3)

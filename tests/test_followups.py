@@ -23,7 +23,7 @@ async def _compose(core: Core, clock: Clock, **row: object) -> Reply:
         config=core.config, catalog=core.deps.catalog, translators=core.deps.translators
     )
     async with core.db.transaction() as session:
-        outbox = Outbox(due_at=clock.now, dedupe_key=f"test:{row}", **row)  # type: ignore[arg-type]
+        outbox = Outbox(due_at=clock.now, created_at=clock.now, dedupe_key=f"test:{row}", **row)  # type: ignore[arg-type]
         session.add(outbox)
         await session.flush()
         return (await messages.compose(session, outbox, clock.now)).reply

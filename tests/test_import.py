@@ -598,6 +598,7 @@ async def test_a_booking_that_clashes_with_one_made_in_the_bot_is_rejected(
                 service_id=service_id(core, "haircut"),
                 starts_at=start,
                 ends_at=start + timedelta(hours=1),
+                created_at=clock.now,
             )
         )
     path = tmp_path / "v.csv"

@@ -149,6 +149,7 @@ async def a_reminder(
             kind="reminder",
             client_id=client.id,
             due_at=due_at,
+            created_at=due_at,
             dedupe_key=key or f"reminder:{visit.id}:24",
             payload={"visit_id": visit.id, "hours": 24},
         )

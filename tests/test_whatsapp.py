@@ -596,6 +596,7 @@ async def a_reminder(core: Core, clock: Clock, client: Client, *, day: int = 24)
             kind="reminder",
             client_id=client.id,
             due_at=clock.now,
+            created_at=clock.now,
             dedupe_key=f"reminder:24h:visit:{visit.id}",
             payload={"visit_id": visit.id, "hours": 24},
         )
@@ -767,6 +768,7 @@ async def test_a_client_who_stopped_marketing_131050_keeps_getting_reminders(
             kind="birthday",
             client_id=client.id,
             due_at=clock.now,
+            created_at=clock.now,
             dedupe_key="birthday:test",
             payload={},
         )

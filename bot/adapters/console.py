@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
+from bot.clock import utc_now
 from domain.replies import Reply
 from handlers.conversation import Conversations
 from handlers.events import Choice, Command, Event, Inbound, Text
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def render(reply: Reply) -> str:

@@ -10,7 +10,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -43,6 +42,7 @@ from aiogram.types import (
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
+from bot.clock import Clock, utc_now
 from domain.replies import Reply
 from handlers.conversation import Conversations
 from handlers.events import Choice, Command, Contact, Event, Inbound, Text
@@ -54,7 +54,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Clock = Callable[[], datetime]
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 CHANNEL = "telegram"
@@ -96,10 +95,6 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
     "en": [("start", "Main menu"), ("help", "Help"), ("stop", "No more offers")],
     "ru": [("start", "Главное меню"), ("help", "Помощь"), ("stop", "Не присылать предложения")],
 }
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- the bot ---------------------------------------------------------------------------
@@ -436,7 +431,7 @@ async def on_error(event: ErrorEvent, bot: Bot) -> bool:
     return True
 
 
-def build_dispatcher(conversations: Conversations, *, clock: Clock = utcnow) -> Dispatcher:
+def build_dispatcher(conversations: Conversations, *, clock: Clock = utc_now) -> Dispatcher:
     channel = TelegramChannel(conversations, clock)
     dispatcher = Dispatcher(disable_fsm=True, channel=channel)
     router = Router(name="telegram")
@@ -490,7 +485,7 @@ def prepare_telegram(
     settings: Settings,
     bot: Bot,
     web_app: web.Application | None,
-    clock: Clock = utcnow,
+    clock: Clock = utc_now,
 ) -> TelegramService:
     """Build the dispatcher and, when TELEGRAM_WEBHOOK_URL is set, add the webhook route to
     `web_app` (shared with other channels; it must not be running yet)."""
@@ -538,7 +533,7 @@ async def serve_telegram(
     core: Core,
     settings: Settings,
     stop: asyncio.Event,
-    clock: Clock = utcnow,
+    clock: Clock = utc_now,
     polling_timeout: int = 30,
 ) -> None:
     """Telegram alone until `stop` is set: its own bot, and in webhook mode its own web

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -32,6 +32,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from bot.clock import Clock, utc_now
 from domain.payloads import BadPayload, unpack
 from domain.replies import Button, Reply
 from domain.text import Translator
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 Translators = Callable[[str | None], Translator]
 
 CHANNEL = "whatsapp"
@@ -93,10 +93,6 @@ UNREADABLE = frozenset(
     }
 )
 IGNORED = frozenset({"reaction", "system"})
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- the client --------------------------------------------------------------------------
@@ -477,7 +473,7 @@ class WhatsAppChannel:
     one at a time and in the order they came, each at most once (its id is kept in the
     database, so WhatsApp's retries and other replicas see it)."""
 
-    def __init__(self, *, core: Core, client: WhatsApp, clock: Clock = utcnow) -> None:
+    def __init__(self, *, core: Core, client: WhatsApp, clock: Clock = utc_now) -> None:
         self.conversations = core.conversations
         self.db: Database = core.db
         self.translator: Translators = core.deps.translator
@@ -635,7 +631,7 @@ def add_whatsapp_webhook(
     client: WhatsApp,
     verify_token: str,
     app_secret: str,
-    clock: Clock = utcnow,
+    clock: Clock = utc_now,
 ) -> None:
     """Serve WhatsApp's webhook at /webhook/whatsapp on `app` (which Telegram's may share):
     GET answers Meta's handshake for the right verify token (403 otherwise); POST takes
