@@ -38,10 +38,9 @@ def _parser() -> argparse.ArgumentParser:
         "simulate", parents=[common], help="preview what the bot will send (on a copy of the data)"
     )
     simulate.add_argument(
-        "--from", dest="start", type=_date, help="first local day (default today)"
+        "--from", dest="start", type=_date, help="from this local day's midnight (default: now)"
     )
-    simulate.add_argument("--days", type=int, default=7, help="how many days (default 7)")
-    simulate.add_argument("--step", type=int, default=5, help="clock step in minutes (default 5)")
+    simulate.add_argument("--days", type=_days, default=7, help="how many days (default 7)")
     simulate.add_argument("--json", action="store_true", help="one JSON object per message")
     load = commands.add_parser(
         "import", parents=[common], help="clients and visit history from CSV or XLSX"
@@ -59,6 +58,16 @@ def _date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-23") from None
+
+
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= 366:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of days from 1 to 366")
+    return days
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -110,22 +119,19 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return await chat(settings, phone=args.phone)
     if args.command == "simulate":
-        from bot.simulate import SimulationError, print_human, print_line, simulate
+        from bot.simulate import SimulationError, print_human, print_lines, simulate
 
         try:
-            outcomes = await simulate(
+            outcome = await simulate(
                 database_url=settings.database_url,
                 config_path=settings.business_config,
                 start=args.start,
                 days=args.days,
-                step_minutes=args.step,
-                emit=print_line if args.json else print_human,
             )
         except SimulationError as reason:
             print(f"regulars: {reason}", file=sys.stderr)
             return EXIT_CONFIG
-        if not args.json:
-            print("outbox:", ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+        (print_lines if args.json else print_human)(outcome)
         return 0
     if args.command == "import":
         return await _import(args, settings)
@@ -141,8 +147,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 async def _import(args: argparse.Namespace, settings: Settings) -> int:
     """0 when the files were read (even with rejected rows, which the summary lists), 2 for
     a file that cannot be used (nothing is written then)."""
-    from datetime import UTC, datetime
-
+    from bot.clock import utc_now
     from bot.composition import build_core
     from bot.importer import ImportFileError, import_files
 
@@ -154,7 +159,7 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     )
     try:
         report = await import_files(
-            core=core, clients=args.clients, visits=args.visits, now=datetime.now(UTC)
+            core=core, clients=args.clients, visits=args.visits, now=utc_now()
         )
     except ImportFileError as error:
         print(f"regulars import: {error}", file=sys.stderr)

@@ -196,9 +196,13 @@ class Retention(_Strict):
     marketing_per_30_days: Annotated[int, Field(ge=0, le=30)] = 4
     holdout_share: Annotated[float, Field(ge=0, le=0.5)] = 0.10
 
+    @property
+    def quiet_hours(self) -> QuietHours:
+        return QuietHours(self.quiet_from, self.quiet_to, self.marketing_from, self.marketing_to)
+
     @model_validator(mode="after")
     def _windows(self) -> Retention:
-        hours = QuietHours(self.quiet_from, self.quiet_to, self.marketing_from, self.marketing_to)
+        hours = self.quiet_hours
         if not has_window(MessageClass.transactional, hours):
             raise ValueError("quiet_from/quiet_to leave no time of day for reminders")
         if not has_window(MessageClass.marketing, hours):

@@ -28,11 +28,13 @@ __all__ = [
     "Segment",
     "birthday_in_year",
     "cap_allows",
+    "days_to_birthday",
     "in_holdout",
     "is_birthday_today",
     "personal_rhythm_days",
     "pick_by_priority",
     "predicted_next_visit",
+    "reminders_ahead",
     "segment_of",
     "send_window_start",
     "winback_due",
@@ -244,6 +246,29 @@ def send_window_start(
     return min(candidates)
 
 
+def reminders_ahead(
+    *,
+    starts_at: datetime,
+    booked_at: datetime,
+    hours_before: Iterable[int],
+    tz: ZoneInfo,
+    hours: QuietHours,
+) -> list[int]:
+    """Which reminders (hours before the start, farthest first) a visit booked at
+    ``booked_at`` will get: those due at or after the booking whose send window opens
+    before the visit starts. The planner applies the same two conditions when it plans
+    them; a booking confirmation promises exactly these."""
+    ahead = []
+    for before in sorted(set(hours_before), reverse=True):
+        due = starts_at - timedelta(hours=before)
+        if due < booked_at:
+            continue  # booked too late for it
+        if send_window_start(due, MessageClass.transactional, tz, hours) >= starts_at:
+            continue  # quiet hours would hold it past the start
+        ahead.append(before)
+    return ahead
+
+
 # --- Frequency caps -----------------------------------------------------------------------
 
 
@@ -303,6 +328,14 @@ def birthday_in_year(born: date, year: int) -> date:
         return born.replace(year=year)
     except ValueError:  # 29 February in a non-leap year
         return date(year, 2, 28)
+
+
+def days_to_birthday(born: date, today: date) -> int:
+    """Days from ``today`` to the client's next birthday (0 when it is today)."""
+    this_year = birthday_in_year(born, today.year)
+    if this_year < today:
+        this_year = birthday_in_year(born, today.year + 1)
+    return (this_year - today).days
 
 
 def is_birthday_today(born: date | None, today: date) -> bool:

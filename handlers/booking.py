@@ -10,6 +10,7 @@ from typing import Any
 
 from domain.payloads import BadPayload, int_arg, pack
 from domain.replies import Button, Reply, rows
+from domain.retention import reminders_ahead
 from domain.slots import (
     Interval,
     bookable_days,
@@ -462,9 +463,36 @@ def confirmation(turn: Turn, visit: Visit, headline: str) -> Reply:
     ]
     if turn.config.business.address:
         lines.append(turn._("Address: {address}").format(address=turn.config.business.address))
-    lines += ["", turn._("We will remind you the day before.")]
+    promise = _reminder_promise(turn, visit)
+    if promise:
+        lines += ["", promise]
     buttons = [Button(turn._("My visits"), pack("mv")), menu_button(turn)]
     return Reply("\n".join(lines), buttons=rows(buttons, 2), edit=True, kind="booking_confirmation")
+
+
+def _reminder_promise(turn: Turn, visit: Visit) -> str:
+    """The reminders still ahead of this visit, and only those (none for a visit in an
+    hour: the client has just booked it)."""
+    policy = turn.config.retention
+    ahead = reminders_ahead(
+        starts_at=visit.starts_at,
+        booked_at=turn.now,
+        hours_before=policy.reminder_hours,
+        tz=turn.config.tz,
+        hours=policy.quiet_hours,
+    )
+    moments = [
+        turn._("the day before")
+        if before == 24
+        else turn.tr.n_("{n} hour before", "{n} hours before", before).format(n=before)
+        for before in ahead
+    ]
+    if not moments:
+        return ""
+    when = moments[0]
+    for later in moments[1:]:
+        when = turn._("{earlier} and {later}").format(earlier=when, later=later)
+    return turn._("We will remind you {when}.").format(when=when)
 
 
 async def _already_booked(turn: Turn, start: datetime) -> list[Reply] | None:

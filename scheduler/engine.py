@@ -25,16 +25,12 @@ log = logging.getLogger(__name__)
 DEFAULT_PACES: Mapping[str, Pace] = {"telegram": TELEGRAM_PACE, "whatsapp": WHATSAPP_PACE}
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class Engine:
     db: Database
     planner: Planner
     sender: Sender
-    clock: Callable[[], datetime] = utc_now
+    clock: Callable[[], datetime]  # the real one comes from the composition root
 
     async def plan(self) -> PlanResult:
         async with self.db.transaction() as session:
@@ -46,6 +42,29 @@ class Engine:
     async def send(self) -> SendStats:
         return await self.sender.run_once(self.clock)
 
+    async def next_moment(self) -> datetime:
+        async with self.db.reading() as session:
+            return await self.planner.next_moment(session, self.clock())
+
+
+@dataclass
+class SimulatedClock:
+    """A clock that moves only when told: tests and `regulars simulate`."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def run_simulated(engine: Engine, clock: SimulatedClock, until: datetime) -> None:
+    """Plan and send at every moment something is due from `clock.now` until `until`,
+    jumping over the minutes in between (the engine must run on `clock`)."""
+    while clock.now < until:
+        await engine.plan()
+        await engine.send()
+        clock.now = min(until, await engine.next_moment())
+
 
 def build_engine(
     *,
@@ -54,7 +73,7 @@ def build_engine(
     catalog: Catalog,
     translators: Mapping[str, Translator],
     channels: Mapping[str, Delivery],
-    clock: Callable[[], datetime] = utc_now,
+    clock: Callable[[], datetime],
     paces: Mapping[str, Pace] | None = DEFAULT_PACES,
     **sender_options: Any,
 ) -> Engine:

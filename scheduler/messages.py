@@ -19,6 +19,7 @@ from domain.slots import free_slots, usual_time
 from domain.text import Translator, upper_first
 from scheduler.delivery import Recipient
 from storage.catalog import Catalog, MasterInfo, ServiceInfo
+from storage.guards import has_open_visit
 from storage.queries import busy_intervals, completed_starts
 from storage.tables import ACTIVE_VISIT, Client, Feedback, Outbox, Staff, Visit, VisitStatus
 
@@ -124,16 +125,10 @@ class Messages:
     ) -> None:
         if not client.marketing_allowed:
             raise Skip("no marketing consent")
-        if row.kind in ("return_nudge", "warm_offer", "winback"):
-            booked = await session.exec(
-                select(Visit.id).where(
-                    Visit.client_id == client.id,
-                    col(Visit.status).in_(ACTIVE_VISIT),
-                    col(Visit.starts_at) > now,
-                )
-            )
-            if booked.first() is not None:
-                raise Skip("the client has booked meanwhile")
+        if row.kind in ("return_nudge", "warm_offer", "winback") and await has_open_visit(
+            session=session, client_id=client.id or 0
+        ):
+            raise Skip("the client has an open visit")
 
     # The kinds.
 
@@ -188,18 +183,25 @@ class Messages:
         return Reply(text, buttons=rows([d.book_button()]), kind="care_tip", meta=values)
 
     async def _return_nudge(self, d: _Draft) -> Reply:
+        offer = await self._next_visit_offer(d)
+        if offer is None:
+            raise Skip("the last service is no longer offered")
+        text = d.tr._(
+            "{name}, it is nearly time for your {service}. Shall we book you with {master}?"
+        ).format(name=d.need_client().name, service=offer.service, master=offer.master)
+        return Reply(text, buttons=rows(offer.buttons), kind="return_nudge", meta=offer.values)
+
+    async def _next_visit_offer(self, d: _Draft) -> _NextVisitOffer | None:
+        """The last service again with the usual master: one tap on a suggested slot, another
+        time, or "not now". None when the client's last service is no longer offered."""
         client = d.need_client()
         service = self.catalog.services.get(client.last_service_id or 0)
         if service is None:
-            raise Skip("the last service is no longer offered")
+            return None
         masters = {m.id for m in self.catalog.masters_for(service.id)}
         master_id = client.last_master_id if client.last_master_id in masters else None
         tr = d.tr
         who = self.catalog.masters[master_id].name if master_id else tr._("any available master")
-        text = tr._(
-            "{name}, it is nearly time for your {service}. Shall we book you with {master}?"
-        )
-        text = text.format(name=client.name, service=service.title(tr.locale), master=who)
         token = f"n{service.id}.{master_id or 0}"
         buttons = []
         slot = await d.suggested_slot(service.id, master_id) if master_id else None
@@ -213,7 +215,7 @@ class Messages:
         values = d.values(service=service.title(tr.locale), master=who)
         if slot is not None:
             values["when"] = tr.when(slot)
-        return Reply(text, buttons=rows(buttons), kind="return_nudge", meta=values)
+        return _NextVisitOffer(service.title(tr.locale), who, buttons, values)
 
     async def _warm_offer(self, d: _Draft) -> Reply:
         client = d.need_client()
@@ -255,7 +257,15 @@ class Messages:
             "any day within {days} days of your birthday."
         ).format(name=client.name, gift=self.config.offers.birthday_present(tr.locale), days=days)
         values = d.values(gift=self.config.offers.birthday_present(tr.locale), days=str(days))
-        return Reply(text, buttons=rows([d.book_button()]), kind="birthday", meta=values)
+        buttons = [d.book_button()]
+        # A nudge due this week rides on the greeting instead of following it (planner).
+        offer = await self._next_visit_offer(d) if "predicted" in d.row.payload else None
+        if offer is not None:
+            text += "\n" + tr._(
+                "And it is nearly time for your {service}: shall we book you with {master}?"
+            ).format(service=offer.service, master=offer.master)
+            buttons = offer.buttons
+        return Reply(text, buttons=rows(buttons), kind="birthday", meta=values)
 
     async def _visit_check(self, d: _Draft) -> Reply:
         visit = await d.active_visit()
@@ -310,6 +320,14 @@ class Messages:
         if not found:
             lines.append(tr._("No visits booked yet."))
         return Reply("\n".join(lines), kind="staff_day_plan")
+
+
+@dataclass(frozen=True, slots=True)
+class _NextVisitOffer:
+    service: str
+    master: str
+    buttons: list[Button]
+    values: dict[str, str]
 
 
 @dataclass(slots=True)

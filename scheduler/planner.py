@@ -10,6 +10,7 @@ priority and the frequency caps decide between them.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -26,13 +27,15 @@ from domain.retention import (
     MessageClass,
     QuietHours,
     cap_allows,
+    days_to_birthday,
     is_birthday_today,
     pick_by_priority,
     send_window_start,
 )
 from domain.slots import working_intervals
 from storage.catalog import Catalog
-from storage.outbox import enqueue, marketing_times, planned_keys
+from storage.guards import open_visit_sql
+from storage.outbox import enqueue, marketing_times, next_due, planned_keys
 from storage.stats import refresh_client_stats
 from storage.tables import (
     ACTIVE_VISIT,
@@ -47,6 +50,10 @@ MARKETING = [kind for kind, cls in KIND_CLASS.items() if cls is MessageClass.mar
 LOOKBACK = timedelta(days=1)  # how far back a pass looks for what it may have missed
 MARKETING_EVERY_MINUTES = 5
 MARKED_WITHIN = timedelta(days=2)  # a visit is marked done within this long after it starts
+# A birthday this many days ahead holds back lesser offers, and a nudge due within this many
+# days of the birthday is carried by the greeting: the weekly cap would stop one of them.
+BIRTHDAY_CARRIES_DAYS = 7
+CARRIED_BY_BIRTHDAY = "carried by the birthday greeting"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +87,7 @@ class PlanResult:
 
 
 def quiet_hours(config: BusinessConfig) -> QuietHours:
-    policy = config.retention
-    return QuietHours(
-        quiet_from=policy.quiet_from,
-        quiet_to=policy.quiet_to,
-        marketing_from=policy.marketing_from,
-        marketing_to=policy.marketing_to,
-    )
+    return config.retention.quiet_hours
 
 
 def _reachable() -> Any:
@@ -112,14 +113,6 @@ def _marketing_allowed() -> Any:
 def _not_snoozed(today: date) -> Any:
     """The client did not say "not now" to this cycle's nudge."""
     return or_(col(Client.nudge_snoozed_until).is_(None), col(Client.nudge_snoozed_until) <= today)
-
-
-def _no_future_booking(now: datetime) -> Any:
-    return ~exists().where(
-        col(Visit.client_id) == col(Client.id),
-        col(Visit.status).in_(ACTIVE_VISIT),
-        col(Visit.starts_at) > now,
-    )
 
 
 class Planner:
@@ -161,11 +154,14 @@ class Planner:
 
     # Visits: completed at the end of the day when the master did not answer.
 
-    async def _active_visits(self, session: AsyncSession, now: datetime) -> list[_ActiveVisit]:
+    async def _active_visits(
+        self, session: AsyncSession, now: datetime, *, ahead: timedelta = timedelta(0)
+    ) -> list[_ActiveVisit]:
         """In one query, every visit a pass looks at: booked ones that have passed or start
         within the longest reminder offset (reminders, visit checks, end-of-day completion)
-        and those completed recently enough to ask for a rating."""
-        longest = timedelta(hours=max(self.policy.reminder_hours, default=0))
+        and those completed recently enough to ask for a rating; `ahead` widens the first
+        part (what a simulation needs to know of the coming hours)."""
+        longest = timedelta(hours=max(self.policy.reminder_hours, default=0)) + ahead
         feedback_after = timedelta(hours=self.policy.feedback_after_hours)
         connection = await session.connection()
         rows = await connection.execute(
@@ -202,18 +198,13 @@ class Planner:
         self, session: AsyncSession, now: datetime, visits: list[_ActiveVisit]
     ) -> int:
         """A visit nobody marked counts as done at the end of its day (23:00 by default)."""
-        done: list[_ActiveVisit] = []
-        for visit in visits:
-            if visit.status not in ACTIVE_VISIT or visit.ends_at > now:
-                continue
-            local_day = self.local(visit.ends_at).date()
-            deadline = self.at_local(local_day, self.policy.visit_autocomplete_at)
-            if deadline < visit.ends_at:  # a visit ending after the deadline closes next day
-                deadline = self.at_local(
-                    local_day + timedelta(days=1), self.policy.visit_autocomplete_at
-                )
-            if now >= deadline:
-                done.append(visit)
+        done = [
+            visit
+            for visit in visits
+            if visit.status in ACTIVE_VISIT
+            and visit.ends_at <= now
+            and now >= self._autocomplete_at(visit)
+        ]
         if not done:
             return 0
         await session.exec(
@@ -235,6 +226,57 @@ class Planner:
             for visit in visits
         ]
         return len(done)
+
+    def _autocomplete_at(self, visit: _ActiveVisit) -> datetime:
+        local_day = self.local(visit.ends_at).date()
+        deadline = self.at_local(local_day, self.policy.visit_autocomplete_at)
+        if deadline < visit.ends_at:  # a visit ending after the deadline closes next day
+            deadline = self.at_local(
+                local_day + timedelta(days=1), self.policy.visit_autocomplete_at
+            )
+        return deadline
+
+    async def next_moment(self, session: AsyncSession, now: datetime) -> datetime:
+        """The earliest moment after `now` when a pass may plan something or a planned
+        message falls due. Passes at the moments in between would find nothing to do, so a
+        simulation jumps from one such moment to the next instead of minute by minute."""
+        horizon = now + timedelta(days=1)
+        moments = [horizon, self._next_marketing_mark(now)]
+        check_after = timedelta(minutes=self.policy.visit_check_after_minutes)
+        feedback_after = timedelta(hours=self.policy.feedback_after_hours)
+        for visit in await self._active_visits(session, now, ahead=horizon - now):
+            if visit.status in ACTIVE_VISIT:
+                moments += [
+                    visit.starts_at - timedelta(hours=h) for h in self.policy.reminder_hours
+                ]
+                moments += [visit.ends_at + check_after, self._autocomplete_at(visit)]
+            elif visit.completed_at is not None:
+                moments.append(visit.completed_at + feedback_after)
+        moments += self._day_plan_moments(now)
+        due = await next_due(session=session)
+        if due is not None:
+            moments.append(max(due, now + timedelta(minutes=1)))  # a backlog: soon again
+        return min(moment for moment in moments if moment > now)
+
+    def _next_marketing_mark(self, now: datetime) -> datetime:
+        step = timedelta(minutes=MARKETING_EVERY_MINUTES)
+        mark = now.replace(second=0, microsecond=0) - timedelta(minutes=now.minute % 5) + step
+        opens = send_window_start(mark, MessageClass.marketing, self.tz, self.hours)
+        late = (opens - mark) % step
+        return opens + (step - late if late else timedelta(0))
+
+    def _day_plan_moments(self, now: datetime) -> list[datetime]:
+        before = timedelta(minutes=self.policy.day_plan_before_opening_minutes)
+        today = self.local(now).date()
+        moments = []
+        for master in self.catalog.masters.values():
+            if not master.telegram_id:
+                continue
+            for day in (today, today + timedelta(days=1)):
+                shifts = working_intervals(day, master.hours, self.tz)
+                if shifts:
+                    moments.append(shifts[0].start - before)
+        return moments
 
     @property
     def return_days(self) -> dict[int, int]:
@@ -366,6 +408,8 @@ class Planner:
             session=session, client_ids=waiting, kinds=MARKETING, since=now - timedelta(days=30)
         )
         caps = Caps(self.policy.marketing_per_7_days, self.policy.marketing_per_30_days)
+        today = self.local(now).date()
+        birthday_soon = await self._birthday_within_a_week(session, waiting, today)
         chosen = []
         for client_id, unplanned in waiting.items():
             kind = pick_by_priority(unplanned)
@@ -374,10 +418,56 @@ class Planner:
             row = unplanned[kind]
             if row.get("status") == OutboxStatus.held_out:
                 chosen.append(row)  # held out: recorded, not sent, so it counts for no cap
-            elif kind == "birthday" or cap_allows(history.get(client_id, []), now, caps):
-                # A birthday comes once a year on one day: it outranks the weekly cap.
+            elif kind != "birthday" and client_id in birthday_soon:
+                continue  # the birthday, days away, outranks it and would be capped by it
+            elif cap_allows(history.get(client_id, []), now, caps):
                 chosen.append(row)
-        return chosen
+        return chosen + await self._nudges_carried_by_birthdays(session, now, chosen)
+
+    async def _birthday_within_a_week(
+        self, session: AsyncSession, client_ids: Collection[int], today: date
+    ) -> set[int]:
+        """Clients whose birthday is in the coming 7 days (not today)."""
+        soon: set[int] = set()
+        ids = list(client_ids)
+        for start in range(0, len(ids), 500):
+            result = await session.exec(
+                select(col(Client.id), col(Client.birthday)).where(
+                    col(Client.id).in_(ids[start : start + 500]),
+                    col(Client.birthday).is_not(None),
+                )
+            )
+            soon.update(
+                client_id
+                for client_id, born in result.all()
+                if client_id is not None
+                and born is not None
+                and days_to_birthday(born, today) in range(1, BIRTHDAY_CARRIES_DAYS + 1)
+            )
+        return soon
+
+    async def _nudges_carried_by_birthdays(
+        self, session: AsyncSession, now: datetime, chosen: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """A nudge due within a week of a birthday rides on the birthday greeting (its
+        one-tap booking) instead of following it: the nudge is recorded as carried."""
+        birthdays = {row["client_id"]: row for row in chosen if row["kind"] == "birthday"}
+        if not birthdays:
+            return []
+        nudges = await self._return_nudges(
+            session, now, extra_days=BIRTHDAY_CARRIES_DAYS, client_ids=list(birthdays)
+        )
+        known = await planned_keys(session=session, keys=[n["dedupe_key"] for n in nudges])
+        carried = []
+        for nudge in nudges:
+            if nudge["dedupe_key"] in known:
+                continue  # that nudge went out already
+            birthday = birthdays[nudge["client_id"]]
+            birthday["payload"] = {**birthday["payload"], **nudge["payload"]}
+            carried.append(
+                nudge | {"status": OutboxStatus.skipped, "last_error": CARRIED_BY_BIRTHDAY}
+            )
+        return carried
 
     def _offer(
         self, kind: str, client_id: int, key: str, now: datetime, **payload: Any
@@ -439,7 +529,7 @@ class Planner:
             select(Client.id, Client.last_visit_at, Client.holdout, earlier).where(
                 _marketing_allowed(),
                 col(Client.last_visit_at) < sleeping_since,
-                _no_future_booking(now),
+                ~open_visit_sql(),
                 ~recent,
                 earlier < policy.winback_max_per_dormancy,
             )
@@ -464,9 +554,17 @@ class Planner:
 
     async def _warm_offers(self, session: AsyncSession, now: datetime) -> list[dict[str, Any]]:
         after = timedelta(days=self.policy.warm_offer_after_days)
-        booked_since = exists().where(
+        # The nudge worked if the client booked after it, or came in after it (a visit
+        # already under way when the nudge went out counts: the client was in the chair).
+        answered = exists().where(
             col(Visit.client_id) == col(Outbox.client_id),
-            col(Visit.created_at) > col(Outbox.sent_at),
+            or_(
+                col(Visit.created_at) > col(Outbox.sent_at),
+                and_(
+                    col(Visit.status) == VisitStatus.completed,
+                    col(Visit.ends_at) > col(Outbox.sent_at),
+                ),
+            ),
         )
         nudges = await session.exec(
             select(Outbox.id, Outbox.client_id)
@@ -476,10 +574,10 @@ class Planner:
                 Outbox.status == OutboxStatus.sent,
                 col(Outbox.sent_at) <= now - after,
                 col(Outbox.sent_at) > now - after - timedelta(days=7),
-                ~booked_since,
+                ~answered,
                 _marketing_allowed(),
                 _not_snoozed(self.local(now).date()),
-                _no_future_booking(now),
+                ~open_visit_sql(),
             )
         )
         return [
@@ -490,9 +588,19 @@ class Planner:
             if client_id is not None
         ]
 
-    async def _return_nudges(self, session: AsyncSession, now: datetime) -> list[dict[str, Any]]:
+    async def _return_nudges(
+        self,
+        session: AsyncSession,
+        now: datetime,
+        *,
+        extra_days: int = 0,
+        client_ids: list[int] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Clients whose predicted visit is `nudge_lead_days` away or nearer (or, with
+        `extra_days`, that many days further) and who may be nudged."""
         today = self.local(now).date()
-        lead = timedelta(days=self.policy.nudge_lead_days)
+        lead = timedelta(days=self.policy.nudge_lead_days + extra_days)
+        only = [col(Client.id).in_(client_ids)] if client_ids is not None else []
         sleeping_since = self.at_local(
             today - timedelta(days=self.policy.sleeping_after_days), time()
         )
@@ -503,7 +611,8 @@ class Planner:
                 col(Client.next_visit_due) > today - timedelta(days=14),
                 col(Client.last_visit_at) >= sleeping_since,
                 _not_snoozed(today),
-                _no_future_booking(now),
+                ~open_visit_sql(),
+                *only,
             )
         )
         return [

@@ -180,7 +180,9 @@ class Sender:
             await self.sleep(pause.seconds)
             return "paused"
         except Refused as reason:
-            await self._settle(row, OutboxStatus.skipped, error=str(reason)[:500])
+            await self._settle(
+                row, OutboxStatus.skipped, error=str(reason)[:500], channel=recipient.channel
+            )
             return OutboxStatus.skipped
         except OptedOut as reason:
             await self._opted_out(recipient, now)

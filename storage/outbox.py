@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.tables import Outbox, OutboxStatus
@@ -79,6 +79,14 @@ async def marketing_times(
             if client_id is not None and status in LIVE:
                 times[client_id].append(due_at)
     return times
+
+
+async def next_due(*, session: AsyncSession) -> datetime | None:
+    """When the earliest pending message falls due (None when nothing is pending)."""
+    result = await session.exec(
+        select(func.min(Outbox.due_at)).where(Outbox.status == OutboxStatus.pending)
+    )
+    return result.one()
 
 
 async def claim_due(*, session: AsyncSession, now: datetime, limit: int) -> list[Outbox]:

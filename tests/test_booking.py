@@ -247,3 +247,22 @@ async def test_a_database_error_says_try_again_and_loses_nothing(
         await connection.execute(text("ALTER TABLE visit_away RENAME TO visit"))
     await chat.click("Confirm", chat.history[-2])  # the summary is still where it was
     assert chat.last.kind == "booking_confirmation"
+
+
+async def test_the_confirmation_promises_only_the_reminders_still_ahead(
+    chat: ChatClient, clock: Clock
+) -> None:
+    chat.language = "en"
+    await register(chat)
+    # Monday 09:00 for Tuesday 15:30: both the day-before and the 2-hour reminder will come.
+    await book(chat, service="Men's haircut", master="Илья", day="Tue, Nov 24", time="15:30")
+    assert "We will remind you the day before and 2 hours before." in chat.last.text
+    # Tuesday 12:00 for 17:00 the same day: the day before has passed.
+    clock.now = utc_visit(2026, 11, 24, 12)
+    await book(chat, service="Men's haircut", master="Илья", day="Tue, Nov 24", time="17:00")
+    assert "We will remind you 2 hours before." in chat.last.text
+    assert "the day before" not in chat.last.text
+    # Tuesday 12:00 for 13:00: no reminder is left to promise.
+    await book(chat, service="Men's haircut", master="Илья", day="Tue, Nov 24", time="13:00")
+    assert chat.last.kind == "booking_confirmation"
+    assert "remind" not in chat.last.text

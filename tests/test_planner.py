@@ -1,38 +1,51 @@
-"""The retention engine over a crafted history: the clock moves minute by minute through
-twelve days; every message kind appears exactly when it should, once, and every
-guard holds."""
+"""The retention engine over a crafted history: a simulated clock moves through twelve days
+(from one moment something is due to the next); every message kind appears exactly when it
+should, once, and every guard holds. One run serves the per-kind tests."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import SQLModel, select
 
 from bot.composition import Core, build_core_on
+from bot.config import load_business_config
 from domain.business import BusinessConfig
 from domain.replies import Reply
 from scheduler.delivery import Recipient
-from scheduler.engine import Engine
-from storage.db import Database
+from scheduler.engine import Engine, SimulatedClock, run_simulated
+from storage.db import Database, create_engine, sqlite_url_for
 from storage.stats import refresh_client_stats
 from storage.tables import Client, Outbox, OutboxStatus, Visit
 from tests.helpers import add_client, add_visit, utc_visit
 
+ROOT = Path(__file__).resolve().parent.parent
 START = utc_visit(2026, 11, 23, 0)  # Monday 00:00 in Moscow
 MASTERS_CHAT = {"artem": 7001, "ilya": 7002, "marina": 7003}
 
 
 @dataclass
 class Recorder:
-    now: datetime = START
+    clock: SimulatedClock
     sent: list[tuple[datetime, str, Reply]] = field(default_factory=list)
 
+    @property
+    def now(self) -> datetime:
+        return self.clock.now
+
+    @now.setter
+    def now(self, moment: datetime) -> None:
+        self.clock.now = moment
+
     async def deliver(self, recipient: Recipient, reply: Reply) -> None:
-        self.sent.append((self.now, recipient.address, reply))
+        self.sent.append((self.clock.now, recipient.address, reply))
 
 
 def _with_staff_chats(config: BusinessConfig) -> BusinessConfig:
@@ -47,6 +60,10 @@ class World:
     recorder: Recorder
     ids: dict[str, int]
 
+    @property
+    def clock(self) -> SimulatedClock:
+        return self.recorder.clock
+
     def local(self, moment: datetime) -> str:
         return moment.astimezone(self.core.config.tz).strftime("%m-%d %H:%M")
 
@@ -58,6 +75,10 @@ class World:
             for at, address, reply in self.recorder.sent
             if address == chat
         ]
+
+    def replies_to(self, name: str) -> list[Reply]:
+        chat = str(9000 + self.ids[name])
+        return [reply for _, address, reply in self.recorder.sent if address == chat]
 
     def staff_got(self, master: str) -> list[tuple[str, str]]:
         chat = str(MASTERS_CHAT[master])
@@ -107,6 +128,10 @@ async def _booked(
 
 @pytest.fixture
 async def world(db: Database, config: BusinessConfig) -> World:
+    return await _build_world(db, config)
+
+
+async def _build_world(db: Database, config: BusinessConfig) -> World:
     config = _with_staff_chats(config)
     core = await build_core_on(db=db, config=config)
     ids: dict[str, int] = {}
@@ -165,84 +190,178 @@ async def world(db: Database, config: BusinessConfig) -> World:
     await _booked(
         core, 10, "artem", "shave", utc_visit(2026, 11, 24, 10), utc_visit(2026, 11, 24, 9)
     )
+    # Mila: Anna's rhythm (nudge due Tue 24 Nov 10:00), and booked for exactly then.
+    ids["mila"] = await _client(core, "Mila", 11)
+    await _history(
+        core,
+        11,
+        "marina",
+        "kids",
+        [utc_visit(2026, 9, 4, 12), utc_visit(2026, 10, 2, 12), utc_visit(2026, 10, 30, 12)],
+    )
+    await _booked(core, 11, "marina", "kids", utc_visit(2026, 11, 24, 10), long_ago)
     async with core.db.transaction() as session:
         await refresh_client_stats(
             session=session,
             tz=config.tz,
             return_days={s.id: s.return_interval_days for s in core.deps.catalog.services.values()},
         )
-    recorder = Recorder()
-    engine = core.engine(channels={"telegram": recorder}, clock=lambda: recorder.now, paces=None)
+    clock = SimulatedClock(START)
+    recorder = Recorder(clock)
+    engine = core.engine(channels={"telegram": recorder}, clock=clock, paces=None)
     return World(core, engine, recorder, ids)
 
 
 async def _run(world: World, until: datetime) -> None:
-    while world.recorder.now < until:
-        await world.engine.plan()
-        await world.engine.send()
-        world.recorder.now += timedelta(minutes=1)
+    await run_simulated(world.engine, world.clock, until)
 
 
-async def test_every_kind_goes_out_once_at_its_moment_and_the_guards_hold(world: World) -> None:
-    await _run(world, START + timedelta(days=12))
-    anna, boris, vera, dasha, egor = (
-        world.sent_to(n) for n in ("anna", "boris", "vera", "dasha", "egor")
-    )
+@dataclass(frozen=True)
+class TwelveDays:
+    """What twelve simulated days sent, and what the database held at the end."""
 
+    world: World
+    outbox: list[Outbox]
+    visits: list[Visit]
+
+    def sent_to(self, name: str) -> list[tuple[str, str]]:
+        return self.world.sent_to(name)
+
+
+async def _twelve_days(folder: Path) -> TwelveDays:
+    db = Database(create_engine(sqlite_url_for(str(folder / "planner.db"))))
+    async with db.engine.begin() as connection:
+        await connection.run_sync(SQLModel.metadata.create_all)
+    try:
+        world = await _build_world(db, load_business_config(ROOT / "business.example.toml"))
+        await _run(world, START + timedelta(days=12))
+        async with db.reading() as session:
+            outbox = list((await session.exec(select(Outbox))).all())
+            visits = list((await session.exec(select(Visit))).all())
+        return TwelveDays(world, outbox, visits)
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture(scope="module")
+def twelve_days(tmp_path_factory: pytest.TempPathFactory) -> TwelveDays:
+    """One run over twelve days, shared by the tests that each check one kind."""
+    return asyncio.run(_twelve_days(tmp_path_factory.mktemp("twelve-days")))
+
+
+def test_a_return_nudge_three_days_ahead_then_a_gift_when_nothing_followed(
+    twelve_days: TwelveDays,
+) -> None:
     # Anna: "time to come back" 3 days before Fri 27 Nov, at 10:00 when offers may go out;
     # no booking followed, so 10 days later a gift.
-    assert anna == [("11-24 10:00", "return_nudge"), ("12-04 10:00", "warm_offer")]
+    assert twelve_days.sent_to("anna") == [
+        ("11-24 10:00", "return_nudge"),
+        ("12-04 10:00", "warm_offer"),
+    ]
+
+
+def test_reminders_the_visit_check_and_the_rating_request(twelve_days: TwelveDays) -> None:
     # Boris: reminders 24 h and 2 h before; the master is asked an hour after the end; no
     # answer, so at 23:00 the visit counts as done; the rating request waits for 08:00.
     # He never opted in to offers: no care tip for the fade.
-    assert boris == [
+    assert twelve_days.sent_to("boris") == [
         ("11-24 15:00", "reminder"),
         ("11-25 13:00", "reminder"),
         ("11-26 08:00", "feedback_request"),
     ]
-    assert ("11-25 17:15", "visit_check") in world.staff_got("ilya")
+    assert ("11-25 17:15", "visit_check") in twelve_days.world.staff_got("ilya")
+    boris = next(v for v in twelve_days.visits if v.client_id == twelve_days.world.ids["boris"])
+    assert (boris.status, boris.completed_at) == ("completed", utc_visit(2026, 11, 25, 23))
+
+
+def test_a_winback_once_per_dormancy_and_none_to_the_holdout(twelve_days: TwelveDays) -> None:
     # Vera: one win-back when she is found sleeping; the second would be 60 days later.
-    assert vera == [("11-23 10:00", "winback")]
-    # Dasha: the birthday wins over the nudge the same day; the nudge waits out the cap
-    # of one offer per 7 days.
-    assert dasha == [("11-26 10:00", "birthday"), ("12-03 10:00", "return_nudge")]
-    # Egor: the care tip 7 days after the beard trim (12:00), then his nudge.
+    assert twelve_days.sent_to("vera") == [("11-23 10:00", "winback")]
+    # Gleb is in the holdout group: recorded, not sent.
+    assert twelve_days.sent_to("gleb") == []
+    held = [r for r in twelve_days.outbox if r.status == OutboxStatus.held_out]
+    assert [(r.kind, r.client_id) for r in held] == [("winback", twelve_days.world.ids["gleb"])]
+
+
+def test_a_birthday_carries_the_nudge_due_the_same_week(twelve_days: TwelveDays) -> None:
+    # Dasha: birthday on Thu 26 Nov, her nudge due from Tue 24 Nov. One message, the
+    # greeting, with the nudge's one-tap booking; no second message a week later.
+    assert twelve_days.sent_to("dasha") == [("11-26 10:00", "birthday")]
+    greeting = twelve_days.world.replies_to("dasha")[0]
+    assert "And it is nearly time for your Kids' haircut" in greeting.text
+    assert [b.label for b in greeting.flat_buttons][1:] == ["Other time", "Not now"]
+    assert greeting.flat_buttons[0].label.startswith("Book ")
+    carried = [
+        r.last_error
+        for r in twelve_days.outbox
+        if r.kind == "return_nudge" and r.client_id == twelve_days.world.ids["dasha"]
+    ]
+    assert carried == ["carried by the birthday greeting"]
+
+
+def test_a_care_tip_a_week_after_the_visit_then_the_nudge_a_week_later(
+    twelve_days: TwelveDays,
+) -> None:
+    # Egor: the care tip 7 days after the beard trim (12:00); the nudge waits out the
+    # weekly cap.
+    egor = twelve_days.sent_to("egor")
     assert egor[0] == ("11-23 12:00", "care_tip")
     assert [kind for _, kind in egor] == ["care_tip", "return_nudge"]
+    assert egor[1][0] >= "11-30 12:00"
+
+
+def test_a_late_booking_gets_only_the_reminders_still_ahead(twelve_days: TwelveDays) -> None:
     # Lev booked at 09:00 for 10:00: too late for the 24 h reminder, and the 2 h one
     # would have been due before he booked. Nobody marked the visit, so it counted as done
     # at 23:00 and the rating request waited for the morning.
-    assert world.sent_to("lev") == [("11-25 08:00", "feedback_request")]
-    # Nothing to the held-out, the booked-ahead, the deleted or the unreachable.
-    for name in ("gleb", "zhanna", "ivan", "kira"):
-        assert world.sent_to(name) == [], name
+    assert twelve_days.sent_to("lev") == [("11-25 08:00", "feedback_request")]
 
-    # Every master got the day plan 30 minutes before opening on each working day.
-    plans = [at for at, kind in world.staff_got("ilya") if kind == "staff_day_plan"]
+
+def test_no_offer_to_a_client_in_the_chair_and_no_gift_after_they_came(
+    twelve_days: TwelveDays,
+) -> None:
+    # Mila's nudge would be due on Tue 24 Nov at 10:00, the minute her booked haircut
+    # starts. She is in the chair: no nudge. The visit counts as done that evening, her
+    # rhythm restarts from it, and no "we miss you" gift follows.
+    assert twelve_days.sent_to("mila") == [
+        ("11-23 10:00", "reminder"),
+        ("11-24 08:00", "reminder"),
+        ("11-25 08:00", "feedback_request"),
+    ]
+
+
+def test_nothing_to_the_booked_ahead_the_deleted_or_the_unreachable(
+    twelve_days: TwelveDays,
+) -> None:
+    for name in ("zhanna", "ivan", "kira"):
+        assert twelve_days.sent_to(name) == [], name
+
+
+def test_every_working_day_the_master_gets_the_plan_before_opening(
+    twelve_days: TwelveDays,
+) -> None:
+    plans = [at for at, kind in twelve_days.world.staff_got("ilya") if kind == "staff_day_plan"]
     assert plans[:3] == ["11-24 11:30", "11-25 11:30", "11-26 11:30"]  # Ilya is off on Mondays
 
-    # Nothing was sent twice: one message per outbox row that says sent.
-    async with world.core.db.reading() as session:
-        rows = (await session.exec(select(Outbox))).all()
-    sent_rows = [r for r in rows if r.status == OutboxStatus.sent]
+
+def test_nothing_twice_nothing_in_the_quiet_hours_and_two_offers_never_within_a_week(
+    twelve_days: TwelveDays,
+) -> None:
+    world = twelve_days.world
+    sent_rows = [r for r in twelve_days.outbox if r.status == OutboxStatus.sent]
     assert len(sent_rows) == len(world.recorder.sent)
-    held = [r for r in rows if r.status == OutboxStatus.held_out]
-    assert [(r.kind, r.client_id) for r in held] == [("winback", world.ids["gleb"])]
-    # No client message went out during the quiet hours, no offer outside 10:00-20:00.
-    for at, _, reply in world.recorder.sent:
+    offers: dict[str, list[datetime]] = {}
+    for at, address, reply in world.recorder.sent:
         hour = at.astimezone(world.core.config.tz).hour
         if reply.kind in ("visit_check", "staff_day_plan"):
             continue
         assert 8 <= hour < 22, (reply.kind, at)
         if reply.kind in ("care_tip", "return_nudge", "warm_offer", "winback", "birthday"):
             assert 10 <= hour < 20, (reply.kind, at)
-    # The autocompleted visit is in the database as completed.
-    async with world.core.db.reading() as session:
-        visit = (
-            await session.exec(select(Visit).where(Visit.client_id == world.ids["boris"]))
-        ).one()
-    assert visit.status == "completed"
-    assert visit.completed_at == utc_visit(2026, 11, 25, 23)
+            offers.setdefault(address, []).append(at)
+    for address, times in offers.items():
+        for earlier, later in pairwise(times):
+            assert later - earlier >= timedelta(days=7), address
 
 
 async def test_planning_the_same_minute_twice_or_after_a_restart_adds_nothing(world: World) -> None:
@@ -319,15 +438,26 @@ async def _at(world: World, moment: datetime) -> None:
     await world.engine.send()
 
 
-async def test_a_birthday_is_not_lost_to_the_weekly_cap(world: World) -> None:
+async def _set_birthday(world: World, name: str, born: date) -> None:
     async with world.core.db.transaction() as session:
-        egor = await session.get(Client, world.ids["egor"])
-        assert egor is not None
-        egor.birthday = date(1990, 11, 25)
-        session.add(egor)
-    await _at(world, utc_visit(2026, 11, 23, 12))  # the care tip goes out
+        client = await session.get(Client, world.ids[name])
+        assert client is not None
+        client.birthday = born
+        session.add(client)
+
+
+async def test_a_birthday_two_days_ahead_holds_back_the_care_tip(world: World) -> None:
+    await _set_birthday(world, "egor", date(1990, 11, 25))
+    await _at(world, utc_visit(2026, 11, 23, 12))  # the care tip would be due now
     await _at(world, utc_visit(2026, 11, 25, 10))  # two days later: his birthday
-    assert world.sent_to("egor") == [("11-23 12:00", "care_tip"), ("11-25 10:00", "birthday")]
+    assert world.sent_to("egor") == [("11-25 10:00", "birthday")]
+
+
+async def test_two_offers_never_within_a_week_not_even_a_birthday(world: World) -> None:
+    await _at(world, utc_visit(2026, 11, 23, 12))  # the care tip goes out
+    await _set_birthday(world, "egor", date(1990, 11, 25))  # then staff enter his birthday
+    await _at(world, utc_visit(2026, 11, 25, 10))
+    assert world.sent_to("egor") == [("11-23 12:00", "care_tip")]
 
 
 async def test_a_moved_visit_gets_its_reminders_again(world: World) -> None:

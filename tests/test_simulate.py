@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -76,10 +77,12 @@ def test_simulate_previews_the_days_ahead_without_touching_the_real_outbox(
 
     assert code == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
-    assert [(m["at"], m["kind"], m["client"], m["staff"], m["channel"]) for m in lines] == [
+    sent = [m for m in lines if m["status"] == "sent"]
+    assert [(m["at"], m["kind"], m["client"], m["staff"], m["channel"]) for m in sent] == [
         ("2026-11-23T15:00:00+03:00", "reminder", "+79160000001", None, "telegram"),
         ("2026-11-24T13:00:00+03:00", "reminder", "+79160000001", None, "telegram"),
     ]
+    assert lines[0]["name"] == "Anna"
     assert lines[0]["text"].startswith("Reminder: Fade with Илья, on Tuesday, November 24, 15:00.")
     assert lines[0]["buttons"] == ["I'll be there", "Reschedule", "Cancel visit"]
     # The simulation ran on a copy: the real outbox is untouched.
@@ -92,3 +95,89 @@ def test_simulate_needs_a_sqlite_file(tmp_path: Path, capsys: pytest.CaptureFixt
     )
     assert code == 2
     assert "no database at" in capsys.readouterr().err
+
+
+async def _whatsapp_clients(path: Path, config: BusinessConfig) -> None:
+    """Two WhatsApp clients booked for Tuesday evening: Olga wrote an hour before the simulation,
+    Pavel three days before (outside WhatsApp's 24-hour window)."""
+    db = Database(create_engine(sqlite_url_for(str(path))))
+    core = await build_core_on(db=db, config=config)
+    start = utc_visit(2026, 11, 23, 0)
+    for n, (name, wrote) in enumerate((("Olga", timedelta(hours=1)), ("Pavel", timedelta(days=3)))):
+        client = await add_client(
+            core,
+            name=name,
+            phone=f"+7916000000{n + 1}",
+            whatsapp_id=f"7916000000{n + 1}",
+            preferred_channel="whatsapp",
+            locale="en",
+            consent_at=start - timedelta(days=30),
+            last_inbound_whatsapp_at=start - wrote,
+        )
+        assert client.id is not None
+        await add_visit(
+            core,
+            client_id=client.id,
+            master="ilya",
+            service="fade",
+            start=utc_visit(2026, 11, 24, 18 + n),
+            status="booked",
+            created_at=start - timedelta(days=5),
+        )
+    await db.dispose()
+
+
+def _with_reminder_template(tmp_path: Path) -> str:
+    text = (ROOT / "business.example.toml").read_text(encoding="utf-8")
+    text += (
+        '\n[whatsapp.templates.reminder]\nname = "visit_reminder"\nlanguage = "en"\n'
+        'params = ["name", "service", "when"]\n'
+    )
+    path = tmp_path / "business.toml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("template", [False, True])
+def test_simulate_keeps_to_whatsapps_24_hour_window_and_templates(
+    tmp_path: Path,
+    config: BusinessConfig,
+    capsys: pytest.CaptureFixture[str],
+    template: bool,
+) -> None:
+    path = tmp_path / "shop.db"
+    assert main(["db", "upgrade", "--db", str(path)]) == 0
+    asyncio.run(_whatsapp_clients(path, config))
+    shop = _with_reminder_template(tmp_path) if template else CONFIG
+    capsys.readouterr()
+
+    args = ["simulate", "--db", str(path), "--config", shop, "--from", "2026-11-23", "--days", "1"]
+    assert main([*args, "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    outcome = {(m["name"], m["kind"]): (m["status"], m["reason"]) for m in lines}
+    # Olga wrote within 24 hours: her reminder goes free-form either way.
+    assert outcome[("Olga", "reminder")] == ("sent", None)
+    if template:
+        assert outcome[("Pavel", "reminder")] == ("sent", None)
+    else:
+        status, reason = outcome[("Pavel", "reminder")]
+        assert status == "skipped"
+        assert "no approved WhatsApp template for reminder outside the 24-hour window" in reason
+
+    # The preview for a person leads with the counts, then names each message.
+    assert main(args) == 0
+    shown = capsys.readouterr().out
+    skipped = 0 if template else 1
+    assert f"in all: sent {2 - skipped}, skipped {skipped}, held out 0, failed 0" in shown
+    assert "Pavel +79160000002 (whatsapp)" in shown
+
+
+def test_simulate_refuses_a_number_of_days_below_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "shop.db"
+    assert main(["db", "upgrade", "--db", str(path)]) == 0
+    with pytest.raises(SystemExit) as stop:
+        main(["simulate", "--db", str(path), "--config", CONFIG, "--days", "0"])
+    assert stop.value.code == 2
+    assert "give a number of days from 1 to 366" in capsys.readouterr().err

@@ -71,20 +71,30 @@ class WhatsAppDelivery:
             raise Transient(f"WhatsApp unreachable: {type(error).__name__}: {error}") from error
 
     async def _send_template(self, recipient: Recipient, reply: Reply) -> None:
-        template = self.config.whatsapp.templates.get(reply.kind or "")
-        if template is None:
-            raise Refused(
-                f"no approved WhatsApp template for {reply.kind} outside the 24-hour window"
-            )
-        language = _LANGUAGES.get(template.language)
-        if language is None:
-            raise Refused(f"template {template.name}: unknown language {template.language!r}")
+        template = template_outside_window(self.config, reply)
         await self.client.send_template(
             to=recipient.address,
             name=template.name,
-            language=language,
+            language=_LANGUAGES[template.language],
             params=template_params(template, reply),
         )
+
+
+def check_deliverable(config: BusinessConfig, recipient: Recipient, reply: Reply) -> None:
+    """Refused when WhatsApp would not take this message: outside the 24-hour window it
+    needs the kind's approved template, filled with every value the template names. The
+    sender learns this from the Graph API; `regulars simulate` asks here, the same rule."""
+    if not recipient.in_conversation_window:
+        template_params(template_outside_window(config, reply), reply)
+
+
+def template_outside_window(config: BusinessConfig, reply: Reply) -> Template:
+    template = config.whatsapp.templates.get(reply.kind or "")
+    if template is None:
+        raise Refused(f"no approved WhatsApp template for {reply.kind} outside the 24-hour window")
+    if template.language not in _LANGUAGES:
+        raise Refused(f"template {template.name}: unknown language {template.language!r}")
+    return template
 
 
 def template_params(template: Template, reply: Reply) -> list[dict[str, object]] | None:
