@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,9 +10,10 @@ from sqlmodel import select
 
 from bot.cli import main
 from bot.composition import build_core_on
+from bot.demo_history import seed_history
 from domain.business import BusinessConfig
 from storage.db import Database, create_engine, sqlite_url_for
-from storage.tables import Outbox
+from storage.tables import Client, Outbox, Visit
 from tests.helpers import add_client, add_visit, utc_visit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,3 +182,57 @@ def test_simulate_refuses_a_number_of_days_below_one(
         main(["simulate", "--db", str(path), "--config", CONFIG, "--days", "0"])
     assert stop.value.code == 2
     assert "give a number of days from 1 to 366" in capsys.readouterr().err
+
+
+async def _demo_shop(path: Path, config: BusinessConfig, now: datetime) -> None:
+    db = Database(create_engine(sqlite_url_for(str(path))))
+    core = await build_core_on(db=db, config=config)
+    await seed_history(db=core.db, catalog=core.deps.catalog, config=config, now=now)
+    await db.dispose()
+
+
+async def _open_visits_and_inbound(path: Path) -> tuple[list[Visit], dict[str, Client]]:
+    db = Database(create_engine(sqlite_url_for(str(path))))
+    async with db.reading() as session:
+        visits = list((await session.exec(select(Visit))).all())
+        clients = {c.phone or "": c for c in (await session.exec(select(Client))).all()}
+    await db.dispose()
+    open_ = [v for v in visits if v.status in ("booked", "confirmed")]
+    return open_, clients
+
+
+def test_a_demo_week_sends_no_offer_over_an_open_visit_and_nothing_whatsapp_would_refuse(
+    tmp_path: Path, config: BusinessConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "demo.db"
+    assert main(["db", "upgrade", "--db", str(path)]) == 0
+    now = utc_visit(2026, 12, 1, 8)
+    asyncio.run(_demo_shop(path, config, now))
+    open_visits, clients = asyncio.run(_open_visits_and_inbound(path))
+    capsys.readouterr()
+
+    assert main(["simulate", "--db", str(path), "--config", CONFIG, "--from", "2026-12-01",
+                 "--days", "7", "--json"]) == 0  # fmt: skip
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    sent = [m for m in lines if m["status"] == "sent"]
+    assert {m["kind"] for m in sent} >= {"reminder", "return_nudge", "winback"}
+    tz = config.tz
+    for message in sent:
+        at = datetime.fromisoformat(message["at"])
+        client = clients.get(message["client"] or "")
+        if message["kind"] in ("return_nudge", "warm_offer", "winback"):
+            assert client is not None
+            # Open at that moment: booked, and not yet closed at 23:00 of its day.
+            still_open = [
+                v
+                for v in open_visits
+                if v.client_id == client.id
+                and at < datetime.combine(v.ends_at.astimezone(tz).date(), time(23), tz)
+            ]
+            assert still_open == [], (message["kind"], message["at"], message["client"])
+        if message["channel"] == "whatsapp":
+            # No templates in the example config: only inside the 24-hour window.
+            assert client is not None and client.last_inbound_whatsapp_at is not None
+            assert at - client.last_inbound_whatsapp_at < timedelta(hours=24), message
+    refused = [m for m in lines if m["status"] == "skipped" and "template" in (m["reason"] or "")]
+    assert refused, "the demo has WhatsApp clients outside the window: their messages are skipped"
