@@ -15,7 +15,7 @@ from scheduler.messages import Messages
 from storage.db import Database
 from storage.tables import ChurnReason, Client, Feedback, Outbox, Staff, Visit, VisitStatus
 from tests.chat import ChatClient, Clock
-from tests.helpers import add_client, add_visit, register, utc_visit, visits
+from tests.helpers import add_client, add_visit, chat_id, register, utc_visit, visits
 
 
 async def _compose(core: Core, clock: Clock, **row: object) -> Reply:
@@ -32,7 +32,7 @@ async def _compose(core: Core, clock: Clock, **row: object) -> Reply:
 async def _registered_with_visit(chat: ChatClient, core: Core, status: str) -> Visit:
     chat.language = "en"
     await register(chat)
-    [client] = [c for c in await _clients(core) if c.telegram_id == int(chat.external_id)]
+    [client] = [c for c in await _clients(core) if await chat_id(core, c.id) == chat.external_id]
     assert client.id is not None
     start = utc_visit(2026, 11, 24, 15) if status == "booked" else utc_visit(2026, 11, 20, 15)
     return await add_visit(
