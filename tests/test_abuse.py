@@ -1,0 +1,221 @@
+"""The attacks of issue 8, each as a person would try it: a typed phone is only a claim, one
+client cannot empty the calendar, a win-back discount goes only to whom it was offered."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from pywa_async import WhatsApp
+
+from bot.adapters.whatsapp import add_whatsapp_webhook, create_whatsapp, whatsapp_channel
+from bot.composition import Core
+from bot.importer import import_files
+from storage.tables import Client
+from tests.chat import ChatClient, Clock
+from tests.helpers import chat_id, clients, register, visits
+from tests.whatsapp_fakes import (
+    API_URL,
+    APP_SECRET,
+    PHONE_ID,
+    TOKEN,
+    VERIFY_TOKEN,
+    FakeGraphAPI,
+    WhatsAppPerson,
+)
+
+VERA = "+79161234567"  # the real owner's number; WhatsApp knows her as 79161234567
+TYPED = "+7 916 123-45-67"
+
+
+def person(core: Core, clock: Clock, chat: str, name: str) -> ChatClient:
+    return ChatClient(core.conversations, clock, external_id=chat, display_name=name, language="en")
+
+
+async def park_at_birthday(stranger: ChatClient, phone: str) -> None:
+    """Registration with a typed number, left at the last step."""
+    await stranger.send("/start")
+    await stranger.click(stranger.display_name or "")
+    await stranger.send(phone)
+    await stranger.click("I agree")
+    await stranger.click("No, thanks")
+    assert "birthday" in stranger.last.text
+
+
+async def by_phone(core: Core) -> dict[str | None, Client]:
+    return {c.phone: c for c in await clients(core)}
+
+
+# --- A typed phone is a claim ---------------------------------------------------------------
+
+
+async def test_a_parked_registration_does_not_adopt_the_owner_who_registered_meanwhile(
+    core: Core, clock: Clock
+) -> None:
+    stranger = person(core, clock, "666", "Mallory")
+    await park_at_birthday(stranger, TYPED)
+    owner = person(core, clock, "777", "Vera")
+    await owner.send("/start")
+    await owner.click("Vera")
+    await owner.share_contact("79161234567")
+    await owner.click("I agree")
+    await owner.click("No, thanks")
+    await owner.click("Skip")
+    assert owner.history[-2].text == "Thank you, Vera! You are registered."
+
+    await stranger.click("Skip")
+
+    assert stranger.last.text.startswith("We already know this number.")
+    assert stranger.last.ask_contact
+    [vera] = await clients(core)
+    assert (vera.name, vera.phone, vera.phone_verified) == ("Vera", VERA, True)
+    assert await chat_id(core, vera.id) == "777"
+
+
+async def test_a_parked_registration_does_not_adopt_a_client_the_shop_imported(
+    core: Core, clock: Clock, tmp_path: Path
+) -> None:
+    stranger = person(core, clock, "666", "Mallory")
+    await park_at_birthday(stranger, TYPED)
+    shop_list = tmp_path / "clients.csv"
+    shop_list.write_text(f"phone,name\n{VERA},Вера Иванова\n", encoding="utf-8")
+    await import_files(core=core, clients=shop_list, visits=None, now=clock.now)
+
+    await stranger.click("Skip")
+
+    assert stranger.last.text.startswith("We already know this number.")
+    [vera] = await clients(core)
+    assert vera.name == "Вера Иванова" and await chat_id(core, vera.id) is None
+
+
+async def test_a_registration_left_for_a_day_starts_over(core: Core, clock: Clock) -> None:
+    stranger = person(core, clock, "666", "Mallory")
+    await stranger.send("/start")
+    await stranger.click("Mallory")
+    await stranger.send(TYPED)
+    clock.advance(hours=25)
+
+    await stranger.click("I agree")
+
+    assert stranger.last.text.startswith(
+        "Your registration was not finished within a day, so let us start again."
+    )
+    assert stranger.last.text.endswith("What is your name?")
+    assert await clients(core) == []
+
+
+async def test_the_owner_is_not_locked_out_by_a_stranger_who_typed_their_number(
+    core: Core, clock: Clock
+) -> None:
+    stranger = person(core, clock, "666", "Mallory")
+    await register(stranger, phone=TYPED)
+    owner = person(core, clock, "777", "Vera")
+    await owner.send("/start")
+    await owner.click("Vera")
+
+    await owner.send(TYPED)  # typing proves nothing either
+    assert owner.last.text.startswith("We already know this number.")
+    await owner.share_contact("79161234567")  # the messenger's own contact does
+    await owner.click("I agree")
+    await owner.click("No, thanks")
+    await owner.click("Skip")
+
+    assert owner.history[-2].text == "Thank you, Vera! You are registered."
+    people = await by_phone(core)
+    assert (people[VERA].name, people[VERA].phone_verified) == ("Vera", True)
+    assert await chat_id(core, people[VERA].id) == "777"
+    assert people[None].name == "Mallory"  # moved off the number…
+    await stranger.send("/start")  # …and asked for their own the next time they write
+    assert "Please share your own number" in stranger.last.text
+    assert stranger.last.ask_contact
+
+
+async def test_an_import_does_not_merge_the_shops_client_into_a_typed_number(
+    core: Core, clock: Clock, tmp_path: Path
+) -> None:
+    stranger = person(core, clock, "666", "Mallory")
+    await register(stranger, phone=TYPED)
+    shop_list = tmp_path / "clients.csv"
+    shop_list.write_text(f"phone,name,birthday\n{VERA},Вера Иванова,12.05.1990\n", "utf-8")
+    history = tmp_path / "visits.csv"
+    history.write_text(
+        f"phone,master,service,start,status\n{VERA},artem,haircut,2026-10-01 12:00,completed\n",
+        "utf-8",
+    )
+
+    await import_files(core=core, clients=shop_list, visits=history, now=clock.now)
+
+    people = await by_phone(core)
+    vera, mallory = people[VERA], people[None]
+    assert (vera.name, vera.phone_verified, vera.completed_visits) == ("Вера Иванова", True, 1)
+    assert (mallory.name, mallory.birthday, mallory.completed_visits) == ("Mallory", None, 0)
+    assert [v.client_id for v in await visits(core)] == [vera.id]
+    assert await chat_id(core, mallory.id) == "666"
+
+
+async def test_a_deleted_client_who_writes_again_registers_as_new(core: Core, clock: Clock) -> None:
+    chat = person(core, clock, "1001", "Ivan")
+    await register(chat)
+    [gone] = await clients(core)
+    async with core.db.transaction() as session:
+        row = await session.get(Client, gone.id)
+        assert row is not None
+        row.deleted_at = clock.now
+    clock.advance(days=1)
+
+    await register(chat)
+
+    assert chat.history[-2].text == "Thank you, Ivan! You are registered."
+    old, new = await clients(core)
+    assert (old.id, old.phone, old.deleted_at) == (gone.id, None, clock.now - timedelta(days=1))
+    assert (new.phone, new.deleted_at) == ("+79123456789", None)
+    assert await chat_id(core, new.id) == "1001"
+
+
+# --- WhatsApp ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def vera_on_whatsapp(core: Core, clock: Clock) -> AsyncIterator[WhatsAppPerson]:
+    """Vera writing from her own number, through the signed webhook."""
+    api = FakeGraphAPI()
+    http = api.http()
+    wa: WhatsApp = create_whatsapp(phone_id=PHONE_ID, token=TOKEN, api_url=API_URL, http=http)
+    app = web.Application()
+    add_whatsapp_webhook(
+        app,
+        core=core,
+        client=wa,
+        verify_token=VERIFY_TOKEN,
+        app_secret=APP_SECRET,
+        clock=lambda: clock.now,
+    )
+    async with TestClient(TestServer(app)) as server:
+        yield WhatsAppPerson(server, whatsapp_channel(app), api, wa_id="79161234567", name="Вера")
+    await http.aclose()
+
+
+async def test_the_owner_on_whatsapp_does_not_land_in_a_strangers_account(
+    core: Core, clock: Clock, vera_on_whatsapp: WhatsAppPerson
+) -> None:
+    stranger = person(core, clock, "666", "Mallory")
+    await register(stranger, phone=TYPED)
+    vera = vera_on_whatsapp
+
+    [*_, question] = await vera.send("Здравствуйте")
+
+    assert "Mallory" not in question.text
+    assert question.text == "Как вас зовут?"  # a new client: registration, consent asked
+    await vera.tap("Вера")
+    assert "согласие" in vera.api.to(vera.wa_id)[-1].text
+    await vera.tap("Согласен")
+    await vera.tap("Нет, спасибо")
+    await vera.tap("Пропустить")
+    people = await by_phone(core)
+    assert (people[VERA].name, people[VERA].phone_verified) == ("Вера", True)
+    assert await chat_id(core, people[VERA].id, "whatsapp") == "79161234567"
+    assert people[None].name == "Mallory"
