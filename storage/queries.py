@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.slots import Interval
@@ -60,6 +60,47 @@ async def lock_master(*, session: AsyncSession, master_id: int) -> None:
     """Serialise bookings for one master. PostgreSQL locks the staff row; SQLite already
     holds the database write lock (BEGIN IMMEDIATE), so this is a no-op there."""
     await session.exec(select(Staff.id).where(Staff.id == master_id).with_for_update())
+
+
+async def lock_client(*, session: AsyncSession, client_id: int) -> None:
+    """Serialise one client's bookings (two masters at once must not both say yes).
+    PostgreSQL locks the client row; SQLite holds the write lock already."""
+    await session.exec(select(Client.id).where(Client.id == client_id).with_for_update())
+
+
+async def upcoming_count(*, session: AsyncSession, client_id: int, now: datetime) -> int:
+    query = select(func.count()).where(
+        Visit.client_id == client_id, col(Visit.status).in_(ACTIVE_VISIT), col(Visit.ends_at) > now
+    )
+    return int((await session.exec(query)).one())
+
+
+async def booked_in(
+    *, session: AsyncSession, client_id: int, source: str, start: datetime, end: datetime
+) -> int:
+    """Visits this client booked from this channel in [start, end), cancelled ones too."""
+    query = select(func.count()).where(
+        Visit.client_id == client_id,
+        Visit.source == source,
+        col(Visit.created_at) >= start,
+        col(Visit.created_at) < end,
+    )
+    return int((await session.exec(query)).one())
+
+
+async def clashing_visit(
+    *, session: AsyncSession, client_id: int, interval: Interval, moving: int | None = None
+) -> Visit | None:
+    """The client's active visit that overlaps `interval` (with any master), but `moving`."""
+    query = select(Visit).where(
+        Visit.client_id == client_id,
+        col(Visit.status).in_(ACTIVE_VISIT),
+        col(Visit.starts_at) < interval.end,
+        col(Visit.ends_at) > interval.start,
+    )
+    if moving is not None:
+        query = query.where(Visit.id != moving)
+    return (await session.exec(query.order_by(col(Visit.starts_at)))).first()
 
 
 async def create_visit(

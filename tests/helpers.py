@@ -114,6 +114,7 @@ async def add_visit(
     start: datetime,
     status: str = VisitStatus.completed,
     created_at: datetime | None = None,
+    source: str = "import",
 ) -> Visit:
     catalog = core.deps.catalog
     master_info = catalog.master_by_key(master)
@@ -128,7 +129,7 @@ async def add_visit(
             ends_at=start + service_info.duration,
             status=status,
             price=Decimal(service_info.price),
-            source="import",
+            source=source,
         )
         if created_at is not None:
             visit.created_at = created_at

@@ -15,9 +15,9 @@ from pywa_async import WhatsApp
 from bot.adapters.whatsapp import add_whatsapp_webhook, create_whatsapp, whatsapp_channel
 from bot.composition import Core
 from bot.importer import import_files
-from storage.tables import Client
+from storage.tables import Client, VisitStatus
 from tests.chat import ChatClient, Clock
-from tests.helpers import chat_id, clients, register, visits
+from tests.helpers import add_visit, book, chat_id, clients, register, visits
 from tests.whatsapp_fakes import (
     API_URL,
     APP_SECRET,
@@ -219,3 +219,117 @@ async def test_the_owner_on_whatsapp_does_not_land_in_a_strangers_account(
     assert (people[VERA].name, people[VERA].phone_verified) == ("Вера", True)
     assert await chat_id(core, people[VERA].id, "whatsapp") == "79161234567"
     assert people[None].name == "Mallory"
+
+
+# --- The calendar ----------------------------------------------------------------------------
+
+SHOP_PHONE = "+7 495 123-45-67"
+
+
+async def test_a_fourth_upcoming_visit_is_refused_with_the_shops_phone(
+    chat: ChatClient, core: Core
+) -> None:
+    chat.language = "en"
+    await register(chat)
+    for day in ("Tue, Nov 24", "Wed, Nov 25", "Thu, Nov 26"):
+        await book(chat, service="Fade", master="Илья", day=day, time="14:00")
+        assert chat.last.text.startswith("Done! You are booked.")
+
+    await chat.send("/start")
+    await chat.click("Book a visit")
+
+    assert chat.last.text == (
+        "You already have 3 upcoming visits, the most the bot can book at once. "
+        f"To book another one, please call us: {SHOP_PHONE}."
+    )
+    assert len(await visits(core)) == 3
+
+
+async def test_a_fourth_visit_is_refused_even_from_an_old_confirm_button(
+    chat: ChatClient, core: Core
+) -> None:
+    chat.language = "en"
+    await register(chat)
+    await book(chat, service="Fade", master="Илья", day="Tue, Nov 24", time="14:00")
+    await book(chat, service="Fade", master="Илья", day="Wed, Nov 25", time="14:00")
+    await chat.send("/start")
+    await chat.click("Book a visit")
+    await chat.click("Fade")
+    await chat.click("Илья")
+    await chat.click("Thu, Nov 26")
+    await chat.click("14:00")
+    confirm = chat.button("Confirm").payload
+    await book(chat, service="Fade", master="Илья", day="Fri, Nov 27", time="14:00")
+
+    await chat.press(confirm)
+
+    assert chat.last.text.startswith("You already have 3 upcoming visits")
+    assert len(await visits(core)) == 3
+
+
+async def test_two_overlapping_visits_with_two_masters_are_refused(
+    chat: ChatClient, core: Core
+) -> None:
+    chat.language = "en"
+    await register(chat)
+    await book(chat, service="Fade", master="Илья", day="Tue, Nov 24", time="14:00")
+
+    await book(chat, service="Men's haircut", master="Артём", day="Tue, Nov 24", time="14:30")
+
+    assert chat.last.text.startswith("You already have a visit at that time: ")
+    assert chat.last.text.endswith(f"Please choose another time or call us: {SHOP_PHONE}.")
+    [visit] = await visits(core)
+    assert visit.master_id == core.deps.catalog.master_by_key("ilya").id  # type: ignore[union-attr]
+
+
+async def test_a_visit_cannot_be_moved_onto_another_of_the_clients_visits(
+    chat: ChatClient, core: Core
+) -> None:
+    chat.language = "en"
+    await register(chat)
+    await book(chat, service="Fade", master="Илья", day="Tue, Nov 24", time="14:00")
+    await book(chat, service="Men's haircut", master="Артём", day="Tue, Nov 24", time="17:00")
+    await chat.send("/start")
+    await chat.click("My visits")
+    await chat.click("17:00")
+    await chat.click("Reschedule")
+    await chat.click("Tue, Nov 24")
+    await chat.click("14:00")
+
+    await chat.click("Confirm")
+
+    assert chat.last.text.startswith("You already have a visit at that time: ")
+    starts = sorted(v.starts_at.astimezone(core.config.tz).hour for v in await visits(core))
+    assert starts == [14, 17]
+
+
+async def test_the_eleventh_booking_of_a_day_is_refused(
+    chat: ChatClient, core: Core, clock: Clock
+) -> None:
+    chat.language = "en"
+    await register(chat)
+    [client] = await clients(core)
+    assert client.id is not None
+    for n in range(10):  # booked and cancelled again, ten times today
+        await add_visit(
+            core,
+            client_id=client.id,
+            master="ilya",
+            service="fade",
+            start=clock.now + timedelta(days=2, hours=n),
+            status=VisitStatus.cancelled,
+            created_at=clock.now - timedelta(minutes=10 - n),
+            source="telegram",
+        )
+
+    await chat.send("/start")
+    await chat.click("Book a visit")
+
+    assert chat.last.text == (
+        "Bookings made today: 10, the most the bot takes in one day. "
+        f"Please try again tomorrow or call us: {SHOP_PHONE}."
+    )
+    clock.advance(days=1)
+    await chat.send("/start")
+    await chat.click("Book a visit")
+    assert chat.last.text == "Choose a service:"  # a new day
