@@ -21,6 +21,7 @@ from scheduler.delivery import Recipient
 from storage.catalog import Catalog, MasterInfo, ServiceInfo
 from storage.guards import why_unreachable, working_chats
 from storage.identities import identities_of
+from storage.outbox import winback_percent
 from storage.queries import busy_intervals, completed_starts
 from storage.tables import (
     ACTIVE_VISIT,
@@ -242,11 +243,11 @@ class Messages:
             "time": tr._("No time"),
             "other": tr._("Other reason"),
         }
-        buttons = [Button(labels[code], pack("wr", code)) for code in WINBACK_REASONS]
+        # The answer names the win-back it answers: one answer per message, only to whom
+        # it was sent (handlers/followups.py).
+        buttons = [Button(labels[code], pack("wr", d.row.id, code)) for code in WINBACK_REASONS]
         until = d.local_today() + timedelta(days=self.config.offers.offer_valid_days)
-        values = d.values(
-            discount=f"{self.config.offers.winback_discount_percent}%", date=tr.day(until)
-        )
+        values = d.values(discount=f"{winback_percent(d.row, self.config)}%", date=tr.day(until))
         return Reply(text, buttons=rows(buttons), kind="winback", meta=values)
 
     async def _birthday(self, d: _Draft) -> Reply:

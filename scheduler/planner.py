@@ -448,6 +448,8 @@ class Planner:
                 f"winback:{number}:client:{client_id}:{dormancy}",
                 now,
                 number=number,
+                # The answer gives what this message offered, whatever the config says later.
+                discount_percent=self.config.offers.winback_discount_percent,
             )
             if holdout:
                 row["status"] = OutboxStatus.held_out

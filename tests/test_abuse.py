@@ -11,11 +11,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from pywa_async import WhatsApp
+from sqlmodel import select
 
 from bot.adapters.whatsapp import add_whatsapp_webhook, create_whatsapp, whatsapp_channel
 from bot.composition import Core
 from bot.importer import import_files
-from storage.tables import Client, VisitStatus
+from domain.payloads import pack
+from domain.replies import Reply
+from scheduler.messages import Messages
+from storage.tables import ChurnReason, Client, Outbox, OutboxStatus, VisitStatus
 from tests.chat import ChatClient, Clock
 from tests.helpers import add_visit, book, chat_id, clients, register, visits
 from tests.whatsapp_fakes import (
@@ -333,3 +337,87 @@ async def test_the_eleventh_booking_of_a_day_is_refused(
     await chat.send("/start")
     await chat.click("Book a visit")
     assert chat.last.text == "Choose a service:"  # a new day
+
+
+# --- The win-back discount ------------------------------------------------------------------
+
+
+async def winback_to(core: Core, clock: Clock, client: Client, *, status: str) -> Reply:
+    """A win-back as the planner plans it (offering 25 %) and the sender composes it."""
+    messages = Messages(
+        config=core.config, catalog=core.deps.catalog, translators=core.deps.translators
+    )
+    async with core.db.transaction() as session:
+        row = Outbox(
+            kind="winback",
+            client_id=client.id,
+            due_at=clock.now,
+            dedupe_key=f"winback:1:client:{client.id}:test",
+            payload={"number": 1, "discount_percent": 25},
+            status=OutboxStatus.pending,
+            created_at=clock.now,
+        )
+        session.add(row)
+        await session.flush()
+        reply = (await messages.compose(session, row, clock.now)).reply
+        row.status = status
+        session.add(row)
+    return reply
+
+
+async def churn_reasons(core: Core) -> list[tuple[int, str, int | None]]:
+    async with core.db.reading() as session:
+        rows = (await session.exec(select(ChurnReason))).all()
+    return [(r.client_id, r.answer, r.outbox_id) for r in rows]
+
+
+STALE = "That button is out of date. Here is the menu."
+
+
+async def test_a_forged_winback_answer_gets_no_discount_and_adds_no_row(
+    chat: ChatClient, core: Core
+) -> None:
+    chat.language = "en"
+    await register(chat)
+
+    for forged in ("1:wr:price", pack("wr", 1, "price"), pack("wr", 10**30, "price")):
+        await chat.press(forged)
+        assert chat.last.text.startswith(STALE), forged
+        assert "off any visit" not in chat.last.text
+
+    assert await churn_reasons(core) == []
+
+
+async def test_a_winback_answer_counts_once_with_the_discount_it_offered(
+    chat: ChatClient, core: Core, clock: Clock
+) -> None:
+    chat.language = "en"
+    await register(chat)
+    [client] = await clients(core)
+    winback = await winback_to(core, clock, client, status=OutboxStatus.sent)
+
+    await chat.click("Too expensive", winback)
+    assert chat.last.text.startswith("Thank you for telling us. Come back with 25% off")
+    await chat.click("No time", winback)  # the same message again
+
+    assert chat.last.text.startswith(STALE)
+    [(client_id, answer, outbox_id)] = await churn_reasons(core)
+    assert (client_id, answer, outbox_id is not None) == (client.id, "price", True)
+
+
+async def test_a_winback_sent_to_someone_else_or_held_out_gives_nothing(
+    chat: ChatClient, core: Core, clock: Clock
+) -> None:
+    chat.language = "en"
+    await register(chat)
+    [client] = await clients(core)
+    held_out = await winback_to(core, clock, client, status=OutboxStatus.held_out)
+    other = person(core, clock, "2002", "Boris")
+    await register(other, phone="+7 916 765-43-21")
+
+    await chat.click("Too expensive", held_out)  # planned for the control group, never sent
+    assert chat.last.text.startswith(STALE)
+    await other.press(chat.button("Too expensive", held_out).payload)  # not theirs
+    assert other.last.text.startswith(STALE)
+
+    assert await churn_reasons(core) == []

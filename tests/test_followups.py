@@ -118,7 +118,9 @@ async def test_a_sleeping_clients_reason_is_stored_and_the_discount_offered(
 ) -> None:
     await _registered_with_visit(chat, core, "completed")
     [client] = await _clients(core)
-    winback = await _compose(core, chat.clock, kind="winback", client_id=client.id, payload={})
+    winback = await _compose(
+        core, chat.clock, kind="winback", client_id=client.id, payload={}, status="sent"
+    )
     assert [b.label for b in winback.flat_buttons] == [
         "I moved away",
         "Too expensive",
@@ -131,6 +133,7 @@ async def test_a_sleeping_clients_reason_is_stored_and_the_discount_offered(
     async with core.db.reading() as session:
         reasons = (await session.exec(select(ChurnReason))).all()
     assert [(r.client_id, r.answer) for r in reasons] == [(client.id, "price")]
+    assert reasons[0].outbox_id is not None
 
 
 async def test_the_master_marks_came_with_another_amount(
