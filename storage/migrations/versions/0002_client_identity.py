@@ -3,8 +3,10 @@
 The per-channel columns of `client` (telegram_id, whatsapp_id, their unreachable and last
 inbound times) become rows of `client_identity`, one per chat, so a client's chats can be
 linked, proven and freed one by one. Existing ids are copied as verified: they were linked
-by the bot itself or entered by staff. Phones already stored were accepted as proven by the
-old code, so they start verified too; from now on a typed number is only a claim.
+by the bot itself or entered by staff. Of the phones already stored, only those staff
+entered (an import, the console) or WhatsApp proved (the client's WhatsApp number) start
+verified: the old code cannot tell a typed number from a shared contact, and a typed one
+is only a claim.
 
 Revision ID: 0002
 Revises: 0001
@@ -43,6 +45,13 @@ UPDATE client SET
                 WHERE i.client_id = client.id AND i.channel = '{channel}' ORDER BY i.id LIMIT 1)
 """
 
+_PROVEN_PHONES = """
+UPDATE client SET phone_verified = true
+WHERE phone IS NOT NULL AND (source IN ('import', 'console') OR EXISTS (
+    SELECT 1 FROM client_identity i
+    WHERE i.client_id = client.id AND i.channel = 'whatsapp' AND '+' || i.external_id = phone))
+"""
+
 _OLD_COLUMNS = (
     "telegram_id",
     "whatsapp_id",
@@ -78,7 +87,7 @@ def upgrade() -> None:
         )
         for column in _OLD_COLUMNS:
             batch_op.drop_column(column)
-    op.execute("UPDATE client SET phone_verified = true WHERE phone IS NOT NULL")
+    op.execute(_PROVEN_PHONES)
     with op.batch_alter_table("churn_reason") as batch_op:
         batch_op.add_column(sa.Column("outbox_id", sa.Integer(), nullable=True))
         batch_op.create_unique_constraint("uq_churn_reason_outbox_id", ["outbox_id"])
