@@ -111,7 +111,9 @@ _SERVICE_WEIGHTS = {"haircut": 40, "fade": 20, "combo": 15, "beard": 12, "kids":
 # How long before the start a visit was booked, in minutes (0: a walk-in).
 _LEADS = (0, 0, 120, 360, 1200, 2880, 7200, 17280)
 
-_CLIENT_COLUMNS = (
+# The generated client rows still carry the chats as columns (_STAGE_CLIENT_COLUMNS); the
+# load splits them into client and client_identity (_CLIENT_COLUMNS, _IDENTITY_INSERT).
+_STAGE_CLIENT_COLUMNS = (
     "id", "name", "phone", "telegram_id", "whatsapp_id", "preferred_channel", "locale",
     "birthday", "source", "referral_code", "referred_by_id", "staff_notes",
     "favourite_master_id", "preferred_time_of_day", "preference_note", "consent_at",
@@ -121,6 +123,22 @@ _CLIENT_COLUMNS = (
     "last_visit_at", "last_service_id", "last_master_id", "rhythm_days", "next_visit_due",
     "nudge_snoozed_until",
 )  # fmt: skip
+_CHAT_COLUMNS = (
+    "telegram_id", "whatsapp_id", "telegram_unreachable_at", "whatsapp_unreachable_at",
+    "last_inbound_telegram_at", "last_inbound_whatsapp_at",
+)  # fmt: skip
+_CLIENT_COLUMNS = tuple(c for c in _STAGE_CLIENT_COLUMNS if c not in _CHAT_COLUMNS)
+# The shop's list and the bot gave these numbers: all proven.
+_CLIENT_INSERT = (
+    f"INSERT INTO client ({', '.join(_CLIENT_COLUMNS)}, phone_verified) "
+    f"SELECT {', '.join(_CLIENT_COLUMNS)}, 1 FROM ({{clients}}) ORDER BY id"
+)
+_IDENTITY_INSERT = (
+    "INSERT INTO client_identity (client_id, channel, external_id, verified, last_inbound_at,"
+    " unreachable_since, created_at) SELECT id, '{channel}', CAST({channel}_id AS TEXT), 1,"
+    " last_inbound_{channel}_at, unreachable_since, created_at FROM ({clients})"
+    " WHERE {channel}_id IS NOT NULL ORDER BY id"
+)
 _VISIT_COLUMNS = (
     "client_id", "master_id", "service_id", "starts_at", "ends_at", "status", "price",
     "paid_amount", "discount", "source", "created_at", "confirmed_at", "cancelled_at",
@@ -586,13 +604,13 @@ def generate_into(w: World, path: Path, numbers: Sequence[int]) -> None:
     with closing(sqlite3.connect(path, isolation_level=None)) as db:
         db.execute("PRAGMA journal_mode=OFF")
         db.execute("PRAGMA synchronous=OFF")
-        db.execute(f"CREATE TABLE client ({', '.join(_CLIENT_COLUMNS)})")
+        db.execute(f"CREATE TABLE client ({', '.join(_STAGE_CLIENT_COLUMNS)})")
         db.execute(f"CREATE TABLE stage ({', '.join(_STAGE_COLUMNS)})")
         db.execute(f"CREATE TABLE offers ({', '.join(_OUTBOX_COLUMNS[1:])})")
         db.execute("BEGIN")
         for number in numbers:
             batch = chunk(w, number)
-            db.executemany(_insert("client", _CLIENT_COLUMNS), batch.clients)
+            db.executemany(_insert("client", _STAGE_CLIENT_COLUMNS), batch.clients)
             db.executemany(_insert("stage", _STAGE_COLUMNS), batch.visits)
             db.executemany(_insert("offers", _OUTBOX_COLUMNS[1:]), batch.offers)
             if (number + 1) * CHUNK % 100_000 == 0:
@@ -796,7 +814,7 @@ def _load(
         db.execute(f"PRAGMA {pragma}")
     indexes = db.execute(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-        "AND tbl_name IN ('client', 'visit', 'outbox')"
+        "AND tbl_name IN ('client', 'client_identity', 'visit', 'outbox')"
     ).fetchall()
     for name, _ in indexes:
         db.execute(f'DROP INDEX "{name}"')
@@ -805,8 +823,9 @@ def _load(
         return " UNION ALL ".join(f"SELECT * FROM {name}.{table}" for name in names)
 
     db.execute("BEGIN")
-    columns = ", ".join(_CLIENT_COLUMNS)
-    db.execute(f"INSERT INTO client ({columns}) SELECT * FROM ({union('client')}) ORDER BY id")
+    db.execute(_CLIENT_INSERT.format(clients=union("client")))
+    for channel in ("telegram", "whatsapp"):
+        db.execute(_IDENTITY_INSERT.format(channel=channel, clients=union("client")))
     outbox_columns = ", ".join(_OUTBOX_COLUMNS[1:])
     db.execute(
         f"INSERT INTO outbox ({outbox_columns}) SELECT * FROM ({union('offers')}) ORDER BY due_at"
@@ -868,8 +887,9 @@ def _mix(db: sqlite3.Connection, w: World) -> dict[str, int]:
     queries = {
         "marketing allowed": (
             "SELECT count(*) FROM client WHERE deleted_at IS NULL AND unreachable_since IS "
-            "NULL AND consent_at IS NOT NULL AND (telegram_id IS NOT NULL OR whatsapp_id IS "
-            "NOT NULL) AND marketing_opt_in_at IS NOT NULL AND (marketing_opt_out_at IS NULL "
+            "NULL AND consent_at IS NOT NULL AND EXISTS (SELECT 1 FROM client_identity i "
+            "WHERE i.client_id = client.id AND i.unreachable_since IS NULL) "
+            "AND marketing_opt_in_at IS NOT NULL AND (marketing_opt_out_at IS NULL "
             "OR marketing_opt_out_at < marketing_opt_in_at)"
         ),
         "sleeping": f"SELECT count(*) FROM client WHERE last_visit_at < '{sleeping_since}'",

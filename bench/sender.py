@@ -50,7 +50,7 @@ from scheduler.engine import build_engine
 from scheduler.sender import Pace
 from storage.db import Database, create_engine, sqlite_url_for
 from storage.migrate import upgrade
-from storage.tables import Client, Outbox, OutboxStatus
+from storage.tables import Client, ClientIdentity, Outbox, OutboxStatus
 from tests.fake_bot_api import TOKEN, FakeBotAPI, serving
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,7 +176,6 @@ async def seed(db: Database, rows: int) -> None:
         session.add_all(
             Client(
                 name=f"Client {n}",
-                telegram_id=FIRST_CHAT + n,
                 consent_at=consent,
                 marketing_opt_in_at=consent,
                 locale="en" if n % 2 else "ru",
@@ -188,6 +187,17 @@ async def seed(db: Database, rows: int) -> None:
         )
     async with db.transaction() as session:
         ids = (await session.exec(select(Client.id).order_by(col(Client.id)))).all()
+        session.add_all(
+            ClientIdentity(
+                client_id=client_id,
+                channel="telegram",
+                external_id=str(FIRST_CHAT + n),
+                verified=True,
+                created_at=consent,
+            )
+            for n, client_id in enumerate(ids)
+            if client_id is not None
+        )
         session.add_all(
             Outbox(
                 kind="birthday",

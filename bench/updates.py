@@ -55,6 +55,7 @@ import phonenumbers
 from aiogram import Bot, Dispatcher, Router
 from aiogram.methods import TelegramMethod
 from aiogram.types import CallbackQuery, InlineKeyboardButton, Message, Update
+from sqlalchemy import BigInteger, cast
 from sqlmodel import col, func, select
 
 from bench.sql import SqlCounter
@@ -66,7 +67,7 @@ from domain.business import BusinessConfig
 from domain.payloads import BadPayload, pack, unpack
 from storage.db import Database, create_engine, sqlite_url_for
 from storage.migrate import upgrade
-from storage.tables import Client, Visit
+from storage.tables import Channel, Client, ClientIdentity, Visit
 from tests.telegram_fakes import RecordingSession, TelegramPerson, buttons_of, person
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -416,15 +417,19 @@ def save_copy(database: Path, target: Path) -> None:
 
 async def booked_in_run(core: Core) -> tuple[int, int]:
     """(clients registered, visits booked) by the benchmark's Telegram users."""
-    mine = col(Client.telegram_id) >= FIRST_USER_ID
+    mine = select(ClientIdentity.client_id).where(
+        ClientIdentity.channel == Channel.telegram,
+        cast(col(ClientIdentity.external_id), BigInteger) >= FIRST_USER_ID,
+    )
     async with core.db.reading() as session:
-        clients = (await session.exec(select(func.count()).select_from(Client).where(mine))).one()
+        clients = (
+            await session.exec(
+                select(func.count()).select_from(Client).where(col(Client.id).in_(mine))
+            )
+        ).one()
         visits = (
             await session.exec(
-                select(func.count())
-                .select_from(Visit)
-                .join(Client, col(Client.id) == col(Visit.client_id))
-                .where(mine)
+                select(func.count()).select_from(Visit).where(col(Visit.client_id).in_(mine))
             )
         ).one()
     return int(clients), int(visits)

@@ -32,7 +32,7 @@ from domain.slots import working_intervals
 from storage.catalog import Catalog
 from storage.db import Database
 from storage.stats import refresh_client_stats
-from storage.tables import ACTIVE_VISIT, Client, Feedback, Visit, VisitStatus
+from storage.tables import ACTIVE_VISIT, Client, ClientIdentity, Feedback, Visit, VisitStatus
 
 __all__ = ["HistoryStats", "seed_history", "with_more_masters"]
 
@@ -474,6 +474,7 @@ class _Rows:
     clients: list[dict[str, Any]] = field(default_factory=list)
     visits: list[dict[str, Any]] = field(default_factory=list)
     feedback: list[dict[str, Any]] = field(default_factory=list)
+    identities: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -538,11 +539,12 @@ def _client_row(world: _World, ids: _Identities, person: _Person) -> dict[str, A
         if person.usual_minute is not None and rng.random() < 0.5
         else None
     )
+    chats = {"telegram": str(telegram_id) if telegram_id else None, "whatsapp": whatsapp_id}
     return {
+        "chats": {channel: chat for channel, chat in chats.items() if chat},
         "name": _name(rng),
         "phone": phone,
-        "telegram_id": telegram_id,
-        "whatsapp_id": whatsapp_id,
+        "phone_verified": True,  # the shop knows its clients' numbers
         "preferred_channel": channel,
         "locale": "ru",
         "birthday": _birthday(rng, world.today) if rng.random() < 0.7 else None,
@@ -553,8 +555,6 @@ def _client_row(world: _World, ids: _Identities, person: _Person) -> dict[str, A
         "preference_note": rng.choice(_PREFERENCE_NOTES) if rng.random() < 0.2 else "",
         "consent_at": None,
         "marketing_opt_in_at": None,
-        "last_inbound_telegram_at": None,
-        "last_inbound_whatsapp_at": None,
         "holdout": in_holdout(phone, world.config.retention.holdout_share),
         "created_at": None,
     }
@@ -713,6 +713,7 @@ async def seed_history(
         connection = await session.connection()
         for table, data in (
             (Client, rows.clients),
+            (ClientIdentity, rows.identities),
             (Visit, rows.visits),
             (Feedback, rows.feedback),
         ):
@@ -783,11 +784,7 @@ def _rows(world: _World, persons: list[_Person]) -> _Rows:
         visit_rows = _visit_rows(world, person, client)
         if visit_rows:
             created = min(booked for booked, _ in visit_rows)
-            last = max(booked for booked, _ in visit_rows)
-            if client["telegram_id"] is not None:
-                client["last_inbound_telegram_at"] = _instant(last)
-            elif client["whatsapp_id"] is not None:
-                client["last_inbound_whatsapp_at"] = _instant(last)
+            client["last_inbound_at"] = _instant(max(booked for booked, _ in visit_rows))
         else:  # no room left in the diary: a prospect who registered and never booked
             span = max(world.now - world.period_start, 1)
             created = world.period_start + world.rng.randrange(span)
@@ -798,6 +795,7 @@ def _rows(world: _World, persons: list[_Person]) -> _Rows:
     people.sort(key=lambda p: p[0])
     all_visits: list[tuple[int, int, dict[str, Any]]] = []
     for client_id, (_, client, visit_rows) in enumerate(people, start=1):
+        rows.identities += _identity_rows(client_id, client)
         rows.clients.append({"id": client_id, **client})
         for booked, visit in visit_rows:
             visit["client_id"] = client_id
@@ -810,6 +808,25 @@ def _rows(world: _World, persons: list[_Person]) -> _Rows:
             feedback["id"] = len(rows.feedback) + 1
             rows.feedback.append(feedback)
     return rows
+
+
+def _identity_rows(client_id: int, client: dict[str, Any]) -> list[dict[str, Any]]:
+    """The client's chats, taken out of their row; they last wrote when they last booked
+    (on their main messenger)."""
+    chats = client.pop("chats")
+    last_inbound = client.pop("last_inbound_at", None)
+    return [
+        {
+            "client_id": client_id,
+            "channel": channel,
+            "external_id": external_id,
+            "verified": True,
+            "last_inbound_at": last_inbound if n == 0 else None,
+            "unreachable_since": None,
+            "created_at": client["created_at"],
+        }
+        for n, (channel, external_id) in enumerate(chats.items())
+    ]
 
 
 async def _require_empty(connection: AsyncConnection) -> None:

@@ -42,7 +42,7 @@ from domain.slots import local_to_utc
 from handlers.registration import normalise_phone
 from storage.catalog import Catalog, MasterInfo, ServiceInfo
 from storage.stats import refresh_client_stats
-from storage.tables import ACTIVE_VISIT, Client, Visit, VisitStatus
+from storage.tables import ACTIVE_VISIT, Channel, Client, ClientIdentity, Visit, VisitStatus
 
 if TYPE_CHECKING:
     from bot.composition import Core
@@ -633,13 +633,26 @@ async def _clients_by_phone(session: AsyncSession, phones: Iterable[str]) -> dic
     return found
 
 
-async def _telegram_owners(session: AsyncSession, ids: Iterable[int]) -> dict[int, Client]:
-    found: dict[int, Client] = {}
-    for chunk in _chunks(sorted(set(ids))):
-        query = select(Client).where(col(Client.telegram_id).in_(chunk))
-        for client in await session.exec(query):
-            if client.telegram_id is not None:
-                found[client.telegram_id] = client
+async def _telegram_chats(session: AsyncSession, ids: Iterable[int]) -> dict[int, int]:
+    """Telegram user id -> the id of the client whose chat it is."""
+    found: dict[int, int] = {}
+    for chunk in _chunks(sorted({str(i) for i in ids})):
+        query = select(ClientIdentity.external_id, ClientIdentity.client_id).where(
+            ClientIdentity.channel == Channel.telegram, col(ClientIdentity.external_id).in_(chunk)
+        )
+        for external_id, client_id in (await session.exec(query)).all():
+            found[int(external_id)] = client_id
+    return found
+
+
+async def _with_telegram(session: AsyncSession, client_ids: Iterable[int]) -> set[int]:
+    """Which of these clients have a Telegram chat already."""
+    found: set[int] = set()
+    for chunk in _chunks(sorted(set(client_ids))):
+        query = select(ClientIdentity.client_id).where(
+            ClientIdentity.channel == Channel.telegram, col(ClientIdentity.client_id).in_(chunk)
+        )
+        found.update((await session.exec(query)).all())
     return found
 
 
@@ -680,8 +693,8 @@ def _merge_notes(current: str, incoming: str) -> str:
 def _update(client: Client, row: _ClientRow, now: datetime) -> bool:
     """Bring what the file knows into an existing client; True when something changed."""
     before = (
-        client.name, client.birthday, client.staff_notes, client.telegram_id,
-        client.preferred_channel, client.consent_at, client.marketing_opt_in_at,
+        client.name, client.birthday, client.staff_notes, client.phone_verified,
+        client.consent_at, client.marketing_opt_in_at,
     )  # fmt: skip
     if row.name:
         client.name = row.name
@@ -693,16 +706,14 @@ def _update(client: Client, row: _ClientRow, now: datetime) -> bool:
         client.birthday = row.birthday  # a date without a year never replaces one with it
     if row.notes:
         client.staff_notes = _merge_notes(client.staff_notes, row.notes)
-    if row.telegram_id is not None and client.telegram_id is None:
-        client.telegram_id = row.telegram_id
-        client.preferred_channel = client.preferred_channel or "telegram"
+    client.phone_verified = True  # staff entered it
     if client.consent_at is None:
         client.consent_at = now
     if row.opt_in and client.marketing_opt_in_at is None and client.marketing_opt_out_at is None:
         client.marketing_opt_in_at = now  # a "no" never withdraws; an opt-out always stands
     after = (
-        client.name, client.birthday, client.staff_notes, client.telegram_id,
-        client.preferred_channel, client.consent_at, client.marketing_opt_in_at,
+        client.name, client.birthday, client.staff_notes, client.phone_verified,
+        client.consent_at, client.marketing_opt_in_at,
     )  # fmt: skip
     return before != after
 
@@ -791,59 +802,97 @@ class _Run:
 
     async def load(self, phones: Iterable[str]) -> None:
         self.existing = await _clients_by_phone(self.session, phones)
-        self.known = {p: c for p, c in self.existing.items() if c.deleted_at is None}
+        # A number typed in the bot is only a claim: the file's history never joins it.
+        self.known = {
+            p: c for p, c in self.existing.items() if c.deleted_at is None and c.phone_verified
+        }
 
     def _reject_client(self, row: _ClientRow, reason: str) -> None:
         self.rejections.add(self.clients_file, row.line, reason)
         self.rejected_phones.setdefault(row.phone, row.line)
 
     async def write_clients(self, rows: Sequence[_ClientRow]) -> None:
-        owners = await _telegram_owners(
-            self.session, [r.telegram_id for r in rows if r.telegram_id is not None]
-        )
+        telegram = [r.telegram_id for r in rows if r.telegram_id is not None]
+        owners = await _telegram_chats(self.session, telegram)
+        with_chat = await _with_telegram(self.session, [c.id for c in self.known.values() if c.id])
         telegram_lines: dict[int, int] = {}
-        accepted: list[Client] = []
+        accepted: list[tuple[Client, int | None]] = []
         for row in rows:
             client = self.existing.get(row.phone)
             if client is not None and client.deleted_at is not None:
                 self._reject_client(row, f"client {row.phone} was deleted; not restored")
                 continue
-            if client is None and not row.name:
+            unproven = client is not None and not client.phone_verified
+            if (client is None or unproven) and not row.name:
                 self._reject_client(row, "missing name for a new client")
                 continue
+            if client is not None and unproven:
+                await self._take_number(client)
+                client = None
             tid = row.telegram_id
-            if tid is not None and (client is None or client.telegram_id is None):
-                owner = owners.get(tid)
-                if tid in telegram_lines:
-                    line = telegram_lines[tid]
-                    self._reject_client(row, f"telegram_id {tid} is already on line {line}")
-                    continue
-                if owner is not None and owner is not client:
-                    self._reject_client(
-                        row, f"telegram_id {tid} belongs to another client ({owner.phone})"
-                    )
+            if client is not None and client.id in with_chat:
+                tid = None  # the chat the person linked in the bot stays
+            if tid is not None:
+                refusal = await self._telegram_refusal(tid, client, owners, telegram_lines)
+                if refusal:
+                    self._reject_client(row, refusal)
                     continue
                 telegram_lines[tid] = row.line
             if client is None:
                 client = self._new_client(row)
                 self.report.clients_added += 1
-            elif _update(client, row, self.now):
+            elif _update(client, row, self.now) or (tid is not None and tid not in owners):
                 self.report.clients_updated += 1
             else:
                 self.report.clients_unchanged += 1
             self.known[row.phone] = client
-            accepted.append(client)
-        self.session.add_all(accepted)
+            accepted.append((client, tid))
+        self.session.add_all([client for client, _ in accepted])
         await self.session.flush()
-        self.touched.update(c.id for c in accepted if c.id is not None)
+        for client, tid in accepted:
+            if tid is not None and tid not in owners:
+                self._add_telegram_chat(client, tid)
+        await self.session.flush()
+        self.touched.update(c.id for c, _ in accepted if c.id is not None)
+
+    async def _take_number(self, holder: Client) -> None:
+        """The shop's list proves the number: whoever typed it in the bot gives it up (and
+        is asked for their own next time they write)."""
+        holder.phone, holder.phone_verified = None, False
+        self.session.add(holder)
+        await self.session.flush()
+
+    async def _telegram_refusal(
+        self, tid: int, client: Client | None, owners: dict[int, int], lines: dict[int, int]
+    ) -> str | None:
+        if tid in lines:
+            return f"telegram_id {tid} is already on line {lines[tid]}"
+        owner = owners.get(tid)
+        if owner is not None and (client is None or owner != client.id):
+            holder = await self.session.get(Client, owner)
+            return f"telegram_id {tid} belongs to another client ({holder and holder.phone})"
+        return None
+
+    def _add_telegram_chat(self, client: Client, telegram_id: int) -> None:
+        """Staff's word for the chat; it is verified when the person writes from it."""
+        assert client.id is not None
+        chat = ClientIdentity(
+            client_id=client.id,
+            channel=Channel.telegram,
+            external_id=str(telegram_id),
+            verified=False,
+            created_at=self.now,
+        )
+        self.session.add(chat)
+        client.preferred_channel = client.preferred_channel or Channel.telegram
+        self.session.add(client)
 
     def _new_client(self, row: _ClientRow) -> Client:
         assert row.name is not None
         return Client(
             name=row.name,
             phone=row.phone,
-            telegram_id=row.telegram_id,
-            preferred_channel="telegram" if row.telegram_id is not None else None,
+            phone_verified=True,  # staff entered it
             locale=self.config.business.default_locale,
             birthday=row.birthday,
             source="import",
@@ -859,6 +908,8 @@ class _Run:
             return (
                 f"client {phone} was rejected ({self.clients_file}:{self.rejected_phones[phone]})"
             )
+        if phone in self.existing and self.existing[phone].deleted_at is None:
+            return f"client {phone} did not confirm this number in the bot; list them in clients"
         if phone in self.existing:
             return f"client {phone} was deleted"
         return f"unknown client {phone}: not in the clients file or the database"

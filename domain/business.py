@@ -152,6 +152,9 @@ class Booking(_Strict):
     horizon_days: PositiveDays = 14
     cancel_cutoff_hours: Annotated[int, Field(ge=0, le=168)] = 3
     comment_max_length: Annotated[int, Field(ge=10, le=4000)] = 500
+    # One client must not be able to empty the calendar with the bot's own buttons.
+    max_upcoming_visits: Annotated[int, Field(ge=1, le=20)] = 3
+    max_bookings_per_day: Annotated[int, Field(ge=1, le=100)] = 10  # per chat, local day
 
     def rules(self) -> SlotRules:
         return SlotRules(

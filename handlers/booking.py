@@ -30,6 +30,7 @@ from handlers.common import (
     with_hint,
 )
 from handlers.events import Contact, Text
+from handlers.limits import booking_refusal
 from handlers.turn import Turn
 from storage.catalog import MasterInfo, ServiceInfo
 from storage.queries import (
@@ -37,6 +38,7 @@ from storage.queries import (
     completed_starts,
     create_visit,
     last_visit,
+    lock_client,
     lock_master,
     upcoming_visits,
 )
@@ -329,6 +331,8 @@ async def view_repeat(turn: Turn) -> Reply:
 
 
 async def press_book(turn: Turn, args: list[str]) -> list[Reply]:
+    if refusal := await booking_refusal(turn):  # say so now, not after five taps
+        return [refusal]
     turn.goto("book.service")
     return [await view_services(turn)]
 
@@ -420,11 +424,14 @@ async def press_confirm(turn: Turn, args: list[str]) -> list[Reply]:
         return done
     if target.visit is not None and (refusal := too_late_to_change(turn, target.visit)):
         return [refusal]
+    assert turn.client is not None and turn.client.id is not None
     await lock_master(session=turn.session, master_id=master_id)
+    await lock_client(session=turn.session, client_id=turn.client.id)
+    if refusal := await booking_refusal(turn, interval, moving=target.visit):
+        return [refusal]
     busy = await _busy(turn, target)
     if start not in _times(turn, target, busy, start.astimezone(turn.config.tz).date()):
         return [await _taken(turn, target, start, busy)]
-    assert turn.client is not None and turn.client.id is not None
     comment = turn.data.get("comment", "") if turn.data.get("at") == _minutes(start) else ""
     if target.visit is not None:
         visit = target.visit
@@ -535,6 +542,8 @@ async def _gone(turn: Turn) -> list[Reply]:
 
 async def press_repeat(turn: Turn, args: list[str]) -> list[Reply]:
     assert turn.client is not None and turn.client.id is not None
+    if refusal := await booking_refusal(turn):
+        return [refusal]
     visit = await last_visit(session=turn.session, client_id=turn.client.id, now=turn.now)
     service = turn.catalog.services.get(visit.service_id) if visit else None
     if visit is None or service is None or not turn.catalog.masters_for(service.id):

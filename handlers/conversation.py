@@ -7,7 +7,6 @@ saved together or not at all, so an error never leaves a half-done step behind.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,12 +18,11 @@ from handlers.common import Action, TextStep, View, with_hint
 from handlers.events import Choice, Command, Contact, Event, Inbound, Text
 from handlers.turn import Deps, Turn
 from storage.db import Database
+from storage.identities import record_inbound
 from storage.queries import client_for, conversation_for, staff_for
-from storage.tables import Client, Conversation, Staff
+from storage.tables import Conversation, Staff
 
 log = logging.getLogger(__name__)
-
-INBOUND_PRECISION = timedelta(minutes=10)
 
 VIEWS: dict[str, View] = {
     **registration.VIEWS,
@@ -62,7 +60,14 @@ class Conversations:
                 turn = await self._load(session, inbound)
                 replies = await _route(turn)
                 turn.conversation.updated_at = inbound.received_at
-                _touch(turn.client, inbound)
+                if turn.client is not None:
+                    await record_inbound(
+                        session=session,
+                        client=turn.client,
+                        channel=inbound.channel,
+                        external_id=inbound.external_id,
+                        now=inbound.received_at,
+                    )
                 session.add(turn.conversation)
                 if turn.client is not None:
                     session.add(turn.client)
@@ -103,6 +108,7 @@ class Conversations:
             channel=inbound.channel,
             external_id=inbound.external_id,
             client_id=conversation.client_id,
+            now=inbound.received_at,
         )
         if client is not None and conversation.client_id != client.id:
             conversation.client_id = client.id
@@ -121,31 +127,14 @@ class Conversations:
         )
 
 
-def _touch(client: Client | None, inbound: Inbound) -> None:
-    """Remember when the client last wrote (WhatsApp's 24-hour window needs it); a few
-    minutes' precision is plenty, and spares a write on every tap."""
-    if client is None:
-        return
-    attribute = {
-        "telegram": "last_inbound_telegram_at",
-        "whatsapp": "last_inbound_whatsapp_at",
-    }.get(inbound.channel)
-    if attribute is None:
-        return
-    last = getattr(client, attribute)
-    if last is None or inbound.received_at - last >= INBOUND_PRECISION:
-        setattr(client, attribute, inbound.received_at)
-    # Writing to us proves the channel works again (a blocked bot was unblocked).
-    unreachable = f"{inbound.channel}_unreachable_at"
-    if getattr(client, unreachable) is not None:
-        setattr(client, unreachable, None)
-        client.unreachable_since = None
-
-
 async def _route(turn: Turn) -> list[Reply]:
     event = turn.inbound.event
     if turn.staff is not None and (answer := await _staff(turn, event)) is not None:
         return answer
+    if turn.client is None and turn.step.startswith("reg.") and registration.expired(turn):
+        return await registration.start_over(turn)
+    if turn.client is not None and turn.client.phone is None and _needs_phone(turn, event):
+        return await _phone_again(turn, event)
     if isinstance(event, Command):
         return await _command(turn, event)
     if turn.client is None and not turn.step.startswith("reg."):
@@ -153,6 +142,21 @@ async def _route(turn: Turn) -> list[Reply]:
     if isinstance(event, Choice):
         return await _choice(turn, event)
     return await _text(turn, event)
+
+
+def _needs_phone(turn: Turn, event: Event) -> bool:
+    """A client without a number (it went to its proven owner) gives one before anything
+    else; /stop and /help still work."""
+    return not (isinstance(event, Command) and event.name in ("stop", "help"))
+
+
+async def _phone_again(turn: Turn, event: Event) -> list[Reply]:
+    phone = turn.inbound.phone  # WhatsApp proves the sender's number: no need to ask
+    if phone is not None:
+        return await registration.on_phone(turn, Contact(phone))
+    if turn.step == "reg.phone" and isinstance(event, Text | Contact):
+        return await registration.on_phone(turn, event)
+    return await registration.ask_phone_again(turn)
 
 
 async def _staff(turn: Turn, event: Event) -> list[Reply] | None:

@@ -9,9 +9,11 @@ from sqlmodel import select
 
 from domain.payloads import BadPayload, int_arg, pack
 from domain.replies import Button, Reply, rows
+from handlers import menu
 from handlers.common import Action, TextStep, View, menu_button, too_long, with_hint
 from handlers.events import Contact, Text
 from handlers.turn import Turn
+from storage.outbox import unanswered_winback, winback_percent
 from storage.tables import ACTIVE_VISIT, ChurnReason, Feedback, Visit, VisitStatus
 
 COMMENT_MAX = 1000
@@ -107,14 +109,25 @@ async def press_not_now(turn: Turn, args: list[str]) -> list[Reply]:
 
 
 async def press_reason(turn: Turn, args: list[str]) -> list[Reply]:
-    reason = args[0] if args else ""
-    if reason not in REASONS or turn.client is None:
+    """The answer to a win-back: counts once, for a win-back sent to this client, and
+    gives the discount that message offered. Anything else is a stale (or forged) button."""
+    outbox_id, reason = int_arg(args, 0), args[1] if len(args) > 1 else ""
+    if reason not in REASONS:
         raise BadPayload(reason)
-    turn.session.add(ChurnReason(client_id=turn.client.id or 0, answer=reason, created_at=turn.now))
-    offers = turn.config.offers
-    until = turn.tr.local(turn.now).date() + timedelta(days=offers.offer_valid_days)
+    client = turn.client
+    assert client is not None and client.id is not None
+    winback = await unanswered_winback(
+        session=turn.session, outbox_id=outbox_id, client_id=client.id
+    )
+    if winback is None or client.holdout:  # held-out clients are the control group
+        return await menu.stale(turn)
+    turn.session.add(
+        ChurnReason(client_id=client.id, answer=reason, outbox_id=winback.id, created_at=turn.now)
+    )
+    until = turn.tr.local(turn.now).date() + timedelta(days=turn.config.offers.offer_valid_days)
     text = turn._("Thank you for telling us. Come back with {discount} off any visit until {date}.")
-    text = text.format(discount=f"{offers.winback_discount_percent}%", date=turn.tr.day(until))
+    discount = f"{winback_percent(winback, turn.config)}%"
+    text = text.format(discount=discount, date=turn.tr.day(until))
     buttons = [Button(turn._("Book a visit"), pack("bk")), menu_button(turn)]
     return [Reply(text, buttons=rows(buttons), edit=True)]
 

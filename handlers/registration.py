@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import logging
+from datetime import date, datetime, timedelta
 
 import phonenumbers
 
@@ -14,8 +15,13 @@ from handlers import menu
 from handlers.common import NAME_MAX, Action, TextStep, View, too_long, with_hint
 from handlers.events import Contact, Text
 from handlers.turn import Turn
+from storage.identities import identities_of, link_chat
 from storage.queries import client_by_phone
-from storage.tables import Client
+from storage.tables import Channel, Client
+
+log = logging.getLogger(__name__)
+
+REGISTRATION_LIFETIME = timedelta(hours=24)
 
 
 def normalise_phone(raw: str, region: str) -> str | None:
@@ -43,7 +49,7 @@ async def begin(turn: Turn) -> list[Reply]:
     locale = (turn.inbound.language or "")[:2].lower()
     if locale in turn.deps.translators:
         turn.use_locale(locale)
-    turn.goto("reg.name", locale=turn.locale)
+    turn.goto("reg.name", locale=turn.locale, since=turn.now.isoformat())
     greeting = turn._(
         "Hello! This is the booking bot of {business}. "
         "Book a visit in a few taps, and we will remind you about it."
@@ -138,10 +144,13 @@ async def _set_name(turn: Turn, name: str) -> list[Reply]:
     data = {**turn.data, "name": " ".join(name.split())}
     if turn.inbound.phone:  # the channel proves the number (WhatsApp): no need to ask
         phone = normalise_phone(turn.inbound.phone, turn.config.business.phone_region)
-        if phone:
-            data["phone"] = phone
-            turn.goto("reg.consent", **data)
+        problem = await phone_problem(turn, phone, proven=True) if phone else None
+        if phone and problem is None:
+            turn.goto("reg.consent", **{**data, "phone": phone, "proven": True})
             return [await view_consent(turn)]
+        if problem:
+            turn.goto("reg.phone", **data)
+            return [with_hint(problem, await view_phone(turn))]
     turn.goto("reg.phone", **data)
     return [await view_phone(turn)]
 
@@ -152,43 +161,117 @@ async def on_phone(turn: Turn, event: Text | Contact) -> list[Reply]:
     if phone is None:
         hint = turn._("That does not look like a phone number.")
         return [with_hint(hint, await view_phone(turn))]
-    existing = await client_by_phone(session=turn.session, phone=phone)
-    if existing is not None and existing.deleted_at is None:
-        if _linked_elsewhere(existing, turn):
-            hint = turn._(
-                "This number is already registered from another account. "
-                "Please type a different number or call us."
-            )
-            return [with_hint(hint, await view_phone(turn))]
-        if not _proven(event, turn):
-            # Linking a typed number would hand its visits to whoever typed it.
-            hint = turn._(
-                "We already know this number. To link it to this chat, please tap "
-                "the button below so the messenger confirms the number is yours."
-            )
-            return [with_hint(hint, await view_phone(turn))]
-    turn.goto("reg.consent", **{**turn.data, "phone": phone})
+    proven = _proven(event, turn)
+    if problem := await phone_problem(turn, phone, proven=proven):
+        return [with_hint(problem, await view_phone(turn))]
+    if turn.client is not None:  # a client whose number went to its proven owner
+        return await _replace_phone(turn, turn.client, phone, proven)
+    turn.goto("reg.consent", **{**turn.data, "phone": phone, "proven": proven})
     return [await view_consent(turn)]
 
 
 def _proven(event: Text | Contact, turn: Turn) -> bool:
     """The messenger vouches for the number: Telegram's own-contact button (the adapter
     turns someone else's contact into text), or the terminal, which is the operator's."""
-    return isinstance(event, Contact) or turn.inbound.channel == "console"
+    return isinstance(event, Contact) or turn.inbound.channel == Channel.console
 
 
-def _linked_elsewhere(client: Client, turn: Turn) -> bool:
+async def phone_problem(turn: Turn, phone: str, *, proven: bool) -> str | None:
+    """Why this chat cannot have this number now, or None. A typed number never attaches a
+    chat to a client we know; a proven one does, unless that client's number is proven too
+    and another chat of this messenger already has it."""
+    holder = await client_by_phone(session=turn.session, phone=phone)
+    if holder is None or holder.deleted_at is not None or holder is turn.client:
+        return None
+    if not proven:
+        return turn._(
+            "We already know this number. To link it to this chat, please tap "
+            "the button below so the messenger confirms the number is yours."
+        )
+    if not holder.phone_verified:
+        return None  # the proven owner wins; the holder is moved off it on commit
+    if turn.client is not None or await _has_another_chat_here(turn, holder):
+        return turn._(
+            "This number is already registered from another account. "
+            "Please type a different number or call us: {phone}."
+        ).format(phone=turn.config.business.phone or "—")
+    return None
+
+
+async def _has_another_chat_here(turn: Turn, client: Client) -> bool:
+    assert client.id is not None
+    chats = await identities_of(session=turn.session, client_id=client.id)
     channel, external_id = turn.inbound.channel, turn.inbound.external_id
-    if channel == "telegram":
-        return client.telegram_id is not None and str(client.telegram_id) != external_id
-    if channel == "whatsapp":
-        return client.whatsapp_id is not None and client.whatsapp_id != external_id
-    return False
+    return any(c.channel == channel and c.external_id != external_id for c in chats)
+
+
+async def _recheck(turn: Turn) -> list[Reply] | None:
+    """Before a step commits: the number may have been taken since it was given (the real
+    owner registered, the shop imported its list). Back to the phone step if so."""
+    phone = turn.data.get("phone")
+    proven = bool(turn.data.get("proven"))
+    problem = await phone_problem(turn, phone, proven=proven) if phone else None
+    if phone and problem is None:
+        return None
+    data = {k: v for k, v in turn.data.items() if k in ("name", "locale", "since")}
+    turn.goto("reg.phone", **data)
+    view = await view_phone(turn)
+    return [with_hint(problem, view) if problem else view]
+
+
+async def _take_number(turn: Turn, phone: str, proven: bool) -> Client | None:
+    """Free the number for this chat; the client to adopt when it is theirs already. A
+    deleted client's number is free; an unproven holder gives it up to the proven owner."""
+    holder = await client_by_phone(session=turn.session, phone=phone)
+    if holder is None:
+        return None
+    if holder.deleted_at is None and holder.phone_verified and proven:
+        return holder
+    if holder.deleted_at is None and proven:
+        log.info("client %s lost an unproven phone to its proven owner", holder.id)
+    holder.phone, holder.phone_verified = None, False
+    turn.session.add(holder)
+    await turn.session.flush()  # the unique phone is free before the new holder takes it
+    return None
+
+
+async def _replace_phone(turn: Turn, client: Client, phone: str, proven: bool) -> list[Reply]:
+    await _take_number(turn, phone, proven)
+    client.phone, client.phone_verified = phone, proven
+    turn.session.add(client)
+    done = turn._("Thank you, your phone number is saved.")
+    return [Reply(done), *await menu.show_menu(turn)]
+
+
+async def ask_phone_again(turn: Turn) -> list[Reply]:
+    """For a client whose typed number was proven by somebody else."""
+    turn.goto("reg.phone")
+    hint = turn._(
+        "The owner of the phone number in your profile has confirmed it in the messenger, "
+        "so we removed it from your profile. Please share your own number."
+    )
+    return [with_hint(hint, await view_phone(turn))]
+
+
+def expired(turn: Turn) -> bool:
+    """A registration left unfinished for a day is started again: a number given then
+    may no longer be free, and nobody should find a half-made profile waiting."""
+    started = turn.data.get("since")
+    since = datetime.fromisoformat(started) if started else turn.conversation.updated_at
+    return since is not None and turn.now - since > REGISTRATION_LIFETIME
+
+
+async def start_over(turn: Turn) -> list[Reply]:
+    turn.goto("reg.name", locale=turn.locale, since=turn.now.isoformat())
+    hint = turn._("Your registration was not finished within a day, so let us start again.")
+    return [with_hint(hint, await view_name(turn))]
 
 
 async def press_consent(turn: Turn, args: list[str]) -> list[Reply]:
     if turn.step != "reg.consent":
         return [await _current(turn)]
+    if refusal := await _recheck(turn):
+        return refusal
     if args[:1] != ["1"]:
         hint = turn._(
             "Without this consent we cannot book you through the bot. "
@@ -202,6 +285,8 @@ async def press_consent(turn: Turn, args: list[str]) -> list[Reply]:
 async def press_marketing(turn: Turn, args: list[str]) -> list[Reply]:
     if turn.step != "reg.marketing":
         return [await _current(turn)]
+    if refusal := await _recheck(turn):
+        return refusal
     turn.goto("reg.birthday", **{**turn.data, "marketing": args[:1] == ["1"]})
     return [await view_birthday(turn)]
 
@@ -223,13 +308,18 @@ async def press_skip_birthday(turn: Turn, args: list[str]) -> list[Reply]:
 
 
 async def _finish(turn: Turn, birthday: date | None) -> list[Reply]:
+    if refusal := await _recheck(turn):
+        return refusal
     data = turn.data
-    client = await client_by_phone(session=turn.session, phone=data["phone"])
-    if client is None or client.deleted_at is not None:
+    proven = bool(data.get("proven"))
+    client = await _take_number(turn, data["phone"], proven)
+    if client is None:
         client = Client(
             name=data["name"],
             phone=data["phone"],
+            phone_verified=proven,
             source=turn.inbound.channel,
+            holdout=in_holdout(data["phone"], turn.config.retention.holdout_share),
             created_at=turn.now,
         )
     client.name = data["name"]
@@ -237,27 +327,24 @@ async def _finish(turn: Turn, birthday: date | None) -> list[Reply]:
     client.consent_at = datetime.fromisoformat(data["consent_at"])
     if data.get("marketing"):
         client.marketing_opt_in_at = turn.now
-    if client.id is None:
-        client.holdout = in_holdout(client.phone or "", turn.config.retention.holdout_share)
     if birthday is not None:
         client.birthday = birthday
-    _link_channel(client, turn)
+    if client.preferred_channel is None and turn.inbound.channel != Channel.console:
+        client.preferred_channel = turn.inbound.channel
     turn.session.add(client)
     await turn.session.flush()
+    await link_chat(
+        session=turn.session,
+        client=client,
+        channel=turn.inbound.channel,
+        external_id=turn.inbound.external_id,
+        verified=True,
+        now=turn.now,
+    )
     turn.client = client
     turn.conversation.client_id = client.id
     done = turn._("Thank you, {name}! You are registered.").format(name=client.name)
     return [Reply(done), *await menu.show_menu(turn)]
-
-
-def _link_channel(client: Client, turn: Turn) -> None:
-    channel, external_id = turn.inbound.channel, turn.inbound.external_id
-    if channel == "telegram":
-        client.telegram_id = int(external_id)
-    elif channel == "whatsapp":
-        client.whatsapp_id = external_id
-    if client.preferred_channel is None and channel != "console":
-        client.preferred_channel = channel
 
 
 async def _current(turn: Turn) -> Reply:

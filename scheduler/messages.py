@@ -19,9 +19,20 @@ from domain.slots import free_slots, usual_time
 from domain.text import Translator, upper_first
 from scheduler.delivery import Recipient
 from storage.catalog import Catalog, MasterInfo, ServiceInfo
-from storage.guards import has_open_visit
+from storage.guards import has_open_visit, why_unreachable, working_chats
+from storage.identities import identities_of
+from storage.outbox import winback_percent
 from storage.queries import busy_intervals, completed_starts
-from storage.tables import ACTIVE_VISIT, Client, Feedback, Outbox, Staff, Visit, VisitStatus
+from storage.tables import (
+    ACTIVE_VISIT,
+    Channel,
+    Client,
+    Feedback,
+    Outbox,
+    Staff,
+    Visit,
+    VisitStatus,
+)
 
 WINBACK_REASONS = ("moved", "price", "quality", "time", "other")
 
@@ -81,41 +92,33 @@ class Messages:
             draft = _Draft(self, session, row, now, self.translator(locale), None, staff)
         else:
             client = await session.get(Client, row.client_id) if row.client_id else None
-            recipient = self._client_recipient(client, now)
+            recipient = await self._client_recipient(session, client, now)
             assert client is not None
             if KIND_CLASS.get(row.kind) is MessageClass.marketing:
                 await self._marketing_still_welcome(session, client, row, now)
             draft = _Draft(self, session, row, now, self.translator(client.locale), client, None)
         return Composed(recipient, await render(draft))
 
-    def _client_recipient(self, client: Client | None, now: datetime) -> Recipient:
-        """The client's preferred messenger, or the other one when the preferred one is
+    async def _client_recipient(
+        self, session: AsyncSession, client: Client | None, now: datetime
+    ) -> Recipient:
+        """The client's preferred messenger, or another one when the preferred one is
         unreachable or not connected to this bot."""
-        if client is None or client.deleted_at is not None:
+        if client is None or client.id is None:
             raise Skip("the client is deleted")
-        if client.unreachable_since is not None:
-            raise Skip("the client is unreachable")
-        if client.consent_at is None:
-            raise Skip("no consent to personal data processing")
-        addresses = {
-            "telegram": str(client.telegram_id)
-            if client.telegram_id and client.telegram_unreachable_at is None
-            else None,
-            "whatsapp": client.whatsapp_id if client.whatsapp_unreachable_at is None else None,
-        }
-        last_inbound = {
-            "telegram": client.last_inbound_telegram_at,
-            "whatsapp": client.last_inbound_whatsapp_at,
-        }
-        for channel in (client.preferred_channel, "telegram", "whatsapp"):
-            address = addresses.get(channel or "")
-            if channel in self.channels and address:
+        identities = await identities_of(session=session, client_id=client.id)
+        if reason := why_unreachable(client, identities):
+            raise Skip(reason)
+        chats = {chat.channel: chat for chat in reversed(working_chats(identities))}
+        for channel in (client.preferred_channel, Channel.telegram, Channel.whatsapp):
+            chat = chats.get(channel or "")
+            if chat is not None and chat.channel in self.channels:
                 return Recipient(
-                    channel,
-                    address,
+                    chat.channel,
+                    chat.external_id,
                     client.locale,
                     client_id=client.id,
-                    last_inbound=last_inbound[channel],
+                    last_inbound=chat.last_inbound_at,
                     composed_at=now,
                 )
         raise Skip("the client has no messenger the bot can reach")
@@ -241,11 +244,11 @@ class Messages:
             "time": tr._("No time"),
             "other": tr._("Other reason"),
         }
-        buttons = [Button(labels[code], pack("wr", code)) for code in WINBACK_REASONS]
+        # The answer names the win-back it answers: one answer per message, only to whom
+        # it was sent (handlers/followups.py).
+        buttons = [Button(labels[code], pack("wr", d.row.id, code)) for code in WINBACK_REASONS]
         until = d.local_today() + timedelta(days=self.config.offers.offer_valid_days)
-        values = d.values(
-            discount=f"{self.config.offers.winback_discount_percent}%", date=tr.day(until)
-        )
+        values = d.values(discount=f"{winback_percent(d.row, self.config)}%", date=tr.day(until))
         return Reply(text, buttons=rows(buttons), kind="winback", meta=values)
 
     async def _birthday(self, d: _Draft) -> Reply:

@@ -34,7 +34,7 @@ from domain.retention import (
 )
 from domain.slots import working_intervals
 from storage.catalog import Catalog
-from storage.guards import open_visit_sql
+from storage.guards import open_visit_sql, reachable_sql
 from storage.outbox import enqueue, marketing_times, next_due, planned_keys
 from storage.stats import refresh_client_stats
 from storage.tables import (
@@ -90,18 +90,9 @@ def quiet_hours(config: BusinessConfig) -> QuietHours:
     return config.retention.quiet_hours
 
 
-def _reachable() -> Any:
-    return and_(
-        col(Client.deleted_at).is_(None),
-        col(Client.unreachable_since).is_(None),
-        col(Client.consent_at).is_not(None),
-        or_(col(Client.telegram_id).is_not(None), col(Client.whatsapp_id).is_not(None)),
-    )
-
-
 def _marketing_allowed() -> Any:
     return and_(
-        _reachable(),
+        reachable_sql(),
         col(Client.marketing_opt_in_at).is_not(None),
         or_(
             col(Client.marketing_opt_out_at).is_(None),
@@ -172,7 +163,7 @@ class Planner:
                 col(Visit.starts_at),
                 col(Visit.ends_at),
                 col(Visit.created_at),
-                _reachable().label("reachable"),
+                reachable_sql().label("reachable"),
                 col(Visit.status),
                 col(Visit.completed_at),
                 col(Visit.rescheduled_at),
@@ -546,6 +537,8 @@ class Planner:
                 f"winback:{number}:client:{client_id}:{dormancy}",
                 now,
                 number=number,
+                # The answer gives what this message offered, whatever the config says later.
+                discount_percent=self.config.offers.winback_discount_percent,
             )
             if holdout:
                 row["status"] = OutboxStatus.held_out

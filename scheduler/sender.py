@@ -30,6 +30,7 @@ from scheduler.delivery import (
 from scheduler.messages import Messages, Skip
 from scheduler.planner import quiet_hours
 from storage.db import Database
+from storage.identities import mark_unreachable
 from storage.outbox import claim_due, requeue_stale
 from storage.tables import Client, Outbox, OutboxStatus
 
@@ -271,15 +272,10 @@ class Sender:
         if recipient.client_id is None:
             return
         async with self.db.transaction() as session:
-            client = await session.get(Client, recipient.client_id)
-            if client is None:
-                return
-            if recipient.channel == "telegram":
-                client.telegram_unreachable_at = now
-            elif recipient.channel == "whatsapp":
-                client.whatsapp_unreachable_at = now
-            telegram_gone = client.telegram_id is None or client.telegram_unreachable_at
-            whatsapp_gone = client.whatsapp_id is None or client.whatsapp_unreachable_at
-            if telegram_gone and whatsapp_gone:
-                client.unreachable_since = now
-            session.add(client)
+            await mark_unreachable(
+                session=session,
+                client_id=recipient.client_id,
+                channel=recipient.channel,
+                external_id=recipient.address,
+                now=now,
+            )

@@ -1,17 +1,56 @@
-"""Rules about a client that both the planner (in SQL, over many clients) and the composer
-(in Python, for one message about to go) apply. Each rule is written here once, as a SQL
-expression and the query that uses the same expression for one client, so the two cannot
-drift apart. docs/retention.md ("Guards") says why each exists."""
+"""Rules about a client that both the planner (in SQL, over many clients) and the message
+composer (for one message about to go) apply. Each rule is written here once, with its SQL
+expression and its Python twin side by side, so the two cannot drift apart
+(tests/test_guards.py checks that they agree). docs/retention.md ("Guards") says why each
+exists."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import exists
+from sqlalchemy import and_, exists
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.tables import ACTIVE_VISIT, Client, Visit
+from storage.tables import ACTIVE_VISIT, Channel, Client, ClientIdentity, Visit
+
+MESSENGERS = (Channel.telegram, Channel.whatsapp)  # the console cannot be written to later
+
+
+def reachable_sql() -> Any:
+    """The client is alive, consented, and has a messenger chat that still works."""
+    return and_(
+        col(Client.deleted_at).is_(None),
+        col(Client.unreachable_since).is_(None),
+        col(Client.consent_at).is_not(None),
+        exists().where(
+            col(ClientIdentity.client_id) == col(Client.id),
+            col(ClientIdentity.channel).in_(MESSENGERS),
+            col(ClientIdentity.unreachable_since).is_(None),
+        ),
+    )
+
+
+def why_unreachable(client: Client, identities: Iterable[ClientIdentity]) -> str | None:
+    """The reason `reachable_sql()` leaves this client out, or None when it keeps them."""
+    if client.deleted_at is not None:
+        return "the client is deleted"
+    if client.unreachable_since is not None:
+        return "the client is unreachable"
+    if client.consent_at is None:
+        return "no consent to personal data processing"
+    if not working_chats(identities):
+        return "the client has no messenger the bot can reach"
+    return None
+
+
+def is_reachable(client: Client, identities: Iterable[ClientIdentity]) -> bool:
+    return why_unreachable(client, identities) is None
+
+
+def working_chats(identities: Iterable[ClientIdentity]) -> list[ClientIdentity]:
+    return [i for i in identities if i.channel in MESSENGERS and i.unreachable_since is None]
 
 
 def open_visit_sql() -> Any:
@@ -25,5 +64,6 @@ def open_visit_sql() -> Any:
 
 
 async def has_open_visit(*, session: AsyncSession, client_id: int) -> bool:
+    """`open_visit_sql()` for one client."""
     query = select(col(Client.id)).where(col(Client.id) == client_id, open_visit_sql())
     return (await session.exec(query)).first() is not None

@@ -13,7 +13,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.tables import Outbox, OutboxStatus
+from domain.business import BusinessConfig
+from storage.tables import ChurnReason, Outbox, OutboxStatus
 
 LIVE = (OutboxStatus.pending, OutboxStatus.sending, OutboxStatus.sent)
 _ROW_DEFAULTS: dict[str, Any] = {
@@ -124,3 +125,23 @@ async def requeue_stale(
     )
     result = await session.exec(update(Outbox).where(*stale).values(status=OutboxStatus.pending))
     return int(result.rowcount or 0)
+
+
+def winback_percent(row: Outbox, config: BusinessConfig) -> int:
+    """The discount this win-back offered (rows planned before it was stored: the
+    configured one)."""
+    percent = row.payload.get("discount_percent")
+    return percent if isinstance(percent, int) else config.offers.winback_discount_percent
+
+
+async def unanswered_winback(
+    *, session: AsyncSession, outbox_id: int, client_id: int
+) -> Outbox | None:
+    """The win-back sent to this client with this id, if it has no answer yet."""
+    row = await session.get(Outbox, outbox_id)
+    if row is None or row.kind != "winback" or row.client_id != client_id:
+        return None
+    if row.status != OutboxStatus.sent:
+        return None  # held out, skipped or never sent: nothing was offered
+    answered = await session.exec(select(ChurnReason.id).where(ChurnReason.outbox_id == row.id))
+    return None if answered.first() is not None else row

@@ -7,13 +7,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, or_
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.slots import Interval
+from storage.identities import client_of_chat, link_chat
 from storage.tables import (
     ACTIVE_VISIT,
+    Channel,
     Client,
     Conversation,
     Staff,
@@ -59,6 +60,47 @@ async def lock_master(*, session: AsyncSession, master_id: int) -> None:
     """Serialise bookings for one master. PostgreSQL locks the staff row; SQLite already
     holds the database write lock (BEGIN IMMEDIATE), so this is a no-op there."""
     await session.exec(select(Staff.id).where(Staff.id == master_id).with_for_update())
+
+
+async def lock_client(*, session: AsyncSession, client_id: int) -> None:
+    """Serialise one client's bookings (two masters at once must not both say yes).
+    PostgreSQL locks the client row; SQLite holds the write lock already."""
+    await session.exec(select(Client.id).where(Client.id == client_id).with_for_update())
+
+
+async def upcoming_count(*, session: AsyncSession, client_id: int, now: datetime) -> int:
+    query = select(func.count()).where(
+        Visit.client_id == client_id, col(Visit.status).in_(ACTIVE_VISIT), col(Visit.ends_at) > now
+    )
+    return int((await session.exec(query)).one())
+
+
+async def booked_in(
+    *, session: AsyncSession, client_id: int, source: str, start: datetime, end: datetime
+) -> int:
+    """Visits this client booked from this channel in [start, end), cancelled ones too."""
+    query = select(func.count()).where(
+        Visit.client_id == client_id,
+        Visit.source == source,
+        col(Visit.created_at) >= start,
+        col(Visit.created_at) < end,
+    )
+    return int((await session.exec(query)).one())
+
+
+async def clashing_visit(
+    *, session: AsyncSession, client_id: int, interval: Interval, moving: int | None = None
+) -> Visit | None:
+    """The client's active visit that overlaps `interval` (with any master), but `moving`."""
+    query = select(Visit).where(
+        Visit.client_id == client_id,
+        col(Visit.status).in_(ACTIVE_VISIT),
+        col(Visit.starts_at) < interval.end,
+        col(Visit.ends_at) > interval.start,
+    )
+    if moving is not None:
+        query = query.where(Visit.id != moving)
+    return (await session.exec(query.order_by(col(Visit.starts_at)))).first()
 
 
 async def create_visit(
@@ -149,31 +191,37 @@ async def conversation_for(
 
 
 async def client_for(
-    *, session: AsyncSession, channel: str, external_id: str, client_id: int | None
+    *, session: AsyncSession, channel: str, external_id: str, client_id: int | None, now: datetime
 ) -> Client | None:
-    """The client behind a chat: the one the conversation is linked to, else the one whose
-    messenger id matches (an imported client writing for the first time)."""
+    """The client behind a chat: the one the conversation is linked to, else the one the
+    chat belongs to (an imported client writing for the first time)."""
     if client_id is not None:
         client = await session.get(Client, client_id)
         if client is not None and client.deleted_at is None:
             return client
-    if channel == "telegram" and external_id.lstrip("-").isdigit():
-        query = select(Client).where(Client.telegram_id == int(external_id))
-    elif channel == "whatsapp":
-        # The WhatsApp id is the phone number: a client known from Telegram or an import is
-        # recognised on their first WhatsApp message and linked.
-        query = select(Client).where(
-            or_(
-                col(Client.whatsapp_id) == external_id,
-                and_(col(Client.whatsapp_id).is_(None), col(Client.phone) == f"+{external_id}"),
-            )
-        )
-    else:
+    client = await client_of_chat(session=session, channel=channel, external_id=external_id)
+    if client is None and channel == Channel.whatsapp:
+        client = await _proven_owner_of_number(session=session, wa_id=external_id, now=now)
+    return client
+
+
+async def _proven_owner_of_number(
+    *, session: AsyncSession, wa_id: str, now: datetime
+) -> Client | None:
+    """The WhatsApp id is the sender's number, which WhatsApp proves: a client whose number
+    is proven too (from Telegram's contact or staff) is recognised and the chat linked. A
+    typed number proves nothing, so its holder is not handed this chat."""
+    client = await client_by_phone(session=session, phone=f"+{wa_id}")
+    if client is None or client.deleted_at is not None or not client.phone_verified:
         return None
-    client = (await session.exec(query.where(col(Client.deleted_at).is_(None)))).first()
-    if client is not None and channel == "whatsapp" and client.whatsapp_id is None:
-        client.whatsapp_id = external_id
-        session.add(client)
+    await link_chat(
+        session=session,
+        client=client,
+        channel=Channel.whatsapp,
+        external_id=wa_id,
+        verified=True,
+        now=now,
+    )
     return client
 
 

@@ -55,8 +55,9 @@ class Client(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=100)
     phone: str | None = Field(default=None, max_length=20, unique=True)
-    telegram_id: int | None = Field(default=None, sa_type=BigInteger, unique=True)
-    whatsapp_id: str | None = Field(default=None, max_length=32, unique=True)
+    # A channel proved the number (Telegram's own contact, the WhatsApp sender) or staff
+    # entered it; a typed number is only a claim and never links anything.
+    phone_verified: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     preferred_channel: str | None = None
     locale: str = "ru"
     birthday: date | None = None
@@ -70,11 +71,8 @@ class Client(SQLModel, table=True):
     consent_at: datetime | None = _ts()
     marketing_opt_in_at: datetime | None = _ts()
     marketing_opt_out_at: datetime | None = _ts()
+    # Every messenger identity of the client is unreachable (see ClientIdentity).
     unreachable_since: datetime | None = _ts()
-    telegram_unreachable_at: datetime | None = _ts()
-    whatsapp_unreachable_at: datetime | None = _ts()
-    last_inbound_telegram_at: datetime | None = _ts()
-    last_inbound_whatsapp_at: datetime | None = _ts()
     holdout: bool = False
     created_at: datetime = _required_ts()
     deleted_at: datetime | None = _ts()
@@ -94,6 +92,24 @@ class Client(SQLModel, table=True):
             self.marketing_opt_out_at is None
             or self.marketing_opt_out_at < self.marketing_opt_in_at
         )
+
+
+class ClientIdentity(SQLModel, table=True):
+    """One chat of a client on one messenger: a Telegram user id, a WhatsApp number, a
+    console user. A chat belongs to one client; a client may have several."""
+
+    __tablename__ = "client_identity"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    channel: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    # The chat itself wrote to us; an imported Telegram id is not verified until then.
+    verified: bool = False
+    last_inbound_at: datetime | None = _ts()  # WhatsApp's 24-hour window needs it
+    unreachable_since: datetime | None = _ts()  # blocked the bot, number gone…
+    created_at: datetime = _required_ts()
 
 
 class Staff(SQLModel, table=True):
@@ -190,6 +206,8 @@ class ChurnReason(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     client_id: int = Field(foreign_key="client.id", index=True)
     answer: str
+    # The win-back this answers: one answer per win-back message.
+    outbox_id: int | None = Field(default=None, foreign_key="outbox.id", unique=True)
     created_at: datetime = _required_ts()
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.composition import Core
-from storage.tables import Client, Visit, VisitStatus
+from storage.tables import Client, ClientIdentity, Visit, VisitStatus
 from tests.chat import ChatClient
 
 
@@ -46,17 +46,65 @@ async def clients(core: Core) -> list[Client]:
         return list((await session.exec(select(Client).order_by(Client.id))).all())  # type: ignore[arg-type]
 
 
+# Client fields of the old per-channel columns, now rows of client_identity.
+_CHAT_FIELDS = {
+    "telegram_id": ("telegram", "external_id"),
+    "whatsapp_id": ("whatsapp", "external_id"),
+    "telegram_unreachable_at": ("telegram", "unreachable_since"),
+    "whatsapp_unreachable_at": ("whatsapp", "unreachable_since"),
+    "last_inbound_telegram_at": ("telegram", "last_inbound_at"),
+    "last_inbound_whatsapp_at": ("whatsapp", "last_inbound_at"),
+}
 # Rows a test writes are dated by the test, never by the machine's clock: long before any
 # simulated day unless the test says otherwise.
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 async def add_client(core: Core, **fields: object) -> Client:
+    """A client as staff or an import would enter them: a given phone is verified. Chats
+    are given as `telegram_id=…`, `whatsapp_id=…` (and their `last_inbound_…_at`,
+    `…_unreachable_at`)."""
+    chats: dict[str, dict[str, object]] = {}
+    for name, (channel, attribute) in _CHAT_FIELDS.items():
+        if name in fields:
+            chats.setdefault(channel, {})[attribute] = fields.pop(name)
+    fields.setdefault("phone_verified", fields.get("phone") is not None)
+    fields.setdefault("created_at", fields.get("consent_at") or LONG_AGO)
     async with core.db.transaction() as session:
-        client = Client(**{"created_at": LONG_AGO, **fields})  # type: ignore[arg-type]
+        client = Client(**fields)  # type: ignore[arg-type]
         session.add(client)
         await session.flush()
+        assert client.id is not None
+        for channel, chat in chats.items():
+            if chat.get("external_id") is None:
+                continue
+            chat["external_id"] = str(chat["external_id"])
+            session.add(
+                ClientIdentity(
+                    client_id=client.id,
+                    channel=channel,
+                    verified=True,
+                    created_at=client.created_at,
+                    **chat,  # type: ignore[arg-type]
+                )
+            )
         return client
+
+
+async def chats(core: Core, client_id: int | None) -> dict[str, ClientIdentity]:
+    """The client's chats by messenger (the first one of each)."""
+    async with core.db.reading() as session:
+        query = select(ClientIdentity).where(ClientIdentity.client_id == client_id)
+        rows = (await session.exec(query.order_by(col(ClientIdentity.id)))).all()
+    found: dict[str, ClientIdentity] = {}
+    for row in rows:
+        found.setdefault(row.channel, row)
+    return found
+
+
+async def chat_id(core: Core, client_id: int | None, channel: str = "telegram") -> str | None:
+    chat = (await chats(core, client_id)).get(channel)
+    return chat.external_id if chat else None
 
 
 async def add_visit(
@@ -68,6 +116,7 @@ async def add_visit(
     start: datetime,
     status: str = VisitStatus.completed,
     created_at: datetime | None = None,
+    source: str = "import",
 ) -> Visit:
     catalog = core.deps.catalog
     master_info = catalog.master_by_key(master)
@@ -82,7 +131,7 @@ async def add_visit(
             ends_at=start + service_info.duration,
             status=status,
             price=Decimal(service_info.price),
-            source="import",
+            source=source,
             created_at=created_at or LONG_AGO,
         )
         session.add(visit)

@@ -23,7 +23,7 @@ from domain.business import BusinessConfig
 from domain.retention import in_holdout
 from storage.catalog import Catalog, load_catalog, sync_catalog
 from storage.db import Database, create_engine
-from storage.tables import ACTIVE_VISIT, Client, Feedback, Visit, VisitStatus
+from storage.tables import ACTIVE_VISIT, Client, ClientIdentity, Feedback, Visit, VisitStatus
 
 NOW = datetime(2026, 5, 20, 9, 30, tzinfo=UTC)  # Wednesday 12:30 in Moscow
 MSK = ZoneInfo("Europe/Moscow")
@@ -67,6 +67,15 @@ async def demo(tmp_path: Path) -> AsyncIterator[tuple[Shop, HistoryStats]]:
 async def all_clients(db: Database) -> Sequence[Client]:
     async with db.reading() as session:
         return (await session.exec(select(Client).order_by(col(Client.id)))).all()
+
+
+async def telegram_chats(db: Database) -> dict[int, str]:
+    """Client id -> their Telegram chat."""
+    async with db.reading() as session:
+        query = select(ClientIdentity.client_id, ClientIdentity.external_id).where(
+            ClientIdentity.channel == "telegram"
+        )
+        return dict((await session.exec(query)).all())
 
 
 async def all_visits(db: Database) -> Sequence[Visit]:
@@ -146,9 +155,10 @@ async def test_clients_have_unique_valid_russian_mobiles_and_plausible_profiles(
     for phone in phones:
         assert phone is not None and re.fullmatch(r"\+79\d{9}", phone)
         assert phonenumbers.is_valid_number(phonenumbers.parse(phone))
-    telegram_ids = [c.telegram_id for c in clients if c.telegram_id is not None]
+    telegram = await telegram_chats(shop.db)
+    telegram_ids = list(telegram.values())
     assert len(set(telegram_ids)) == len(telegram_ids)
-    assert all(t > 0 for t in telegram_ids)
+    assert all(int(t) > 0 for t in telegram_ids)
     assert all(re.fullmatch(r"[А-ЯЁ][а-яё]+( [А-ЯЁ][а-яё]+)?", c.name) for c in clients)
 
     def share(flags: list[bool]) -> float:
@@ -156,7 +166,8 @@ async def test_clients_have_unique_valid_russian_mobiles_and_plausible_profiles(
 
     assert 0.6 <= share([c.birthday is not None for c in clients]) <= 0.8
     assert 0.5 <= share([c.marketing_opt_in_at is not None for c in clients]) <= 0.7
-    assert 0.78 <= share([c.telegram_id is not None for c in clients]) <= 0.92
+    assert 0.78 <= share([c.id in telegram for c in clients]) <= 0.92
+    assert all(c.phone_verified for c in clients)
     assert 0.04 <= share([c.holdout for c in clients]) <= 0.16
     assert all(c.holdout == in_holdout(c.phone or "") for c in clients)
     assert all(c.consent_at is not None for c in clients)

@@ -15,7 +15,7 @@ from scheduler.messages import Messages
 from storage.db import Database
 from storage.tables import ChurnReason, Client, Feedback, Outbox, Staff, Visit, VisitStatus
 from tests.chat import ChatClient, Clock
-from tests.helpers import add_client, add_visit, register, utc_visit, visits
+from tests.helpers import add_client, add_visit, chat_id, register, utc_visit, visits
 
 
 async def _compose(core: Core, clock: Clock, **row: object) -> Reply:
@@ -32,7 +32,7 @@ async def _compose(core: Core, clock: Clock, **row: object) -> Reply:
 async def _registered_with_visit(chat: ChatClient, core: Core, status: str) -> Visit:
     chat.language = "en"
     await register(chat)
-    [client] = [c for c in await _clients(core) if c.telegram_id == int(chat.external_id)]
+    [client] = [c for c in await _clients(core) if await chat_id(core, c.id) == chat.external_id]
     assert client.id is not None
     start = utc_visit(2026, 11, 24, 15) if status == "booked" else utc_visit(2026, 11, 20, 15)
     return await add_visit(
@@ -118,7 +118,9 @@ async def test_a_sleeping_clients_reason_is_stored_and_the_discount_offered(
 ) -> None:
     await _registered_with_visit(chat, core, "completed")
     [client] = await _clients(core)
-    winback = await _compose(core, chat.clock, kind="winback", client_id=client.id, payload={})
+    winback = await _compose(
+        core, chat.clock, kind="winback", client_id=client.id, payload={}, status="sent"
+    )
     assert [b.label for b in winback.flat_buttons] == [
         "I moved away",
         "Too expensive",
@@ -131,6 +133,7 @@ async def test_a_sleeping_clients_reason_is_stored_and_the_discount_offered(
     async with core.db.reading() as session:
         reasons = (await session.exec(select(ChurnReason))).all()
     assert [(r.client_id, r.answer) for r in reasons] == [(client.id, "price")]
+    assert reasons[0].outbox_id is not None
 
 
 async def test_the_master_marks_came_with_another_amount(

@@ -21,7 +21,7 @@ from domain.slots import Interval, working_intervals
 from storage.db import Database, create_engine
 from storage.tables import Client, Visit, VisitStatus
 from tests.chat import Clock
-from tests.helpers import add_client, clients, visits
+from tests.helpers import add_client, chat_id, clients, visits
 
 DATA = Path(__file__).resolve().parent / "data"
 CLIENTS = DATA / "clients.csv"
@@ -91,7 +91,7 @@ async def snapshot(core: Core) -> list[tuple[Any, ...]]:
     services = {s.id: s.key for s in core.deps.catalog.services.values()}
     rows: list[tuple[Any, ...]] = [
         (
-            c.phone, c.name, c.birthday, c.telegram_id, c.staff_notes, c.consent_at,
+            c.phone, c.name, c.birthday, await chat_id(core, c.id), c.staff_notes, c.consent_at,
             c.marketing_opt_in_at, c.created_at, c.source, c.completed_visits,
             c.next_visit_due,
         )
@@ -136,12 +136,12 @@ async def test_russian_headers_and_every_phone_format_are_read(core: Core, clock
     orlov = people[phone(1)]
     assert orlov.name == "Дмитрий Орлов"
     assert orlov.birthday == date(1987, 3, 14)
-    assert orlov.telegram_id == 500100101
+    assert await chat_id(core, orlov.id) == "500100101"
     assert orlov.preferred_channel == "telegram"
     assert orlov.staff_notes == "Любит короткие виски"
     assert people[phone(2)].birthday == date(1990, 7, 2)  # YYYY-MM-DD
     assert people[phone(27)].staff_notes == 'Кофе без сахара; просит "как в прошлый раз"'
-    assert people[phone(17)].telegram_id is None
+    assert await chat_id(core, people[phone(17)].id) is None
     assert people[phone(17)].preferred_channel is None
     assert {c.source for c in people.values()} == {"import"}
     assert {c.locale for c in people.values()} == {"ru"}
@@ -326,7 +326,7 @@ async def test_clients_from_the_bot_are_updated_without_losing_what_they_chose(
     people = await by_phone(core)
     dima = people[phone(1)]
     assert dima.name == "Дмитрий Орлов"
-    assert dima.telegram_id == 777  # the id the person linked in the bot stays
+    assert await chat_id(core, dima.id) == "777"  # the id the person linked in the bot stays
     assert dima.source == "telegram"
     assert dima.consent_at == earlier
     assert dima.marketing_opt_in_at == earlier
@@ -581,7 +581,7 @@ async def test_row_errors_name_the_problem(core: Core, clock: Clock, tmp_path: P
     assert bot_visit.price == Decimal("1500.50")
     people = await by_phone(core)
     assert people["+79160000001"].completed_visits == 1
-    assert people["+79160000001"].telegram_id == 42
+    assert await chat_id(core, people["+79160000001"].id) == "42"
     assert people["+79160000007"].marketing_opt_in_at == clock.now
 
 

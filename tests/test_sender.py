@@ -36,7 +36,7 @@ from tests.fake_bot_api import (
     serving,
     too_many,
 )
-from tests.helpers import add_client, add_visit, utc_visit
+from tests.helpers import add_client, add_visit, chats, utc_visit
 
 START = utc_visit(2026, 11, 23, 9)  # Monday, 09:00 in Moscow
 SERVICE = "Men's haircut"
@@ -120,10 +120,13 @@ def engine(core: Core, fake: FakeTime, bot: Bot) -> Engine:
     return engine_for(core, fake, TelegramDelivery(bot))
 
 
+FIRST_CHAT = 700_000
+
+
 async def a_client(core: Core, n: int, **fields: Any) -> Client:
     values: dict[str, Any] = {
         "name": f"Client {n}",
-        "telegram_id": 700_000 + n,
+        "telegram_id": FIRST_CHAT + n,
         "consent_at": START - timedelta(days=30),
         "locale": "en",
         **fields,
@@ -190,8 +193,8 @@ async def statuses(core: Core) -> dict[int, str]:
 
 
 def chat(client: Client) -> int:
-    assert client.telegram_id is not None
-    return client.telegram_id
+    """The Telegram chat `a_client` gave this client."""
+    return FIRST_CHAT + int(client.name.removeprefix("Client "))
 
 
 def assert_reminder(text: str) -> None:
@@ -308,7 +311,7 @@ async def test_a_client_who_blocked_the_bot_is_unreachable_and_gets_nothing_more
     assert failed.last_error is not None and "unreachable" in failed.last_error
     assert "bot was blocked by the user" in failed.last_error
     gone = await client_of(core, client)
-    assert gone.telegram_unreachable_at == START
+    assert (await chats(core, client.id))["telegram"].unreachable_since == START
     assert gone.unreachable_since == START  # Telegram was the client's only messenger
 
     fake.to(later)
@@ -330,7 +333,8 @@ async def test_blocked_on_telegram_with_whatsapp_left_only_closes_telegram(
     stats = await engine.send()
 
     gone = await client_of(core, client)
-    assert gone.telegram_unreachable_at == START and gone.unreachable_since is None
+    assert (await chats(core, client.id))["telegram"].unreachable_since == START
+    assert gone.unreachable_since is None
     assert (await outbox(core, first)).status == OutboxStatus.failed
     # The next message would go by WhatsApp, which this bot is not connected to.
     skipped = await outbox(core, second)

@@ -13,7 +13,7 @@ from bot.composition import build_core_on
 from bot.demo_history import seed_history
 from domain.business import BusinessConfig
 from storage.db import Database, create_engine, sqlite_url_for
-from storage.tables import Client, Outbox, Visit
+from storage.tables import Client, ClientIdentity, Outbox, Visit
 from tests.helpers import add_client, add_visit, utc_visit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,14 +191,20 @@ async def _demo_shop(path: Path, config: BusinessConfig, now: datetime) -> None:
     await db.dispose()
 
 
-async def _open_visits_and_inbound(path: Path) -> tuple[list[Visit], dict[str, Client]]:
+async def _open_visits_and_inbound(
+    path: Path,
+) -> tuple[list[Visit], dict[str, Client], dict[int, datetime | None]]:
+    """Open visits, clients by phone, and when each client last wrote on WhatsApp."""
     db = Database(create_engine(sqlite_url_for(str(path))))
     async with db.reading() as session:
         visits = list((await session.exec(select(Visit))).all())
         clients = {c.phone or "": c for c in (await session.exec(select(Client))).all()}
+        chats = (
+            await session.exec(select(ClientIdentity).where(ClientIdentity.channel == "whatsapp"))
+        ).all()
     await db.dispose()
     open_ = [v for v in visits if v.status in ("booked", "confirmed")]
-    return open_, clients
+    return open_, clients, {chat.client_id: chat.last_inbound_at for chat in chats}
 
 
 def test_a_demo_week_sends_no_offer_over_an_open_visit_and_nothing_whatsapp_would_refuse(
@@ -208,7 +214,7 @@ def test_a_demo_week_sends_no_offer_over_an_open_visit_and_nothing_whatsapp_woul
     assert main(["db", "upgrade", "--db", str(path)]) == 0
     now = utc_visit(2026, 12, 1, 8)
     asyncio.run(_demo_shop(path, config, now))
-    open_visits, clients = asyncio.run(_open_visits_and_inbound(path))
+    open_visits, clients, wrote = asyncio.run(_open_visits_and_inbound(path))
     capsys.readouterr()
 
     assert main(["simulate", "--db", str(path), "--config", CONFIG, "--from", "2026-12-01",
@@ -232,7 +238,8 @@ def test_a_demo_week_sends_no_offer_over_an_open_visit_and_nothing_whatsapp_woul
             assert still_open == [], (message["kind"], message["at"], message["client"])
         if message["channel"] == "whatsapp":
             # No templates in the example config: only inside the 24-hour window.
-            assert client is not None and client.last_inbound_whatsapp_at is not None
-            assert at - client.last_inbound_whatsapp_at < timedelta(hours=24), message
+            assert client is not None and client.id is not None
+            last_inbound = wrote.get(client.id)
+            assert last_inbound is not None and at - last_inbound < timedelta(hours=24), message
     refused = [m for m in lines if m["status"] == "skipped" and "template" in (m["reason"] or "")]
     assert refused, "the demo has WhatsApp clients outside the window: their messages are skipped"

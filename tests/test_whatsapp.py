@@ -53,7 +53,7 @@ from storage.tables import (
     VisitStatus,
 )
 from tests.chat import Clock
-from tests.helpers import add_client, add_visit, utc_visit
+from tests.helpers import add_client, add_visit, chats, utc_visit
 from tests.whatsapp_fakes import (
     API_URL,
     APP_SECRET,
@@ -228,7 +228,7 @@ async def test_a_failed_delivery_131026_marks_the_client_unreachable_on_whatsapp
 
     [found] = await rows_of(core, Client)
     assert found.id == client.id
-    assert found.whatsapp_unreachable_at == clock.now
+    assert (await chats(core, client.id))["whatsapp"].unreachable_since == clock.now
     assert found.unreachable_since is None  # Telegram is still there
 
 
@@ -346,8 +346,9 @@ async def test_registration_and_booking_by_lists_and_buttons_end_with_a_visit(
         "whatsapp",
         client.id,
     )
-    assert (client.phone, client.whatsapp_id) == ("+79161234567", "79161234567")
-    assert client.last_inbound_whatsapp_at == clock.now
+    whatsapp = (await chats(core, client.id))["whatsapp"]
+    assert (client.phone, client.phone_verified) == ("+79161234567", True)
+    assert (whatsapp.external_id, whatsapp.last_inbound_at) == ("79161234567", clock.now)
     version = utils.Version.GRAPH_API.value  # pywa's Graph API version, on our base URL
     assert {sent.url.rsplit("/", 2)[0] for sent in api.requests} == {f"{API_URL}/v{version}"}
     assert len(await rows_of(core, ProcessedMessage)) == len(ivan.sent_ids)
@@ -745,7 +746,8 @@ async def test_not_a_whatsapp_user_131026_closes_whatsapp_and_the_next_goes_by_t
     failed = await reread(core, first)
     assert failed.status == OutboxStatus.failed and "131026" in failed.last_error
     gone = await reread(core, client)
-    assert gone.whatsapp_unreachable_at == clock.now and gone.unreachable_since is None
+    assert (await chats(core, client.id))["whatsapp"].unreachable_since == clock.now
+    assert gone.unreachable_since is None
     [(recipient, reply)] = telegram.delivered
     assert (recipient.channel, recipient.address) == ("telegram", "5005")
     assert "November 25" in reply.text
@@ -783,5 +785,6 @@ async def test_a_client_who_stopped_marketing_131050_keeps_getting_reminders(
     assert skipped.status == OutboxStatus.skipped and "opted out" in (skipped.last_error or "")
     after = await reread(core, client)
     assert not after.marketing_allowed
-    assert after.whatsapp_unreachable_at is None and after.unreachable_since is None
+    assert (await chats(core, client.id))["whatsapp"].unreachable_since is None
+    assert after.unreachable_since is None
     assert (await reread(core, reminder)).status == OutboxStatus.sent

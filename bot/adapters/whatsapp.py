@@ -30,14 +30,15 @@ from pywa_async.types import Button as ReplyButton
 from pywa_async.types import Section, SectionList, SectionRow
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import col
 
 from bot.clock import Clock, utc_now
 from domain.payloads import BadPayload, unpack
 from domain.replies import Button, Reply
 from domain.text import Translator
 from handlers.events import Choice, Command, Event, Inbound, Text
-from storage.tables import Client, ProcessedMessage
+from storage.identities import whatsapp_stopped_marketing, whatsapp_unreachable
+from storage.tables import ProcessedMessage
 
 if TYPE_CHECKING:
     from bot.composition import Core
@@ -576,23 +577,13 @@ class WhatsAppChannel:
 
     async def _stopped_marketing(self, wa_id: str) -> None:
         async with self.db.transaction() as session:
-            client = (await session.exec(select(Client).where(Client.whatsapp_id == wa_id))).first()
-            if client is not None and client.marketing_allowed:
-                client.marketing_opt_out_at = self.clock()
-                session.add(client)
+            await whatsapp_stopped_marketing(session=session, wa_id=wa_id, now=self.clock())
 
     async def _unreachable(self, wa_id: str) -> None:
-        now = self.clock()
         async with self.db.transaction() as session:
-            found = await session.exec(select(Client).where(Client.whatsapp_id == wa_id))
-            client = found.first()
-            if client is None or client.whatsapp_unreachable_at is not None:
-                return
-            log.info("client %s cannot be reached on WhatsApp", client.id)
-            client.whatsapp_unreachable_at = now
-            if client.telegram_id is None or client.telegram_unreachable_at is not None:
-                client.unreachable_since = now
-            session.add(client)
+            client_id = await whatsapp_unreachable(session=session, wa_id=wa_id, now=self.clock())
+        if client_id is not None:
+            log.info("client %s cannot be reached on WhatsApp", client_id)
 
     @asynccontextmanager
     async def _one_at_a_time(self, wa_id: str) -> AsyncIterator[None]:
