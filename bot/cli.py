@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -33,7 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--clients", type=int, default=300, help="synthetic clients (default 300)")
     chat = commands.add_parser("chat", parents=[common], help="talk to the bot in the terminal")
-    chat.add_argument("--phone", help="talk as the client with this phone number")
+    who = chat.add_mutually_exclusive_group()
+    who.add_argument("--phone", help="talk as the client with this phone number")
+    who.add_argument("--new", action="store_true", help="talk as a new client (a fresh chat)")
     simulate = commands.add_parser(
         "simulate", parents=[common], help="preview what the bot will send (on a copy of the data)"
     )
@@ -98,6 +101,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `regulars import … | head`: the reader left; say nothing more, and let the
+        # interpreter's final flush go nowhere instead of raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -117,7 +125,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "chat":
         from bot.demo import chat
 
-        return await chat(settings, phone=args.phone)
+        return await chat(settings, phone=args.phone, new=args.new)
     if args.command == "simulate":
         from bot.simulate import SimulationError, print_human, print_lines, simulate
 
@@ -136,12 +144,37 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "import":
         return await _import(args, settings)
     if args.command == "db" and args.db_command == "upgrade":
-        from storage.migrate import upgrade
-
-        await upgrade(settings.database_url)
-        print("database is up to date")
-        return 0
+        return await _db_upgrade(settings.database_url)
     raise AssertionError(args.command)
+
+
+def _missing_sqlite_file(url: str) -> str | None:
+    """The SQLite file behind `url` when it does not exist yet."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    path = parsed.database if parsed.drivername.startswith("sqlite") else None
+    if not path or path == ":memory:" or os.path.exists(path):
+        return None
+    return path
+
+
+async def _db_upgrade(url: str) -> int:
+    """Says what it did: created the file, upgraded it, or found it up to date."""
+    from storage.migrate import current_revision, head_revision, upgrade
+
+    path = _missing_sqlite_file(url)
+    missing = path is not None
+    before = None if missing else await current_revision(url)
+    await upgrade(url)
+    head = head_revision()
+    if missing:
+        print(f"created {path} with the whole schema (revision {head})")
+    elif before == head:
+        print(f"the database is up to date (revision {head})")
+    else:
+        print(f"upgraded the database from revision {before or 'none'} to {head}")
+    return 0
 
 
 async def _import(args: argparse.Namespace, settings: Settings) -> int:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain.business import BusinessConfig
+from domain.business import BusinessConfig, reference_problems
 
 
 class Settings(BaseSettings):
@@ -66,13 +66,17 @@ def _reason(error: Any) -> str:
     return message.removeprefix("Value error, ")
 
 
-def describe(error: ValidationError) -> list[str]:
-    """pydantic's errors as 'services[2].duration: must be a positive number of minutes'."""
+def describe(error: ValidationError, *, whole_file: bool = True) -> list[str]:
+    """pydantic's errors as 'services[2].duration: must be a positive number of minutes'.
+    With `whole_file` False the whole-file checks are left out (the caller ran them on
+    the raw file already)."""
     problems = []
     for item in error.errors():
         loc = tuple(
             p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-"))
         )
+        if not loc and not whole_file:
+            continue
         problems.append(f"{_path(loc)}: {_reason(item)}")
     return problems
 
@@ -89,7 +93,11 @@ def load_business_config(path: Path) -> BusinessConfig:
         raise ConfigError(str(path), [f"cannot be read: {exc}"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    # The references are checked on the raw file as well, so one run reports every problem
+    # (pydantic checks them only once every value is valid).
+    references = reference_problems(raw)
     try:
-        return BusinessConfig.model_validate(raw)
+        config = BusinessConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(str(path), describe(exc)) from None
+        raise ConfigError(str(path), describe(exc, whole_file=False) + references) from None
+    return config

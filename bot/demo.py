@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from storage.queries import client_by_phone, conversation_for
 from storage.tables import ACTIVE_VISIT, Client, Conversation, Visit, VisitStatus
 
 DEMO_DB = "demo.db"
+BANNER = "Type a button's number or its text, or a message, or /help; Ctrl-D quits.\n"
 
 
 async def demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -34,16 +37,43 @@ async def demo(args: argparse.Namespace, settings: Settings) -> int:
         )
         print(
             f"Demo barbershop «{core.config.business.name}» in {path}: {stats.clients} clients, "
-            f"{stats.visits} visits over 18 months ({stats.upcoming} upcoming).\n"
+            f"{stats.visits} visits over 18 months ({stats.upcoming} upcoming)."
         )
+        print(_remember_demo(path, config_path) + "\n")
         if sys.stdin.isatty():
-            print("You are a new client. Type a button's number, text, or /help; Ctrl-D quits.\n")
+            print("You are a new client. " + BANNER)
             await _interactive(ConsoleChat(core.conversations, external_id="demo-visitor"))
         else:
             await tour(core)
     finally:
         await core.close()
     return 0
+
+
+DEMO_ENV = """\
+# Written by `regulars demo`: the other commands (chat, simulate, import, run) use the demo
+# barbershop until you change these two lines (README: "Running the bot for a business").
+DATABASE_URL={url}
+BUSINESS_CONFIG={config}
+"""
+
+
+def _remember_demo(path: Path, config_path: Path) -> str:
+    """Make the demo's database and config the defaults of the other commands, when the
+    operator has not chosen any (no .env, nothing in the environment); say what was done."""
+    flags = f"--db {path} --config {config_path}"
+    env = Path(".env")
+    chosen = {"DATABASE_URL", "BUSINESS_CONFIG"} & set(os.environ)
+    ours = env.exists() and env.read_text(encoding="utf-8").startswith(DEMO_ENV[:30])
+    if (env.exists() and not ours) or chosen:
+        return f"Your own settings are kept: give the other commands {flags} to use the demo."
+    config = config_path.resolve()
+    shown = config.relative_to(Path.cwd()) if config.is_relative_to(Path.cwd()) else config
+    env.write_text(DEMO_ENV.format(url=sqlite_url_for(str(path)), config=shown), encoding="utf-8")
+    return (
+        "The demo is now the default for the other commands (written to .env): "
+        "regulars chat, simulate and import use it."
+    )
 
 
 def _fresh_file(path: Path) -> Path:
@@ -59,12 +89,18 @@ def _demo_config(settings: Settings) -> Path:
     return Path(__file__).resolve().parent.parent / "business.example.toml"
 
 
-async def chat(settings: Settings, *, phone: str | None) -> int:
+async def chat(settings: Settings, *, phone: str | None, new: bool = False) -> int:
     core = await build_core(
         database_url=settings.database_url, config_path=settings.business_config
     )
     try:
         external_id = "console"
+        if new:
+            external_id = f"console:{secrets.token_hex(4)}"
+            print("You are a new client (a fresh chat).")
+        elif not phone:
+            print("Your console chat continues where it was; --new starts as a new client.")
+        print(BANNER)
         if phone:
             e164 = normalise_phone(phone, core.config.business.phone_region)
             if e164 is None:

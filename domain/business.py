@@ -7,6 +7,7 @@ validation, so every layer can read it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -293,6 +294,38 @@ class Master(_Strict):
     hours: WeeklyHours | None = None  # None: the business's hours
 
 
+def reference_problems(data: Mapping[str, Any]) -> list[str]:
+    """What refers to something missing or repeats what must be unique, each as 'path:
+    reason'. Works on the raw file too (whatever the types), so a file's every problem is
+    reported in one run alongside the value errors."""
+    problems = []
+    sections = {kind: data.get(kind) for kind in ("services", "masters")}
+    items = {kind: v if isinstance(v, list) else [] for kind, v in sections.items()}
+    for kind, rows in items.items():
+        seen: dict[object, int] = {}
+        for index, item in enumerate(rows):
+            key = item.get("key") if isinstance(item, Mapping) else None
+            if key is not None and key in seen:
+                problems.append(
+                    f"{kind}[{index}].key: {key!r} is used twice (also {kind}[{seen[key]}])"
+                )
+            seen.setdefault(key, index)
+    known = {s.get("key") for s in items["services"] if isinstance(s, Mapping)}
+    chats: dict[object, int] = {}
+    for index, master in enumerate(items["masters"]):
+        if not isinstance(master, Mapping):
+            continue
+        wanted = master.get("services")
+        for key in wanted if isinstance(wanted, list) else []:
+            if key not in known:
+                problems.append(f"masters[{index}].services: unknown service {key!r}")
+        chat = master.get("telegram_id")
+        if chat is not None and chat in chats:
+            problems.append(f"masters[{index}].telegram_id: also given to masters[{chats[chat]}]")
+        chats.setdefault(chat, index)
+    return problems
+
+
 class BusinessConfig(_Strict):
     business: Business
     booking: Booking = Booking()
@@ -305,20 +338,9 @@ class BusinessConfig(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> BusinessConfig:
-        for kind, items in (("services", self.services), ("masters", self.masters)):
-            seen: set[str] = set()
-            for item in items:
-                if item.key in seen:
-                    raise ValueError(f"{kind}: key {item.key!r} is used twice")
-                seen.add(item.key)
-        known = {service.key for service in self.services}
-        for index, master in enumerate(self.masters):
-            for key in master.services:
-                if key not in known:
-                    raise ValueError(f"masters[{index}].services: unknown service {key!r}")
-        chats = [m.telegram_id for m in self.masters if m.telegram_id is not None]
-        if len(chats) != len(set(chats)):
-            raise ValueError("masters: the same telegram_id is given to two masters")
+        problems = reference_problems(self.model_dump())
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bot.clock import utc_now
-from domain.replies import Reply
+from domain.replies import Button, Reply
 from handlers.conversation import Conversations
 from handlers.events import Choice, Command, Event, Inbound, Text
 
@@ -19,6 +19,20 @@ def render(reply: Reply) -> str:
     if reply.ask_contact:
         lines.append("  (type the phone number)")
     return "\n".join(lines)
+
+
+def _button_named(buttons: list[Button], typed: str) -> Button | None:
+    """The button whose label was typed: the whole label in any case, or the start of
+    exactly one label ("мужская" for "Мужская стрижка · 1 800 ₽")."""
+    wanted = " ".join(typed.split()).casefold()
+    if not wanted:
+        return None
+    labels = [(" ".join(b.label.split()).casefold(), b) for b in buttons]
+    exact = [b for label, b in labels if label == wanted]
+    if exact:
+        return exact[0]
+    starts = [b for label, b in labels if label.startswith(wanted)]
+    return starts[0] if len(starts) == 1 and len(wanted) >= 3 else None
 
 
 class ConsoleChat:
@@ -53,7 +67,8 @@ class ConsoleChat:
         buttons = self.last.flat_buttons if self.last else []
         if typed.isdigit() and 1 <= int(typed) <= len(buttons):
             return Choice(buttons[int(typed) - 1].payload)
-        return Text(typed)
+        pressed = _button_named(buttons, typed)
+        return Choice(pressed.payload) if pressed else Text(typed)
 
     async def say(self, typed: str) -> list[Reply]:
         return await self.send(self.event_for(typed))
