@@ -190,6 +190,8 @@ class Retention(_Strict):
     sleeping_after_days: PositiveDays = 120
     winback_max_per_dormancy: Annotated[int, Field(ge=0, le=5)] = 2
     winback_gap_days: PositiveDays = 60
+    # First win-backs a day at most: a big sleeping base is written to over several days.
+    winbacks_per_day: Annotated[int, Field(ge=1, le=10_000)] = 20
     birthday_at: ClockTime = time(10, 0)
     day_plan_before_opening_minutes: PositiveMinutes = 30
     quiet_from: ClockTime = time(22, 0)

@@ -306,22 +306,27 @@ class Messages:
             )
             .order_by(col(Visit.starts_at))
         )
+        booked = visits.all()
+        if not booked:
+            raise Skip("no visits booked for the day")  # an empty plan is noise before work
         lines = [tr._("{name}, your day, {day}:").format(name=staff.name, day=tr.weekday_day(day))]
-        found = False
-        for visit, client in visits.all():
-            found = True
+        for visit, client in booked:
             service = self.catalog.services.get(visit.service_id)
             title = service.title(tr.locale) if service else "—"
-            line = f"{tr.clock(visit.starts_at)} — {client.name}, {title}"
-            notes = [n for n in (client.preference_note, client.staff_notes, visit.comment) if n]
-            if client.completed_visits:
-                line += " · " + tr.n_("{n} visit", "{n} visits", client.completed_visits).format(
+            when = f"{tr.clock(visit.starts_at)}–{tr.clock(visit.ends_at)}"
+            line = f"{when} — {client.name}"
+            if client.phone:
+                line += f", {client.phone}"
+            line += f", {title} · " + (
+                tr.n_("{n} visit before", "{n} visits before", client.completed_visits).format(
                     n=client.completed_visits
                 )
+                if client.completed_visits
+                else tr._("first visit")
+            )
+            notes = [n for n in (client.preference_note, client.staff_notes, visit.comment) if n]
             lines.append(line)
-            lines += [f"   “{note}”" for note in notes]
-        if not found:
-            lines.append(tr._("No visits booked yet."))
+            lines += [f"   «{note}»" if tr.locale == "ru" else f"   “{note}”" for note in notes]
         return Reply("\n".join(lines), kind="staff_day_plan")
 
 

@@ -413,7 +413,31 @@ class Planner:
                 continue  # the birthday, days away, outranks it and would be capped by it
             elif cap_allows(history.get(client_id, []), now, caps):
                 chosen.append(row)
+        chosen = await self._first_winbacks_within_the_day(session, now, chosen)
         return chosen + await self._nudges_carried_by_birthdays(session, now, chosen)
+
+    async def _first_winbacks_within_the_day(
+        self, session: AsyncSession, now: datetime, chosen: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """At most `winbacks_per_day` first win-backs a local day (the most recently lapsed
+        first), so a base with many sleeping clients is written to over days and the shop
+        is not flooded with returns at once. The others wait for the next days."""
+        first = [r for r in chosen if r["kind"] == "winback" and r["payload"].get("number") == 1]
+        if not first:
+            return chosen
+        today = self.local(now).date()
+        sent_today = await session.exec(
+            select(func.count()).where(
+                col(Outbox.kind) == "winback",
+                col(Outbox.dedupe_key).like("winback:1:%"),
+                col(Outbox.due_at) >= self.at_local(today, time()),
+            )
+        )
+        room = max(0, self.policy.winbacks_per_day - sent_today.one())
+        # The dormancy date ends the key: the latest lapse first.
+        first.sort(key=lambda r: (r["dedupe_key"].rsplit(":", 1)[-1], r["client_id"]), reverse=True)
+        later = {id(row) for row in first[room:]}
+        return [row for row in chosen if id(row) not in later]
 
     async def _birthday_within_a_week(
         self, session: AsyncSession, client_ids: Collection[int], today: date

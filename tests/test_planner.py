@@ -337,11 +337,20 @@ def test_nothing_to_the_booked_ahead_the_deleted_or_the_unreachable(
         assert twelve_days.sent_to(name) == [], name
 
 
-def test_every_working_day_the_master_gets_the_plan_before_opening(
+def test_a_master_gets_the_plan_before_opening_on_a_day_with_visits(
     twelve_days: TwelveDays,
 ) -> None:
+    # Only on days with visits: an empty plan is not sent.
     plans = [at for at, kind in twelve_days.world.staff_got("ilya") if kind == "staff_day_plan"]
-    assert plans[:3] == ["11-24 11:30", "11-25 11:30", "11-26 11:30"]  # Ilya is off on Mondays
+    assert plans == ["11-25 11:30"]  # Boris's fade at 15:00; Ilya opens at 12:00
+    [plan] = [
+        r
+        for _, a, r in twelve_days.world.recorder.sent
+        if r.kind == "staff_day_plan" and a == "7002"
+    ]
+    assert "15:00–16:15 — Boris, +79160000002, Фейд · первый визит" in plan.text
+    artem = [r for r in twelve_days.outbox if r.kind == "staff_day_plan" and r.staff_id == 1]
+    assert {r.status for r in artem} >= {"skipped"}
 
 
 def test_nothing_twice_nothing_in_the_quiet_hours_and_two_offers_never_within_a_week(
@@ -481,3 +490,31 @@ async def test_a_moved_visit_gets_its_reminders_again(world: World) -> None:
     ]
     texts = [reply.text for _, address, reply in world.recorder.sent if address == str(9002)]
     assert "on Friday, November 27, 15:00" in texts[-1]
+
+
+async def test_first_winbacks_are_spread_over_days_by_the_daily_limit(
+    db: Database, config: BusinessConfig
+) -> None:
+    retention = config.retention.model_copy(update={"winbacks_per_day": 3})
+    core = await build_core_on(db=db, config=config.model_copy(update={"retention": retention}))
+    # Five clients who last came in June and July: all sleeping, all opted in.
+    for n in range(1, 6):
+        await _client(core, f"Sleeper {n}", n)
+        await _history(
+            core, n, "artem", "haircut", [utc_visit(2026, 6, 1, 12) + timedelta(days=7 * n)]
+        )
+    async with core.db.transaction() as session:
+        await refresh_client_stats(
+            session=session,
+            tz=config.tz,
+            return_days={s.id: s.return_interval_days for s in core.deps.catalog.services.values()},
+        )
+    clock = SimulatedClock(START)
+    recorder = Recorder(clock)
+    engine = core.engine(channels={"telegram": recorder}, clock=clock, paces=None)
+    await run_simulated(engine, clock, START + timedelta(days=2))
+    days = Counter(at.astimezone(config.tz).date().isoformat() for at, _, _ in recorder.sent)
+    assert days == {"2026-11-23": 3, "2026-11-24": 2}
+    # The most recently lapsed first: clients 5, 4 and 3 on the first day.
+    first_day = {a for at, a, _ in recorder.sent if at.astimezone(config.tz).day == 23}
+    assert first_day == {"9005", "9004", "9003"}
