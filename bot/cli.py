@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     load.add_argument("--clients", type=Path, metavar="FILE", help="clients (CSV or XLSX)")
     load.add_argument("--visits", type=Path, metavar="FILE", help="visits (CSV or XLSX)")
+    load.add_argument(
+        "--sheet", metavar="NAME", help="the XLSX sheet to read (default: the first with a header)"
+    )
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", parents=[common], help="apply Alembic migrations")
@@ -192,7 +195,7 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     )
     try:
         report = await import_files(
-            core=core, clients=args.clients, visits=args.visits, now=utc_now()
+            core=core, clients=args.clients, visits=args.visits, now=utc_now(), sheet=args.sheet
         )
     except ImportFileError as error:
         print(f"regulars import: {error}", file=sys.stderr)

@@ -11,8 +11,11 @@ leaves the database as it was.
 
 Files: CSV in UTF-8 (with or without a BOM; Windows-1251 is accepted too, as Russian Excel
 saves it), `,`, `;` or tab as delimiter (taken from the header line), or XLSX (the first
-sheet; date cells may hold real dates). Line 1 is the header; header names are
-case-insensitive and Russian aliases are accepted (see `CLIENT_COLUMNS`, `VISIT_COLUMNS`).
+sheet that has the header, or the one named with --sheet; date cells may hold real dates).
+The header is the first of the first rows that names every required column (a title above
+it is skipped); header names are case-insensitive and Russian aliases are accepted (see
+`CLIENT_COLUMNS`, `VISIT_COLUMNS`). A bad optional cell (birthday, telegram_id, opt-in)
+costs only that value: the client is imported without it and the report warns.
 """
 
 from __future__ import annotations
@@ -144,6 +147,7 @@ class ImportReport:
     visits_added: int = 0
     visits_skipped_existing: int = 0  # already in the database (an earlier import)
     rejected: list[Rejected] = field(default_factory=list)
+    warnings: list[Rejected] = field(default_factory=list)  # imported, without a bad value
 
     def summary(self) -> str:
         lines = [
@@ -156,6 +160,9 @@ class ImportReport:
             lines += [f"  {item}" for item in self.rejected]
         else:
             lines.append("Rejected rows: none.")
+        if self.warnings:
+            lines.append(f"Imported with a value left out: {len(self.warnings)}")
+            lines += [f"  {item}" for item in self.warnings]
         return "\n".join(lines)
 
 
@@ -185,7 +192,18 @@ class _Table:
         return value
 
 
-def _read_table(path: Path, spec: Mapping[str, tuple[str, ...]], required: Sequence[str]) -> _Table:
+HEADER_WITHIN = 10  # a title or notes above the header row are skipped, this many rows at most
+
+
+def _read_table(
+    path: Path,
+    spec: Mapping[str, tuple[str, ...]],
+    required: Sequence[str],
+    sheet: str | None = None,
+) -> _Table:
+    """The file's rows under its header row: the first of its first rows that names every
+    required column (a title above it is skipped). In a workbook, the named sheet, or the
+    first sheet that has such a header."""
     name = path.name
     try:
         data = path.read_bytes()
@@ -194,14 +212,24 @@ def _read_table(path: Path, spec: Mapping[str, tuple[str, ...]], required: Seque
     if path.suffix.lower() == ".xls":
         raise ImportFileError(name, "old Excel format (.xls): save it as .xlsx or CSV")
     if data.startswith(b"PK\x03\x04") or path.suffix.lower() in (".xlsx", ".xlsm"):
-        records = _xlsx_records(name, data)
+        sheets = _xlsx_sheets(name, data, sheet)
     else:
-        records = _csv_records(name, data)
-    if not records or not any(_present(cell) for cell in records[0][1]):
-        raise ImportFileError(name, "no header row on line 1")
-    header = records[0][1]
+        sheets = [("", _csv_records(name, data))]
+    problems: list[ImportFileError] = []
+    for _, records in sheets:
+        try:
+            return _table(name, records, spec, required)
+        except ImportFileError as error:
+            problems.append(error)
+    if len(sheets) > 1:
+        listed = ", ".join(repr(title) for title, _ in sheets)
+        raise ImportFileError(
+            name, f"{problems[0].reason} (no sheet has it: {listed}; choose one with --sheet)"
+        )
+    raise problems[0]
 
-    aliases = {_norm(alias): column for column, names in spec.items() for alias in names}
+
+def _columns(name: str, header: list[Cell], aliases: Mapping[str, str]) -> dict[str, int]:
     columns: dict[str, int] = {}
     titles: dict[str, str] = {}
     for index, cell in enumerate(header):
@@ -214,13 +242,32 @@ def _read_table(path: Path, spec: Mapping[str, tuple[str, ...]], required: Seque
                 name, f"columns {titles[column]!r} and {title!r} both mean {column!r}"
             )
         columns[column], titles[column] = index, title
+    return columns
+
+
+def _table(
+    name: str,
+    records: list[tuple[int, list[Cell]]],
+    spec: Mapping[str, tuple[str, ...]],
+    required: Sequence[str],
+) -> _Table:
+    filled = [
+        (index, cells) for index, (_, cells) in enumerate(records) if any(map(_present, cells))
+    ]
+    if not filled:
+        raise ImportFileError(name, "no header row on line 1 (the file is empty)")
+    aliases = {_norm(alias): column for column, names in spec.items() for alias in names}
+    for index, cells in filled[:HEADER_WITHIN]:
+        columns = _columns(name, cells, aliases)
+        if all(column in columns for column in required):
+            rows = [(line, row) for line, row in records[index + 1 :] if any(map(_present, row))]
+            return _Table(file=name, columns=columns, rows=rows)
+    header = filled[0][1]
+    columns = _columns(name, header, aliases)
     missing = [column for column in required if column not in columns]
-    if missing:
-        found = ", ".join(repr(str(c).strip()) for c in header if _present(c)) or "none"
-        wanted = "; ".join(f"{c!r} (or {', '.join(map(repr, spec[c][1:]))})" for c in missing)
-        raise ImportFileError(name, f"missing column {wanted}; found columns: {found}")
-    rows = [(line, cells) for line, cells in records[1:] if any(map(_present, cells))]
-    return _Table(file=name, columns=columns, rows=rows)
+    found = ", ".join(repr(str(c).strip()) for c in header if _present(c)) or "none"
+    wanted = "; ".join(f"{c!r} (or {', '.join(map(repr, spec[c][1:]))})" for c in missing)
+    raise ImportFileError(name, f"missing column {wanted}; found columns: {found}")
 
 
 def _present(cell: Cell) -> bool:
@@ -238,9 +285,10 @@ def _csv_records(name: str, data: bytes) -> list[tuple[int, list[Cell]]]:
             text = data.decode("cp1251")  # "CSV" saved by a Russian Excel
         except UnicodeDecodeError:
             raise ImportFileError(name, "not a UTF-8 text file (save it as CSV UTF-8)") from None
-    first_line = text.split("\n", 1)[0]
-    delimiter = max((";", ",", "\t"), key=first_line.count)
-    if first_line.count(delimiter) == 0:
+    # The header line has the most delimiters among the first lines (a title may be above).
+    first_lines = text.split("\n", HEADER_WITHIN)[:HEADER_WITHIN]
+    delimiter = max((";", ",", "\t"), key=lambda d: max(line.count(d) for line in first_lines))
+    if not any(delimiter in line for line in first_lines):
         delimiter = ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     records: list[tuple[int, list[Cell]]] = []
@@ -254,7 +302,10 @@ def _csv_records(name: str, data: bytes) -> list[tuple[int, list[Cell]]]:
     return records
 
 
-def _xlsx_records(name: str, data: bytes) -> list[tuple[int, list[Cell]]]:
+def _xlsx_sheets(
+    name: str, data: bytes, only: str | None
+) -> list[tuple[str, list[tuple[int, list[Cell]]]]]:
+    """(title, records) of each sheet, or of the one named `only`."""
     import openpyxl
 
     try:
@@ -267,10 +318,21 @@ def _xlsx_records(name: str, data: bytes) -> list[tuple[int, list[Cell]]]:
     try:
         if not book.worksheets:
             raise ImportFileError(name, "the workbook has no sheets")
-        sheet = book.worksheets[0]
+        sheets = book.worksheets
+        if only is not None:
+            sheets = [s for s in book.worksheets if s.title == only]
+            if not sheets:
+                titles = ", ".join(repr(s.title) for s in book.worksheets)
+                raise ImportFileError(name, f"no sheet {only!r}; the sheets are {titles}")
         return [
-            (line, list(values))
-            for line, values in enumerate(sheet.iter_rows(values_only=True), start=1)
+            (
+                sheet.title,
+                [
+                    (line, list(values))
+                    for line, values in enumerate(sheet.iter_rows(values_only=True), start=1)
+                ],
+            )
+            for sheet in sheets
         ]
     finally:
         book.close()
@@ -375,7 +437,8 @@ def _start(cell: Cell, time_cell: Cell, has_time_column: bool, tz: ZoneInfo) -> 
     if isinstance(cell, datetime):
         if cell.tzinfo is not None:
             return cell.astimezone(UTC)
-        day, wall = cell.date(), cell.time()
+        # Excel keeps a date typed without a time as midnight: no visit starts then.
+        day, wall = cell.date(), (cell.time() if cell.time() != time() else None)
     elif isinstance(cell, date):
         day = cell
     else:
@@ -408,10 +471,8 @@ def _start(cell: Cell, time_cell: Cell, has_time_column: bool, tz: ZoneInfo) -> 
         if wall is None:
             return f"unreadable time {_text(time_cell)!r} (use HH:MM)"
     if wall is None:
-        if isinstance(cell, date):
-            wall = time()  # a date cell with no time column: midnight, as Excel shows it
-        else:
-            return f"no time of day in {raw!r} (use YYYY-MM-DD HH:MM or DD.MM.YYYY HH:MM)"
+        shown = cell.strftime("%d.%m.%Y") if isinstance(cell, date) else raw
+        return f"no time of day in {shown!r} (use YYYY-MM-DD HH:MM or DD.MM.YYYY HH:MM)"
     return local_to_utc(day, wall, tz)
 
 
@@ -451,10 +512,15 @@ class _VisitRow:
 class _Rejections:
     def __init__(self) -> None:
         self.items: list[Rejected] = []
+        self.warnings: list[Rejected] = []
 
     def add(self, file: str, line: int, reasons: str | Iterable[str]) -> None:
         text = reasons if isinstance(reasons, str) else "; ".join(reasons)
         self.items.append(Rejected(file, line, text))
+
+    def warn(self, file: str, line: int, reasons: Iterable[str]) -> None:
+        """The row was imported, without the values named."""
+        self.warnings.append(Rejected(file, line, "; ".join(reasons) + ": imported without it"))
 
 
 def _phone(cell: Cell, region: str) -> tuple[str | None, str | None]:
@@ -487,27 +553,28 @@ def _parse_clients(
         name = " ".join(_text(name).split()) or None
         if name is not None and len(name) > 100:
             problems.append("name is longer than 100 characters")
+        # A bad optional cell costs only that value: the client is imported without it.
+        skipped: list[str] = []
         born = None
         raw = table.get(cells, "birthday")
         if raw is not None:
             born = _birthday(raw, today)
             if born is None:
-                problems.append(
-                    f"unreadable birthday {_text(raw)!r} (use DD.MM.YYYY or YYYY-MM-DD)"
-                )
+                skipped.append(f"unreadable birthday {_text(raw)!r} (use DD.MM.YYYY or YYYY-MM-DD)")
         telegram_id = None
         raw = table.get(cells, "telegram_id")
         if raw is not None:
             telegram_id = _telegram_id(raw)
             if telegram_id is None:
-                problems.append(f"telegram_id must be a number, got {_text(raw)!r}")
+                skipped.append(f"telegram_id must be a number, got {_text(raw)!r}")
         opt_in = None
         raw = table.get(cells, "marketing_opt_in")
         if raw is not None:
             opt_in = _yes_no(raw)
             if opt_in is None:
-                problems.append(
+                skipped.append(
                     f"marketing_opt_in must be yes or no (1/0, да/нет), got {_text(raw)!r}"
+                    " (taken as no)"
                 )
         notes = table.get(cells, "notes")
         notes = _text(notes) or None
@@ -519,6 +586,8 @@ def _parse_clients(
                 rejected_phones.setdefault(phone, line)
             continue
         assert phone is not None
+        if skipped:
+            rejections.warn(table.file, line, skipped)
         seen[phone] = line
         rows.append(_ClientRow(line, phone, name, born, telegram_id, opt_in, notes))
     return rows, rejected_phones
@@ -719,7 +788,12 @@ def _update(client: Client, row: _ClientRow, now: datetime) -> bool:
 
 
 async def import_files(
-    *, core: Core, clients: Path | None, visits: Path | None, now: datetime
+    *,
+    core: Core,
+    clients: Path | None,
+    visits: Path | None,
+    now: datetime,
+    sheet: str | None = None,
 ) -> ImportReport:
     """Import a clients file and/or a visits file (DESIGN.md section 8); see the module doc.
 
@@ -735,8 +809,10 @@ async def import_files(
     config, catalog = core.config, core.deps.catalog
     region = config.business.phone_region
 
-    client_table = _read_table(clients, CLIENT_COLUMNS, _REQUIRED_CLIENT) if clients else None
-    visit_table = _read_table(visits, VISIT_COLUMNS, _REQUIRED_VISIT) if visits else None
+    client_table = (
+        _read_table(clients, CLIENT_COLUMNS, _REQUIRED_CLIENT, sheet) if clients else None
+    )
+    visit_table = _read_table(visits, VISIT_COLUMNS, _REQUIRED_VISIT, sheet) if visits else None
     rejections = _Rejections()
     client_rows: list[_ClientRow] = []
     rejected_phones: dict[str, int] = {}
@@ -781,6 +857,7 @@ async def import_files(
 
     order = {run.clients_file: 0, run.visits_file: 1}
     run.report.rejected = sorted(rejections.items, key=lambda r: (order.get(r.file, 2), r.line))
+    run.report.warnings = sorted(rejections.warnings, key=lambda r: (order.get(r.file, 2), r.line))
     return run.report
 
 
