@@ -216,7 +216,7 @@ async def test_the_owner_on_whatsapp_does_not_land_in_a_strangers_account(
     assert question.text == "Как вас зовут?"  # a new client: registration, consent asked
     await vera.tap("Вера")
     assert "согласие" in vera.api.to(vera.wa_id)[-1].text
-    await vera.tap("Согласен")
+    await vera.tap("Даю согласие")
     await vera.tap("Нет, спасибо")
     await vera.tap("Пропустить")
     people = await by_phone(core)

@@ -158,10 +158,10 @@ async def test_the_master_marks_came_with_another_amount(
     check = await _compose(
         core, clock, kind="visit_check", staff_id=ilya.id, payload={"visit_id": visit.id}
     )
-    assert check.text == "Пётр, Фейд в 07:00: клиент пришёл?"  # staff read the shop's language
+    assert check.text == "Пётр, «Фейд» в 07:00: визит состоялся?"  # staff read the shop's language
     master = ChatClient(core.conversations, clock, external_id="7002", language="ru")
-    assert check.flat_buttons[0].label == "Пришёл, 2\xa0200\xa0₽"
-    await master.click("Пришёл, другая сумма", check)
+    assert check.flat_buttons[0].label == "Визит был, 2\xa0200\xa0₽"
+    await master.click("Визит был, другая сумма", check)
     await master.send("две тысячи")
     assert master.last.text.startswith("Напишите, пожалуйста, число")
     await master.send("2 500")

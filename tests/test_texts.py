@@ -34,13 +34,13 @@ def test_russian_plural_forms(config: BusinessConfig) -> None:
         for n in (1, 3, 5, 11, 21, 22, 25)
     }
     assert forms == {
-        1: "У нас уже 1 визит.",
-        3: "У нас уже 3 визита.",
-        5: "У нас уже 5 визитов.",
-        11: "У нас уже 11 визитов.",
-        21: "У нас уже 21 визит.",
-        22: "У нас уже 22 визита.",
-        25: "У нас уже 25 визитов.",
+        1: "Вы были у нас уже 1 раз.",
+        3: "Вы были у нас уже 3 раза.",
+        5: "Вы были у нас уже 5 раз.",
+        11: "Вы были у нас уже 11 раз.",
+        21: "Вы были у нас уже 21 раз.",
+        22: "Вы были у нас уже 22 раза.",
+        25: "Вы были у нас уже 25 раз.",
     }
 
 
@@ -56,7 +56,7 @@ async def test_a_russian_speaking_client_gets_russian_texts(chat: ChatClient, co
     assert chat.last.text == "Как вас зовут?"
     await chat.click("Ivan")
     await chat.send("+79123456789")
-    await chat.click("Согласен")
+    await chat.click("Даю согласие")
     assert chat.labels == ["Да, пишите", "Нет, спасибо"]
 
 

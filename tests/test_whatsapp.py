@@ -140,7 +140,7 @@ def ivan(
 async def register(person: WhatsAppPerson) -> None:
     await person.send("hi")
     await person.tap(person.name)
-    await person.tap("Согласен")
+    await person.tap("Даю согласие")
     await person.tap("Да, пишите")
     await person.tap("Пропустить")
 
@@ -307,8 +307,8 @@ async def test_registration_and_booking_by_lists_and_buttons_end_with_a_visit(
     # WhatsApp vouches for the number: no phone question.
     [consent] = await ivan.tap("Ivan")
     assert consent.text.startswith("Чтобы записать вас, нам нужно ваше согласие")
-    assert (consent.kind, consent.titles) == ("button", ["Согласен", "Нет"])
-    await ivan.tap("Согласен")
+    assert (consent.kind, consent.titles) == ("button", ["Даю согласие", "Нет"])
+    await ivan.tap("Даю согласие")
     await ivan.tap("Да, пишите")
     thanks, menu = await ivan.tap("Пропустить")
     assert (thanks.kind, thanks.text) == ("text", "Спасибо, Ivan! Регистрация завершена.")
