@@ -42,6 +42,7 @@ from aiogram.types import (
 )
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from domain.replies import Reply
 from handlers.conversation import Conversations
@@ -432,7 +433,7 @@ async def on_error(event: ErrorEvent, bot: Bot) -> bool:
         try:
             await bot.send_message(chat_id=chat_id, text=SORRY)
         except Exception as apology_error:  # the apology is best effort
-            log.warning("could not tell chat %s about the error: %s", chat_id, apology_error)
+            log.warning("could not apologise for update %s: %s", update.update_id, apology_error)
     return True
 
 
@@ -560,13 +561,21 @@ async def serve_telegram(
         await bot.session.close()
 
 
+class PathOnlyAccessLog(AbstractAccessLogger):
+    """The access log without query strings or client addresses: Meta's handshake carries
+    hub.verify_token in the query, and an address is personal data."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info('"%s %s" %s %.3fs', request.method, request.path, response.status, time)
+
+
 @asynccontextmanager
 async def serving(web_app: web.Application | None, settings: Settings) -> AsyncIterator[None]:
     """Listen on WEB_HOST:WEB_PORT while the block runs (nothing when there is no app)."""
     if web_app is None:
         yield
         return
-    runner = web.AppRunner(web_app)
+    runner = web.AppRunner(web_app, access_log_class=PathOnlyAccessLog)
     await runner.setup()
     try:
         await web.TCPSite(runner, settings.web_host, settings.web_port).start()

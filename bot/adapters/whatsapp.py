@@ -563,7 +563,8 @@ class WhatsAppChannel:
         try:
             await self.outgoing.send(wa_id, Reply(text))
         except Exception as error:  # the apology is best effort
-            log.warning("could not tell %s about the error: %s", wa_id, error)
+            # The WhatsApp id is the person's phone number: it stays out of the log.
+            log.warning("could not apologise on WhatsApp: %s", _describe(error))
 
     async def _note_failures(self, failures: list[Failure]) -> None:
         """Most undeliverable messages are reported here, after the send was accepted."""
