@@ -16,7 +16,7 @@ from domain.payloads import pack
 from domain.replies import Button, Reply, rows
 from domain.retention import KIND_CLASS, MessageClass
 from domain.slots import free_slots, usual_time
-from domain.text import Translator, upper_first
+from domain.text import Translator, one_line, upper_first
 from scheduler.delivery import Recipient
 from storage.catalog import Catalog, MasterInfo, ServiceInfo
 from storage.queries import busy_intervals, completed_starts
@@ -263,7 +263,7 @@ class Messages:
         tr = d.tr
         service, _ = d.service_and_master(visit)
         text = tr._("{client}, {service} at {time}: did the client come?").format(
-            client=client.name if client else "—",
+            client=one_line(client.name) if client else "—",
             service=service.title(tr.locale),
             time=tr.clock(visit.starts_at),
         )
@@ -299,14 +299,14 @@ class Messages:
             found = True
             service = self.catalog.services.get(visit.service_id)
             title = service.title(tr.locale) if service else "—"
-            line = f"{tr.clock(visit.starts_at)} — {client.name}, {title}"
+            line = f"{tr.clock(visit.starts_at)} — {one_line(client.name)}, {title}"
             notes = [n for n in (client.preference_note, client.staff_notes, visit.comment) if n]
             if client.completed_visits:
                 line += " · " + tr.n_("{n} visit", "{n} visits", client.completed_visits).format(
                     n=client.completed_visits
                 )
             lines.append(line)
-            lines += [f"   “{note}”" for note in notes]
+            lines += [f"   “{one_line(note)}”" for note in notes]
         if not found:
             lines.append(tr._("No visits booked yet."))
         return Reply("\n".join(lines), kind="staff_day_plan")
