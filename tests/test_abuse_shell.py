@@ -5,11 +5,13 @@ one database, secrets in logs and start-up problems. Each test failed on the cod
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
 from bot.composition import Core, build_core_on
+from bot.config import ConfigError, load_business_config
 from domain.business import BusinessConfig
 from domain.text import has_letter, one_line, without_format_characters
 from scheduler.messages import Messages
@@ -18,6 +20,7 @@ from storage.tables import Client, Outbox, Staff, VisitStatus
 from tests.chat import ChatClient, Clock
 from tests.helpers import add_client, add_visit, register, utc_visit, visits
 
+ROOT = Path(__file__).resolve().parent.parent
 HUGE = "9" * 40
 MASTER_CHAT = "7002"
 
@@ -192,3 +195,28 @@ async def test_format_characters_are_stripped_from_notes(chat: ChatClient, core:
     async with core.db.reading() as session:
         [client] = (await session.exec(select(Client))).all()
     assert client.preference_note == "no talking"
+
+
+# --- configuration bounds --------------------------------------------------------------
+
+
+def test_absurd_config_numbers_are_reported_with_their_paths(tmp_path: Path) -> None:
+    example = (ROOT / "business.example.toml").read_text(encoding="utf-8")
+    broken = (
+        example.replace("horizon_days = 14", "horizon_days = 100000")
+        .replace("slot_step = 15", "slot_step = 1")
+        .replace("min_lead = 60", "min_lead = 99999999")
+        .replace("duration = 60", "duration = 100000", 1)
+        .replace("price = 1800", "price = 1e30", 1)
+    )
+    path = tmp_path / "business.toml"
+    path.write_text(broken, encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_business_config(path)
+    assert error.value.problems == [
+        "booking.slot_step: must be at least 5 minutes",
+        "booking.min_lead: Input should be less than or equal to 43200",
+        "booking.horizon_days: must be at most 90 days",
+        "services[0].duration: must be at most 720 minutes",
+        "services[0].price: must be at most 10000000",
+    ]
