@@ -5,20 +5,42 @@ one database, secrets in logs and start-up problems. Each test failed on the cod
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
+from bot.adapters.telegram import build_dispatcher, create_bot
+from bot.adapters.whatsapp import add_whatsapp_webhook, create_whatsapp, whatsapp_channel
 from bot.composition import Core, build_core_on
 from bot.config import ConfigError, load_business_config
 from domain.business import BusinessConfig
 from domain.text import has_letter, one_line, without_format_characters
+from handlers.conversation import Conversations
+from handlers.events import Command, Inbound
 from scheduler.messages import Messages
 from storage.db import Database
-from storage.tables import Client, Outbox, Staff, VisitStatus
+from storage.tables import Client, Conversation, Outbox, ProcessedMessage, Staff, VisitStatus
 from tests.chat import ChatClient, Clock
 from tests.helpers import add_client, add_visit, register, utc_visit, visits
+from tests.telegram_fakes import TOKEN as TELEGRAM_TOKEN
+from tests.telegram_fakes import RecordingSession, message_update, person, texts
+from tests.whatsapp_fakes import (
+    API_URL,
+    APP_SECRET,
+    PHONE_ID,
+    VERIFY_TOKEN,
+    FakeGraphAPI,
+    WhatsAppPerson,
+    stamp,
+)
+from tests.whatsapp_fakes import TOKEN as WA_TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
 HUGE = "9" * 40
@@ -220,3 +242,117 @@ def test_absurd_config_numbers_are_reported_with_their_paths(tmp_path: Path) -> 
         "services[0].duration: must be at most 720 minutes",
         "services[0].price: must be at most 10000000",
     ]
+
+
+# --- WhatsApp: a failed turn is retried, a replay is ignored ---------------------------
+
+
+@pytest.fixture
+def graph() -> FakeGraphAPI:
+    return FakeGraphAPI()
+
+
+@pytest.fixture
+async def maria(core: Core, clock: Clock, graph: FakeGraphAPI) -> AsyncIterator[WhatsAppPerson]:
+    http = graph.http()
+    app = web.Application()
+    wa = create_whatsapp(phone_id=PHONE_ID, token=WA_TOKEN, api_url=API_URL, http=http)
+    add_whatsapp_webhook(
+        app,
+        core=core,
+        client=wa,
+        verify_token=VERIFY_TOKEN,
+        app_secret=APP_SECRET,
+        clock=lambda: clock.now,
+    )
+    async with TestClient(TestServer(app)) as client:
+        yield WhatsAppPerson(client, whatsapp_channel(app), graph, name="Maria")
+    await http.aclose()
+
+
+def fail_next_turn(core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next turn hits "database is locked" after it began, as a busy SQLite would."""
+    conversations = core.conversations
+    real = conversations._load
+
+    async def locked(session: Any, inbound: Inbound) -> Any:
+        monkeypatch.setattr(conversations, "_load", real)
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(conversations, "_load", locked)
+
+
+async def test_whatsapp_retry_of_a_failed_turn_is_answered(
+    maria: WhatsAppPerson, core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payload = maria.payload("text")
+    fail_next_turn(core, monkeypatch)
+    [sorry] = await maria.post(payload)
+    assert sorry.text.startswith("Извините, у нас что-то пошло не так")
+
+    answer = await maria.post(payload)  # Meta delivers the same message again
+
+    assert [sent.text for sent in answer][-1] == "Как вас зовут?"
+    assert await maria.post(payload) == []  # and once handled, only once
+
+
+@pytest.mark.parametrize(
+    "age", [timedelta(hours=24, seconds=1), timedelta(days=30), -timedelta(minutes=6)]
+)
+async def test_a_whatsapp_message_dated_out_of_range_is_acknowledged_not_answered(
+    maria: WhatsAppPerson, core: Core, clock: Clock, age: timedelta
+) -> None:
+    payload = maria.payload("text")
+    stamp(payload, clock.now - age)
+
+    assert await maria.post(payload, dated=False) == []  # post() asserts the 200
+
+    async with core.db.reading() as session:
+        assert (await session.exec(select(Conversation))).all() == []
+
+
+async def test_a_whatsapp_message_a_few_minutes_off_is_answered(
+    maria: WhatsAppPerson, clock: Clock
+) -> None:
+    late, early = maria.payload("text"), maria.payload("text")
+    stamp(late, clock.now - timedelta(hours=23, minutes=59))
+    stamp(early, clock.now + timedelta(minutes=4))
+    assert await maria.post(late, dated=False)
+    assert await maria.post(early, dated=False)
+
+
+# --- Telegram: an update id is handled once --------------------------------------------
+
+
+async def test_a_repeated_telegram_update_is_answered_once(core: Core, clock: Clock) -> None:
+    session = RecordingSession()
+    bot = create_bot(TELEGRAM_TOKEN, session=session)
+    dp = build_dispatcher(core.conversations, clock=lambda: clock.now)
+    update = message_update(person(), 1, text="/start")
+
+    await dp.feed_update(bot, update)
+    first = texts([method for _, method in session.requests])
+    await dp.feed_update(bot, update)  # polling restarted before confirming it
+
+    assert texts([method for _, method in session.requests]) == first
+    assert first[-1] == "What is your name?"
+    async with core.db.reading() as reading:
+        [seen] = (await reading.exec(select(ProcessedMessage))).all()
+    assert (seen.channel, seen.message_id, seen.received_at) == (
+        "telegram",
+        str(update.update_id),
+        clock.now,
+    )
+
+
+async def test_handled_ids_are_forgotten_after_a_week(core: Core, clock: Clock) -> None:
+    chat = ChatClient(core.conversations, clock)
+    old = Inbound("telegram", "1001", Command("start"), clock.now, message_id="1")
+    assert await core.conversations.handle(old)
+    clock.advance(days=7, hours=1)
+    await chat.send("/start")  # no id, nothing recorded: the old one stays
+    newer = Inbound("telegram", "1001", Command("start"), clock.now, message_id="2")
+    await Conversations(db=core.db, deps=core.deps).handle(newer)  # a restarted process
+    async with core.db.reading() as session:
+        kept = (await session.exec(select(ProcessedMessage))).all()
+    assert [row.message_id for row in kept] == ["2"]

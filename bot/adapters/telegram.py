@@ -38,6 +38,7 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
     TelegramObject,
+    Update,
     User,
 )
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
@@ -258,9 +259,18 @@ class TelegramChannel:
         self._busy: set[asyncio.Task[Any]] = set()
 
     async def handle(
-        self, bot: Bot, *, chat_id: int, user: User, event: Event, edit: int | None = None
+        self,
+        bot: Bot,
+        *,
+        chat_id: int,
+        user: User,
+        event: Event,
+        edit: int | None = None,
+        update_id: int | None = None,
     ) -> None:
-        """One turn: `edit` is the id of the message whose button was pressed."""
+        """One turn: `edit` is the id of the message whose button was pressed; an
+        `update_id` handled before (polling that stopped before confirming it, a webhook
+        retry) gets no second answer."""
         async with self._one_at_a_time(chat_id):
             inbound = Inbound(
                 channel=CHANNEL,
@@ -269,6 +279,7 @@ class TelegramChannel:
                 received_at=self.clock(),
                 display_name=user.full_name or None,
                 language=user.language_code,
+                message_id=None if update_id is None else str(update_id),
             )
             replies = await self.conversations.handle(inbound)
             await self.deliver(
@@ -386,17 +397,23 @@ class TelegramChannel:
 # --- the router ------------------------------------------------------------------------
 
 
-async def on_message(message: Message, bot: Bot, channel: TelegramChannel) -> None:
+async def on_message(
+    message: Message, bot: Bot, channel: TelegramChannel, event_update: Update
+) -> None:
     user = message.from_user
     if message.chat.type != ChatType.PRIVATE or user is None or user.is_bot:
         return  # the bot serves clients one to one; groups are not its place
     event = event_of(message)
     if event is None:
         return
-    await channel.handle(bot, chat_id=message.chat.id, user=user, event=event)
+    await channel.handle(
+        bot, chat_id=message.chat.id, user=user, event=event, update_id=event_update.update_id
+    )
 
 
-async def on_callback(callback: CallbackQuery, bot: Bot, channel: TelegramChannel) -> None:
+async def on_callback(
+    callback: CallbackQuery, bot: Bot, channel: TelegramChannel, event_update: Update
+) -> None:
     try:
         await callback.answer()  # stop the spinner first; the turn may take a moment
     except TelegramAPIError as error:
@@ -410,6 +427,7 @@ async def on_callback(callback: CallbackQuery, bot: Bot, channel: TelegramChanne
         user=callback.from_user,
         event=Choice(callback.data),
         edit=message.message_id if isinstance(message, Message) else None,
+        update_id=event_update.update_id,
     )
 
 
