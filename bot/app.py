@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import signal
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -13,7 +15,7 @@ from aiohttp import web
 from bot.composition import Core, build_core
 from bot.config import Settings
 from scheduler.delivery import Delivery
-from scheduler.engine import DEFAULT_PACES, Engine, start_ticks
+from scheduler.engine import DEFAULT_PACES, Engine, Ticks, start_ticks
 from scheduler.sender import Pace
 
 log = logging.getLogger(__name__)
@@ -92,15 +94,47 @@ async def run(
         from bot.adapters.telegram import serving
 
         ticks = start_ticks(_engine(core, channels, clock, settings))
+        # The engine winds down alongside the channels, so one stop takes about 10 s, not 20.
+        engine_stopped = asyncio.create_task(_stop_when(stop, ticks))
         try:
             async with serving(web_app, settings):
                 await asyncio.gather(*services)
         finally:
-            ticks.shutdown(wait=False)
+            stop.set()  # a channel that failed stops the rest too
+            await engine_stopped
     finally:
         for close in closers:
             await close()
         await core.close()
+
+
+async def _stop_when(stop: asyncio.Event, ticks: Ticks) -> None:
+    await stop.wait()
+    await ticks.stop()
+
+
+@contextmanager
+def stopping_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGTERM (what `docker stop` and `systemctl stop` send) and Ctrl-C set `stop`: the
+    bot stops taking updates and finishes the turns and sends in flight, instead of dying
+    in the middle of them."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for number in signals:
+        loop.add_signal_handler(number, _on_signal, stop, number)
+    try:
+        yield
+    finally:
+        for number in signals:
+            loop.remove_signal_handler(number)
+
+
+def _on_signal(stop: asyncio.Event, number: int) -> None:
+    if stop.is_set():
+        log.info("%s: already stopping", signal.Signals(number).name)
+        return
+    log.info("%s: stopping after the work in progress", signal.Signals(number).name)
+    stop.set()
 
 
 def _whatsapp(

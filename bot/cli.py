@@ -93,10 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
-        from bot.app import NothingToRun, run
+        from bot.app import NothingToRun, run, stopping_on_signals
 
+        stop = asyncio.Event()
         try:
-            await run(settings)
+            with stopping_on_signals(stop):
+                await run(settings, stop=stop)
         except NothingToRun as reason:
             print(f"regulars: {reason}", file=sys.stderr)
             return EXIT_CONFIG

@@ -506,6 +506,7 @@ class WhatsAppChannel:
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiting: dict[str, int] = {}
         self._busy: set[asyncio.Task[None]] = set()
+        self.closing = False  # set at shutdown: new webhooks are refused, to be retried
 
     def accept(self, payload: Any) -> None:
         """Start handling a webhook body; returns before any of it is handled."""
@@ -670,6 +671,8 @@ def add_whatsapp_webhook(
         return web.Response(text=query.get("hub.challenge", ""))
 
     async def receive(request: web.Request) -> web.Response:
+        if channel.closing:  # shutting down: Meta delivers it again, to the next process
+            return web.Response(status=503)
         body = await request.read()
         signature = request.headers.get(SIGNATURE_HEADER)
         if signature is None:
@@ -687,6 +690,7 @@ def add_whatsapp_webhook(
         return web.Response(text="ok")
 
     async def finish_messages(_app: web.Application) -> None:
+        channel.closing = True
         await channel.drain()
 
     app.on_shutdown.append(finish_messages)
