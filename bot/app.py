@@ -4,16 +4,20 @@ stopped. Both webhooks (Telegram's and WhatsApp's) share one web server."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
-from bot.composition import Core, build_core
-from bot.config import Settings
+from bot.composition import Core, build_core, database_problem
+from bot.config import Settings, StartupError
 from scheduler.delivery import Delivery
 from scheduler.engine import DEFAULT_PACES, Engine, Ticks, start_ticks
 from scheduler.sender import Pace
@@ -56,10 +60,20 @@ async def run(
             "no channel is configured: set TELEGRAM_BOT_TOKEN, or WHATSAPP_PHONE_ID, "
             "WHATSAPP_TOKEN, WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN (see .env.example)"
         )
+    with sole_runner(settings.database_url):
+        await _serve(
+            settings, stop=stop or asyncio.Event(), clock=clock, polling_timeout=polling_timeout
+        )
+
+
+async def _serve(
+    settings: Settings, *, stop: asyncio.Event, clock: Callable[[], datetime], polling_timeout: int
+) -> None:
+    telegram = settings.telegram_bot_token is not None
+    whatsapp = whatsapp_configured(settings)
     core = await build_core(
         database_url=settings.database_url, config_path=settings.business_config
     )
-    stop = stop or asyncio.Event()
     needs_web = whatsapp or bool(settings.telegram_webhook_url)
     web_app = web.Application() if needs_web else None
     channels: dict[str, Delivery] = {}
@@ -106,6 +120,42 @@ async def run(
         for close in closers:
             await close()
         await core.close()
+
+
+@contextmanager
+def sole_runner(database_url: str) -> Iterator[None]:
+    """Hold an exclusive lock on `<db>.lock` while the block runs: two `regulars run` on one
+    SQLite file fail each other's turns ("database is locked") and send twice as fast as
+    the messengers allow. The kernel drops the lock when the process dies, however."""
+    path = sqlite_file(database_url)
+    if path is None:
+        yield
+        return
+    lock = path.with_name(path.name + ".lock")
+    try:
+        handle = lock.open("a")
+    except OSError as error:
+        raise StartupError(f"cannot create {lock}: {error.strerror or error}") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StartupError(
+                f"another `regulars run` is using {path}; one SQLite database serves one "
+                "process, for several replicas use PostgreSQL (DATABASE_URL=postgresql+asyncpg://…)"
+            ) from None
+        yield
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """The SQLite file of `database_url`; None for another database or one in memory."""
+    try:
+        url = make_url(database_url)
+    except ArgumentError as error:
+        raise database_problem(database_url, error) from None
+    if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database).resolve()
 
 
 async def _stop_when(stop: asyncio.Event, ticks: Ticks) -> None:

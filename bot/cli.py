@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, StartupError
 
 EXIT_CONFIG = 2
 
@@ -87,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in error.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_CONFIG
+    except StartupError as error:
+        print(f"regulars: {error}", file=sys.stderr)
+        return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
 
@@ -132,9 +135,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "import":
         return await _import(args, settings)
     if args.command == "db" and args.db_command == "upgrade":
-        from storage.migrate import upgrade
+        from bot.composition import upgrade_database
 
-        await upgrade(settings.database_url)
+        await upgrade_database(settings.database_url)
         print("database is up to date")
         return 0
     raise AssertionError(args.command)

@@ -47,6 +47,11 @@ class ConfigError(Exception):
         self.problems = problems
 
 
+class StartupError(Exception):
+    """Something outside the configuration files keeps the bot from starting (the
+    database, the port, the translations): one line saying what, for the operator."""
+
+
 def _path(loc: tuple[int | str, ...]) -> str:
     text = ""
     for part in loc:

@@ -24,7 +24,9 @@ from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
+    TelegramNetworkError,
     TelegramRetryAfter,
+    TelegramServerError,
 )
 from aiogram.methods import DeleteMessage, EditMessageText, SendMessage, TelegramMethod
 from aiogram.types import (
@@ -45,6 +47,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_applicati
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from bot.config import StartupError
 from domain.replies import Reply
 from handlers.conversation import Conversations
 from handlers.events import Choice, Command, Contact, Event, Inbound, Text
@@ -69,6 +72,7 @@ SORRY = "Sorry, something went wrong. Please try again."
 KEYBOARD_GONE = "✓"  # carries ReplyKeyboardRemove when the next reply has inline buttons
 MAX_RETRY_AFTER = 30  # seconds of flood wait worth sitting out inside one update
 DRAIN_SECONDS = 10.0  # how long shutdown waits for updates being handled
+FIRST_RETRY_SECONDS, LAST_RETRY_SECONDS = 1.0, 60.0  # Telegram unreachable at start
 
 # Messages a person sends that the bot cannot read: the conversation re-shows its step.
 # Service messages (pins, payments, "write access allowed" …) are ignored instead.
@@ -527,19 +531,44 @@ async def run_telegram(
     service: TelegramService, *, default_language: str, stop: asyncio.Event, polling_timeout: int
 ) -> None:
     """Set the command menu, then poll, or register the webhook and wait, until `stop`."""
-    await set_commands(service.bot, default_language=default_language)
+    bot = service.bot
+    if await patiently(bot.me, "getMe", stop) is None:
+        return  # stopped before Telegram could be reached
+    await set_commands(bot, default_language=default_language)
     if service.secret is None:
-        await _poll(service.dp, service.bot, stop=stop, polling_timeout=polling_timeout)
+        await _poll(service.dp, bot, stop=stop, polling_timeout=polling_timeout)
         return
     url = webhook_url(service.settings.telegram_webhook_url or "")
-    await service.bot.set_webhook(
-        url,
-        secret_token=service.secret,
-        drop_pending_updates=False,
-        allowed_updates=service.dp.resolve_used_update_types(),
+    registered = await patiently(
+        lambda: bot.set_webhook(
+            url,
+            secret_token=service.secret,
+            drop_pending_updates=False,
+            allowed_updates=service.dp.resolve_used_update_types(),
+        ),
+        "setWebhook",
+        stop,
     )
-    log.info("Telegram webhook %s", url)
+    if registered is not None:
+        log.info("Telegram webhook %s", url)
     await stop.wait()
+
+
+async def patiently(call: Callable[[], Awaitable[T]], what: str, stop: asyncio.Event) -> T | None:
+    """`call` until Telegram answers: a network error or a 5xx at start (Telegram down,
+    no network yet after a reboot) is logged and retried after a growing pause, instead of
+    ending the bot; None when `stop` comes first."""
+    pause = FIRST_RETRY_SECONDS
+    while True:
+        try:
+            return await call()
+        except (TelegramNetworkError, TelegramServerError) as error:
+            log.warning("Telegram unreachable at %s (%s); retrying in %.0f s", what, error, pause)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=pause)
+        if stop.is_set():
+            return None
+        pause = min(pause * 2, LAST_RETRY_SECONDS)
 
 
 def webhook_secret(settings: Settings) -> str:
@@ -596,7 +625,11 @@ async def serving(web_app: web.Application | None, settings: Settings) -> AsyncI
     runner = web.AppRunner(web_app, access_log_class=PathOnlyAccessLog)
     await runner.setup()
     try:
-        await web.TCPSite(runner, settings.web_host, settings.web_port).start()
+        try:
+            await web.TCPSite(runner, settings.web_host, settings.web_port).start()
+        except OSError as error:  # the port is taken, or the address is not this host's
+            where = f"{settings.web_host}:{settings.web_port}"
+            raise StartupError(f"cannot listen on {where}: {error.strerror or error}") from None
         log.info("listening on %s:%s", settings.web_host, settings.web_port)
         yield
     finally:
@@ -605,9 +638,14 @@ async def serving(web_app: web.Application | None, settings: Settings) -> AsyncI
 
 async def _poll(dp: Dispatcher, bot: Bot, *, stop: asyncio.Event, polling_timeout: int) -> None:
     try:  # a webhook left from an earlier deployment would make getUpdates fail
-        await bot.delete_webhook(drop_pending_updates=False)
+        deleted = await patiently(
+            lambda: bot.delete_webhook(drop_pending_updates=False), "deleteWebhook", stop
+        )
     except TelegramAPIError as error:
         log.warning("could not delete the Telegram webhook: %s", error)
+    else:
+        if deleted is None:
+            return
     polling = asyncio.create_task(
         dp.start_polling(
             bot,
