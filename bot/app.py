@@ -78,7 +78,8 @@ async def _serve(
     web_app = web.Application() if needs_web else None
     channels: dict[str, Delivery] = {}
     closers: list[Callable[[], Awaitable[object]]] = []
-    services: list[Awaitable[object]] = []
+    # Started only once the web server listens: a port in use leaves nothing half-begun.
+    services: list[Callable[[], Awaitable[object]]] = []
     try:
         if telegram:
             from bot.adapters.telegram import create_bot, prepare_telegram, run_telegram
@@ -94,7 +95,7 @@ async def _serve(
             )
             channels["telegram"] = TelegramDelivery(bot)
             services.append(
-                run_telegram(
+                lambda: run_telegram(
                     service,
                     default_language=core.config.business.default_locale,
                     stop=stop,
@@ -104,7 +105,7 @@ async def _serve(
         if whatsapp:
             assert web_app is not None
             channels["whatsapp"] = _whatsapp(core, settings, web_app, clock, closers)
-            services.append(stop.wait())
+            services.append(stop.wait)
         from bot.adapters.telegram import serving
 
         ticks = start_ticks(_engine(core, channels, clock, settings))
@@ -112,7 +113,7 @@ async def _serve(
         engine_stopped = asyncio.create_task(_stop_when(stop, ticks))
         try:
             async with serving(web_app, settings):
-                await asyncio.gather(*services)
+                await asyncio.gather(*(service() for service in services))
         finally:
             stop.set()  # a channel that failed stops the rest too
             await engine_stopped
@@ -134,8 +135,8 @@ def sole_runner(database_url: str) -> Iterator[None]:
     lock = path.with_name(path.name + ".lock")
     try:
         handle = lock.open("a")
-    except OSError as error:
-        raise StartupError(f"cannot create {lock}: {error.strerror or error}") from None
+    except OSError as error:  # no such folder, no right to write there
+        raise StartupError(f"cannot use the database {path}: {error.strerror or error}") from None
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -155,7 +156,7 @@ def sqlite_file(database_url: str) -> Path | None:
         raise database_problem(database_url, error) from None
     if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
         return None
-    return Path(url.database).resolve()
+    return Path(url.database.removeprefix("file:")).resolve()  # "file:…?mode=ro&uri=true"
 
 
 async def _stop_when(stop: asyncio.Event, ticks: Ticks) -> None:

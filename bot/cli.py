@@ -13,6 +13,9 @@ from pathlib import Path
 from bot.config import ConfigError, Settings, StartupError
 
 EXIT_CONFIG = 2
+# At DEBUG these log whole requests and statements: recipients' numbers, message texts,
+# query values. LOG_LEVEL=DEBUG is for our own code; they stay at INFO.
+CHATTY_LIBRARIES = ("pywa", "pywa_async", "aiosqlite", "httpcore")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if logging.getLogger().level > logging.DEBUG:  # migrations say nothing unless asked
         logging.getLogger("alembic").setLevel(logging.WARNING)
+    for library in CHATTY_LIBRARIES:
+        logging.getLogger(library).setLevel(max(logging.INFO, logging.getLogger().level))
     try:
         return asyncio.run(_dispatch(args, settings))
     except ConfigError as error:

@@ -8,22 +8,35 @@ import asyncio
 import logging
 import os
 import signal
+import socket
+import sqlite3
 import sys
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import col, select
 
+from bot import i18n
 from bot.adapters.telegram import build_dispatcher, create_bot
-from bot.adapters.whatsapp import add_whatsapp_webhook, create_whatsapp, whatsapp_channel
+from bot.adapters.whatsapp import (
+    SIGNATURE_HEADER,
+    add_whatsapp_webhook,
+    create_whatsapp,
+    whatsapp_channel,
+)
+from bot.app import run
+from bot.cli import main
 from bot.composition import Core, build_core, build_core_on
-from bot.config import ConfigError, load_business_config
+from bot.config import ConfigError, Settings, load_business_config
 from domain.business import BusinessConfig
 from domain.text import has_letter, one_line, without_format_characters
 from handlers.conversation import Conversations
@@ -42,7 +55,12 @@ from tests.whatsapp_fakes import (
     VERIFY_TOKEN,
     FakeGraphAPI,
     WhatsAppPerson,
+    from_person,
+    message_of,
+    sign,
+    signed,
     stamp,
+    undeliverable,
 )
 from tests.whatsapp_fakes import TOKEN as WA_TOKEN
 
@@ -409,11 +427,13 @@ async def slow_api() -> AsyncIterator[tuple[SlowBotAPI, str]]:
         await server.close()
 
 
+BOT_SETTINGS = ("TELEGRAM_", "WHATSAPP_", "DATABASE_URL", "BUSINESS_CONFIG", "WEB_", "LOG_")
+
+
 def run_env(**settings: str) -> dict[str, str]:
     """The environment of a `regulars run` child: ours without any bot settings, plus
     `settings` (names upper-cased)."""
-    prefixes = ("TELEGRAM_", "WHATSAPP_", "DATABASE_URL", "BUSINESS_CONFIG", "WEB_", "LOG_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(BOT_SETTINGS)}
     env.update({name.upper(): value for name, value in settings.items()})
     return env
 
@@ -524,3 +544,278 @@ async def test_a_stop_signal_lets_replies_and_sends_in_flight_finish(
     for row in rows:
         if row.status == "pending":  # put back untried: the next start sends it
             assert row.attempts == 0
+
+
+async def test_a_second_run_on_the_same_sqlite_file_refuses_to_start(
+    slow_api: tuple[SlowBotAPI, str], tmp_path: Path
+) -> None:
+    fake, api_url = slow_api
+    db, config = await prepared_database(tmp_path, EXAMPLE)
+    env = run_env(telegram_bot_token=TELEGRAM_TOKEN, telegram_api_url=api_url)
+    first = await start_run(tmp_path, db, config, env, tmp_path / "first.log")
+    try:
+        await fake.wait_for(lambda: bool(fake.calls_of("deleteWebhook")), seconds=60)
+        second = await start_run(tmp_path, db, config, env, tmp_path / "second.log")
+        code = await asyncio.wait_for(second.wait(), timeout=60)
+    finally:
+        first.terminate()
+        await asyncio.wait_for(first.wait(), timeout=30)
+
+    [line] = (tmp_path / "second.log").read_text(encoding="utf-8").splitlines()
+    assert code == 2
+    assert line.startswith(f"regulars: another `regulars run` is using {db.resolve()}")
+    assert "PostgreSQL" in line
+    assert first.returncode == 0  # the first one was never disturbed
+
+
+SECRETS = {
+    "telegram token": TELEGRAM_TOKEN,
+    "WhatsApp token": "EAAJB-secret-wa-token",
+    "app secret": "app-secret-41678a4f",
+    "verify token": "verify-me-9f3c2b",
+}
+PHONE_DIGITS = "9123456789"
+NAME = "Зинаида Тайнова"
+TYPED = "secret words of the client"
+
+
+async def test_the_log_at_info_holds_no_phone_name_text_or_secret(
+    slow_api: tuple[SlowBotAPI, str], tmp_path: Path
+) -> None:
+    fake, api_url = slow_api
+    fake.delay = 0
+    db, config = await prepared_database(tmp_path, EXAMPLE)
+    port = free_port()
+    env = run_env(
+        telegram_bot_token=TELEGRAM_TOKEN,
+        telegram_api_url=api_url,
+        whatsapp_phone_id="123456789",
+        whatsapp_token=SECRETS["WhatsApp token"],
+        whatsapp_app_secret=SECRETS["app secret"],
+        whatsapp_verify_token=SECRETS["verify token"],
+        whatsapp_api_url="http://127.0.0.1:9/",  # refused: the reply fails, and is logged
+        web_host="127.0.0.1",
+        web_port=str(port),
+        log_level="INFO",
+    )
+    log = tmp_path / "run.log"
+    process = await start_run(tmp_path, db, config, env, log)
+    try:
+        await fake.wait_for(lambda: bool(fake.calls_of("deleteWebhook")), seconds=60)
+        await register_on_telegram(fake)
+        await whatsapp_visitor(port)
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), timeout=30)
+
+    output = log.read_text(encoding="utf-8", errors="replace")
+    assert "GET /webhook/whatsapp" in output and "POST /webhook/whatsapp" in output
+    for what, secret in {**SECRETS, "phone": PHONE_DIGITS, "name": NAME, "text": TYPED}.items():
+        assert secret not in output, f"the {what} is in the log"
+    assert "Тайнова" not in output and "79161234567" not in output
+
+
+async def register_on_telegram(fake: FakeBotAPI) -> None:
+    chat, said = 6001, len(fake.calls)
+
+    async def answer(update: dict[str, Any], expect: str) -> None:
+        nonlocal said
+        await fake.queue(**update)
+        start = said
+        await fake.wait_for(
+            lambda: any(expect in p.get("text", "") for _, p in fake.calls[start:]), seconds=30
+        )
+        said = len(fake.calls)
+
+    await answer({"message": private_message(chat, "/start")}, "What is your name?")
+    await answer({"message": private_message(chat, NAME, 2)}, "Your phone number, please")
+    await answer({"message": private_message(chat, f"+7{PHONE_DIGITS}", 3)}, "consent")
+    await answer({"message": private_message(chat, TYPED, 4)}, "")
+
+
+async def whatsapp_visitor(port: int) -> None:
+    """Meta's handshake (the verify token in the query) and a signed message."""
+    base = f"http://127.0.0.1:{port}/webhook/whatsapp"
+    async with aiohttp.ClientSession() as http:
+        query = {
+            "hub.mode": "subscribe",
+            "hub.challenge": "1",
+            "hub.verify_token": SECRETS["verify token"],
+        }
+        async with http.get(base, params=query) as handshake:
+            assert handshake.status == 200
+        payload = from_person("text", "79161234567", NAME)
+        message_of(payload)["text"]["body"] = TYPED
+        stamp(payload, datetime.now(UTC))
+        body, headers = signed(payload)
+        headers[SIGNATURE_HEADER] = sign(body, SECRETS["app secret"])
+        async with http.post(base, data=body, headers=headers) as response:
+            assert response.status == 200
+        await asyncio.sleep(1.0)  # the turn runs after the answer
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_a_sql_error_does_not_show_the_values(tmp_path: Path) -> None:
+    engine = create_engine(sqlite_url_for(str(tmp_path / "x.db")))
+    try:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql("CREATE TABLE person (phone TEXT UNIQUE)")
+            insert = text("INSERT INTO person (phone) VALUES (:phone)")
+            await connection.execute(insert, {"phone": "+79123456789"})
+            with pytest.raises(IntegrityError) as error:
+                await connection.execute(insert, {"phone": "+79123456789"})
+    finally:
+        await engine.dispose()
+    assert "9123456789" not in str(error.value)
+
+
+async def test_a_failed_whatsapp_apology_does_not_log_the_number(
+    maria: WhatsAppPerson,
+    graph: FakeGraphAPI,
+    core: Core,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(inbound: Inbound) -> list[Any]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(core.conversations, "handle", broken)
+    graph.script_to(maria.wa_id, undeliverable(), times=None)
+    caplog.set_level(logging.DEBUG, logger="bot")  # pywa's own DEBUG is capped by the CLI
+    await maria.send("hello")
+    logged = [record.getMessage() for record in caplog.records]
+    assert any("could not apologise" in line for line in logged)
+    assert not [line for line in logged if maria.wa_id in line]
+
+
+# --- start-up problems -----------------------------------------------------------------
+
+
+def run_main(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str, **settings: str) -> int:
+    """`regulars run` in this process; every case here ends before Telegram is called."""
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    for name in list(os.environ):
+        if name.startswith(BOT_SETTINGS):
+            monkeypatch.delenv(name)
+    settings = {
+        "telegram_bot_token": TELEGRAM_TOKEN,
+        "telegram_api_url": "http://127.0.0.1:9",
+        **settings,
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name.upper(), value)
+    # A run that wrongly starts would wait for Telegram forever: stopped as SIGTERM would.
+    alarm = threading.Timer(20, os.kill, (os.getpid(), signal.SIGTERM))
+    alarm.start()
+    try:
+        return main(["run", "--config", str(ROOT / "business.example.toml"), *args])
+    finally:
+        alarm.cancel()
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("nonsense", "regulars: DATABASE_URL is not a database URL"),
+        (
+            "nosuchdb://user:pw@host/x",
+            "regulars: cannot use the database nosuchdb://user:***@host/x",
+        ),
+        ("sqlite+aiosqlite:////nonexistent/dir/x.db", "regulars: cannot use the database /"),
+    ],
+)
+def test_a_bad_database_url_is_one_line_and_exit_2(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    url: str,
+    says: str,
+) -> None:
+    code = run_main(tmp_path, monkeypatch, "--database-url", url)
+    [line] = capsys.readouterr().err.splitlines()
+    assert (code, line[: len(says)]) == (2, says)
+    assert "pw" not in line
+
+
+def test_a_read_only_database_is_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sqlite3.connect(tmp_path / "ro.db").close()
+    url = f"sqlite+aiosqlite:///file:{tmp_path / 'ro.db'}?mode=ro&uri=true"
+    code = run_main(tmp_path, monkeypatch, "--database-url", url)
+    [line] = capsys.readouterr().err.splitlines()
+    assert code == 2 and "readonly database" in line
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = run_main(
+            tmp_path,
+            monkeypatch,
+            "--db",
+            str(tmp_path / "x.db"),
+            web_host="127.0.0.1",
+            web_port=str(port),
+            telegram_webhook_url="https://bot.example",
+        )
+    [line] = capsys.readouterr().err.splitlines()
+    assert (code, line) == (
+        2,
+        f"regulars: cannot listen on 127.0.0.1:{port}: Address already in use",
+    )
+
+
+def test_a_broken_translation_file_is_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    locales = tmp_path / "locales"
+    for locale in ("ru", "en"):
+        folder = locales / locale / "LC_MESSAGES"
+        folder.mkdir(parents=True)
+        (folder / "regulars.mo").write_bytes(b"\x00garbage, not a catalog")
+    monkeypatch.setattr(i18n, "LOCALES_DIR", locales)
+    monkeypatch.setattr(i18n.build_translators, "__defaults__", (locales,))
+    code = run_main(tmp_path, monkeypatch, "--db", str(tmp_path / "x.db"))
+    [line] = capsys.readouterr().err.splitlines()
+    assert code == 2 and "regulars.mo is not a usable translation catalog" in line
+
+
+async def test_telegram_unreachable_at_start_is_retried_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
+    settings = Settings(
+        _env_file=None,
+        database_url=sqlite_url_for(str(tmp_path / "regulars.db")),
+        business_config=ROOT / "business.example.toml",
+        telegram_bot_token=TELEGRAM_TOKEN,
+        telegram_api_url=f"http://127.0.0.1:{port}",  # nothing listens there yet
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(run(settings, stop=stop, polling_timeout=1))
+    fake = FakeBotAPI()
+    server = TestServer(fake.app, host="127.0.0.1", port=port)
+    try:
+        await asyncio.sleep(1.5)
+        assert not running.done(), running.exception()
+        await server.start_server()  # Telegram is back
+        await fake.wait_for(lambda: bool(fake.calls_of("deleteWebhook")), seconds=20)
+        await fake.queue(message=private_message(5001, "/start"))
+        await fake.wait_for(
+            lambda: any(p["text"] == "What is your name?" for p in fake.calls_of("sendMessage"))
+        )
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=15)
+        await server.close()
+    assert any("Telegram unreachable at getMe" in r.getMessage() for r in caplog.records)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -629,7 +630,8 @@ async def serving(web_app: web.Application | None, settings: Settings) -> AsyncI
             await web.TCPSite(runner, settings.web_host, settings.web_port).start()
         except OSError as error:  # the port is taken, or the address is not this host's
             where = f"{settings.web_host}:{settings.web_port}"
-            raise StartupError(f"cannot listen on {where}: {error.strerror or error}") from None
+            reason = os.strerror(error.errno) if error.errno else str(error)
+            raise StartupError(f"cannot listen on {where}: {reason}") from None
         log.info("listening on %s:%s", settings.web_host, settings.web_port)
         yield
     finally:
