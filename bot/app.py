@@ -4,17 +4,23 @@ stopped. Both webhooks (Telegram's and WhatsApp's) share one web server."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
-from collections.abc import Awaitable, Callable
+import signal
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bot.clock import utc_now
-from bot.composition import Core, build_core
-from bot.config import Settings
+from bot.composition import Core, build_core, database_problem
+from bot.config import Settings, StartupError
 from scheduler.delivery import Delivery
-from scheduler.engine import DEFAULT_PACES, Engine, start_ticks
+from scheduler.engine import DEFAULT_PACES, Engine, Ticks, start_ticks
 from scheduler.sender import Pace
 
 log = logging.getLogger(__name__)
@@ -51,15 +57,26 @@ async def run(
             "no channel is configured: set TELEGRAM_BOT_TOKEN, or WHATSAPP_PHONE_ID, "
             "WHATSAPP_TOKEN, WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN (see .env.example)"
         )
+    with sole_runner(settings.database_url):
+        await _serve(
+            settings, stop=stop or asyncio.Event(), clock=clock, polling_timeout=polling_timeout
+        )
+
+
+async def _serve(
+    settings: Settings, *, stop: asyncio.Event, clock: Callable[[], datetime], polling_timeout: int
+) -> None:
+    telegram = settings.telegram_bot_token is not None
+    whatsapp = whatsapp_configured(settings)
     core = await build_core(
         database_url=settings.database_url, config_path=settings.business_config
     )
-    stop = stop or asyncio.Event()
     needs_web = whatsapp or bool(settings.telegram_webhook_url)
     web_app = web.Application() if needs_web else None
     channels: dict[str, Delivery] = {}
     closers: list[Callable[[], Awaitable[object]]] = []
-    services: list[Awaitable[object]] = []
+    # Started only once the web server listens: a port in use leaves nothing half-begun.
+    services: list[Callable[[], Awaitable[object]]] = []
     try:
         if telegram:
             from bot.adapters.telegram import create_bot, prepare_telegram, run_telegram
@@ -75,7 +92,7 @@ async def run(
             )
             channels["telegram"] = TelegramDelivery(bot)
             services.append(
-                run_telegram(
+                lambda: run_telegram(
                     service,
                     default_language=core.config.business.default_locale,
                     stop=stop,
@@ -85,19 +102,87 @@ async def run(
         if whatsapp:
             assert web_app is not None
             channels["whatsapp"] = _whatsapp(core, settings, web_app, clock, closers)
-            services.append(stop.wait())
+            services.append(stop.wait)
         from bot.adapters.telegram import serving
 
         ticks = start_ticks(_engine(core, channels, clock, settings))
+        # The engine winds down alongside the channels, so one stop takes about 10 s, not 20.
+        engine_stopped = asyncio.create_task(_stop_when(stop, ticks))
         try:
             async with serving(web_app, settings):
-                await asyncio.gather(*services)
+                await asyncio.gather(*(service() for service in services))
         finally:
-            ticks.shutdown(wait=False)
+            stop.set()  # a channel that failed stops the rest too
+            await engine_stopped
     finally:
         for close in closers:
             await close()
         await core.close()
+
+
+@contextmanager
+def sole_runner(database_url: str) -> Iterator[None]:
+    """Hold an exclusive lock on `<db>.lock` while the block runs: two `regulars run` on one
+    SQLite file fail each other's turns ("database is locked") and send twice as fast as
+    the messengers allow. The kernel drops the lock when the process dies, however."""
+    path = sqlite_file(database_url)
+    if path is None:
+        yield
+        return
+    lock = path.with_name(path.name + ".lock")
+    try:
+        handle = lock.open("a")
+    except OSError as error:  # no such folder, no right to write there
+        raise StartupError(f"cannot use the database {path}: {error.strerror or error}") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StartupError(
+                f"another `regulars run` is using {path}; one SQLite database serves one "
+                "process, for several replicas use PostgreSQL (DATABASE_URL=postgresql+asyncpg://…)"
+            ) from None
+        yield
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """The SQLite file of `database_url`; None for another database or one in memory."""
+    try:
+        url = make_url(database_url)
+    except ArgumentError as error:
+        raise database_problem(database_url, error) from None
+    if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database.removeprefix("file:")).resolve()  # "file:…?mode=ro&uri=true"
+
+
+async def _stop_when(stop: asyncio.Event, ticks: Ticks) -> None:
+    await stop.wait()
+    await ticks.stop()
+
+
+@contextmanager
+def stopping_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGTERM (what `docker stop` and `systemctl stop` send) and Ctrl-C set `stop`: the
+    bot stops taking updates and finishes the turns and sends in flight, instead of dying
+    in the middle of them."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for number in signals:
+        loop.add_signal_handler(number, _on_signal, stop, number)
+    try:
+        yield
+    finally:
+        for number in signals:
+            loop.remove_signal_handler(number)
+
+
+def _on_signal(stop: asyncio.Event, number: int) -> None:
+    if stop.is_set():
+        log.info("%s: already stopping", signal.Signals(number).name)
+        return
+    log.info("%s: stopping after the work in progress", signal.Signals(number).name)
+    stop.set()
 
 
 def _whatsapp(

@@ -11,9 +11,12 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, StartupError
 
 EXIT_CONFIG = 2
+# At DEBUG these log whole requests and statements: recipients' numbers, message texts,
+# query values. LOG_LEVEL=DEBUG is for our own code; they stay at INFO.
+CHATTY_LIBRARIES = ("pywa", "pywa_async", "aiosqlite", "httpcore")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -95,12 +98,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if logging.getLogger().level > logging.DEBUG:  # migrations say nothing unless asked
         logging.getLogger("alembic").setLevel(logging.WARNING)
+    for library in CHATTY_LIBRARIES:
+        logging.getLogger(library).setLevel(max(logging.INFO, logging.getLogger().level))
     try:
         return asyncio.run(_dispatch(args, settings))
     except ConfigError as error:
         print(f"regulars: {error.source} has problems:", file=sys.stderr)
         for problem in error.problems:
             print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StartupError as error:
+        print(f"regulars: {error}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
@@ -113,10 +121,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
-        from bot.app import NothingToRun, run
+        from bot.app import NothingToRun, run, stopping_on_signals
 
+        stop = asyncio.Event()
         try:
-            await run(settings)
+            with stopping_on_signals(stop):
+                await run(settings, stop=stop)
         except NothingToRun as reason:
             print(f"regulars: {reason}", file=sys.stderr)
             return EXIT_CONFIG

@@ -10,7 +10,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.config import Settings, load_business_config
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from bot.config import Settings, StartupError, load_business_config
 from bot.i18n import build_translators
 from domain.business import BusinessConfig
 from handlers.conversation import Conversations
@@ -53,16 +56,55 @@ class Core:
 
 async def build_core(*, database_url: str, config_path: Path, migrate: bool = True) -> Core:
     """Load and check the configuration, bring the schema up to date, sync the shop's
-    services and masters into it and wire the conversations."""
+    services and masters into it and wire the conversations. A database that cannot be
+    used is a StartupError, one line for the operator."""
     config = load_business_config(config_path)
     if migrate:
-        await upgrade(database_url)
-    db = Database(create_engine(database_url))
+        await upgrade_database(database_url)
+    try:
+        db = Database(create_engine(database_url))
+    except DATABASE_TROUBLE as error:
+        raise database_problem(database_url, error) from None
     try:
         return await build_core_on(db=db, config=config)
+    except DATABASE_TROUBLE as error:
+        await db.dispose()
+        raise database_problem(database_url, error) from None
     except BaseException:
         await db.dispose()
         raise
+
+
+# A URL SQLAlchemy cannot read, a driver that is not installed, a file that cannot be
+# opened or written, a server that does not answer.
+DATABASE_TROUBLE = (SQLAlchemyError, OSError, ImportError)
+
+
+async def upgrade_database(database_url: str) -> None:
+    """The Alembic migrations, with a broken database as a StartupError."""
+    try:
+        await upgrade(database_url)
+    except DATABASE_TROUBLE as error:
+        raise database_problem(database_url, error) from None
+
+
+def database_problem(database_url: str, error: BaseException) -> StartupError:
+    """The URL without its password and the driver's own words, on one line."""
+    if isinstance(error, ArgumentError) and not isinstance(error, NoSuchModuleError):
+        return StartupError(
+            "DATABASE_URL is not a database URL; use one like sqlite+aiosqlite:///regulars.db "
+            "or postgresql+asyncpg://user:password@host/regulars"
+        )
+    reason = getattr(error, "orig", None) or error
+    words = " ".join(str(reason).split()) or type(reason).__name__
+    return StartupError(f"cannot use the database {_shown(database_url)}: {words}")
+
+
+def _shown(database_url: str) -> str:
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "in DATABASE_URL"
 
 
 async def build_core_on(*, db: Database, config: BusinessConfig) -> Core:

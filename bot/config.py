@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     # raise it up to the account's limit (80 on most tiers).
     whatsapp_messages_per_second: Annotated[float, Field(gt=0, le=1000)] = 20.0
     web_host: str = "127.0.0.1"
-    web_port: int = 8080
+    web_port: Annotated[int, Field(ge=1, le=65535)] = 8080
     log_level: str = "INFO"
 
 
@@ -45,6 +45,11 @@ class ConfigError(Exception):
         super().__init__(f"{source}: " + "; ".join(problems))
         self.source = source
         self.problems = problems
+
+
+class StartupError(Exception):
+    """Something outside the configuration files keeps the bot from starting (the
+    database, the port, the translations): one line saying what, for the operator."""
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

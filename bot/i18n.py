@@ -5,12 +5,14 @@ from __future__ import annotations
 import gettext
 import io
 import logging
+import struct
 from pathlib import Path
 
 from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from bot.config import StartupError
 from domain.business import LOCALES, BusinessConfig
 from domain.text import Translator
 
@@ -27,8 +29,13 @@ def load_catalog(locale: str, directory: Path = LOCALES_DIR) -> gettext.NullTran
     mo = folder / f"{DOMAIN}.mo"
     po = folder / f"{DOMAIN}.po"
     if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
-        with mo.open("rb") as handle:
-            return gettext.GNUTranslations(handle)
+        try:
+            with mo.open("rb") as handle:
+                return gettext.GNUTranslations(handle)
+        except (OSError, ValueError, struct.error) as error:  # truncated, not a catalog
+            raise StartupError(
+                f"{mo} is not a usable translation catalog ({error}); rebuild it: make locales"
+            ) from None
     if po.exists():
         with po.open("rb") as handle:
             catalog = read_po(handle, locale=locale)

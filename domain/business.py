@@ -22,19 +22,25 @@ from domain.slots import SlotRules, WorkingHours
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LOCALES = ("ru", "en")
 _KEY = re.compile(r"^[a-z0-9_-]{1,24}$")
+MAX_PRICE = Decimal(10_000_000)  # what staff may type as paid, too
 _HOURS = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 
 
-def _positive_minutes(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError("must be a positive number of minutes")
-    return value
+def _count(unit: str, *, most: int, least: int = 1) -> BeforeValidator:
+    """A whole number of `unit` from `least` to `most`. The upper bound matters: an absurd
+    value (horizon_days = 100000) is accepted by every loop and makes each screen take
+    seconds."""
 
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"must be a positive number of {unit}")
+        if value < least:
+            raise ValueError(f"must be at least {least} {unit}")
+        if value > most:
+            raise ValueError(f"must be at most {most} {unit}")
+        return value
 
-def _positive_days(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError("must be a positive number of days")
-    return value
+    return BeforeValidator(check)
 
 
 def _non_negative_money(value: Any) -> Decimal:
@@ -46,6 +52,8 @@ def _non_negative_money(value: Any) -> Decimal:
         raise ValueError("must be an amount of money, e.g. 1500 or 1500.50") from None
     if not amount.is_finite() or amount < 0:
         raise ValueError("must be an amount of money, e.g. 1500 or 1500.50")
+    if amount > MAX_PRICE:
+        raise ValueError(f"must be at most {MAX_PRICE}")
     return amount.quantize(Decimal("0.01"))
 
 
@@ -104,8 +112,9 @@ def localised(locale: str, text: str, text_en: str) -> str:
     return text_en if locale == "en" and text_en else text
 
 
-PositiveMinutes = Annotated[int, BeforeValidator(_positive_minutes)]
-PositiveDays = Annotated[int, BeforeValidator(_positive_days)]
+Minutes = Annotated[int, _count("minutes", most=24 * 60)]
+Hours = Annotated[int, _count("hours", most=14 * 24)]
+Days = Annotated[int, _count("days", most=3 * 365)]
 Money = Annotated[Decimal, BeforeValidator(_non_negative_money)]
 Key = Annotated[str, BeforeValidator(_key)]
 DayHours = Annotated[list[tuple[time, time]], BeforeValidator(_day_hours)]
@@ -148,9 +157,9 @@ class Business(_Strict):
 
 
 class Booking(_Strict):
-    slot_step: PositiveMinutes = 15
-    min_lead: Annotated[int, Field(ge=0)] = 60
-    horizon_days: PositiveDays = 14
+    slot_step: Annotated[int, _count("minutes", least=5, most=240)] = 15
+    min_lead: Annotated[int, Field(ge=0, le=30 * 24 * 60)] = 60
+    horizon_days: Annotated[int, _count("days", most=90)] = 14
     cancel_cutoff_hours: Annotated[int, Field(ge=0, le=168)] = 3
     comment_max_length: Annotated[int, Field(ge=10, le=4000)] = 500
     # One client must not be able to empty the calendar with the bot's own buttons.
@@ -180,20 +189,20 @@ ClockTime = Annotated[time, BeforeValidator(_clock)]
 class Retention(_Strict):
     """When each message kind goes out, and the guards (DESIGN.md section 5)."""
 
-    reminder_hours: Annotated[list[PositiveDays], Field(max_length=4)] = [24, 2]
-    visit_check_after_minutes: PositiveMinutes = 60
+    reminder_hours: Annotated[list[Hours], Field(max_length=4)] = [24, 2]
+    visit_check_after_minutes: Minutes = 60
     visit_autocomplete_at: ClockTime = time(23, 0)
-    feedback_after_hours: PositiveDays = 3
-    care_tip_after_days: PositiveDays = 7
+    feedback_after_hours: Hours = 3
+    care_tip_after_days: Days = 7
     nudge_lead_days: Annotated[int, Field(ge=0, le=30)] = 3
-    warm_offer_after_days: PositiveDays = 10
-    sleeping_after_days: PositiveDays = 120
+    warm_offer_after_days: Days = 10
+    sleeping_after_days: Days = 120
     winback_max_per_dormancy: Annotated[int, Field(ge=0, le=5)] = 2
-    winback_gap_days: PositiveDays = 60
+    winback_gap_days: Days = 60
     # First win-backs a day at most: a big sleeping base is written to over several days.
     winbacks_per_day: Annotated[int, Field(ge=1, le=10_000)] = 20
     birthday_at: ClockTime = time(10, 0)
-    day_plan_before_opening_minutes: PositiveMinutes = 30
+    day_plan_before_opening_minutes: Annotated[int, _count("minutes", most=12 * 60)] = 30
     quiet_from: ClockTime = time(22, 0)
     quiet_to: ClockTime = time(8, 0)
     marketing_from: ClockTime = time(10, 0)
@@ -224,7 +233,7 @@ class Offers(_Strict):
     warm_offer_gift: str = "бесплатное мытьё головы и укладка к следующему визиту"
     warm_offer_gift_en: str = "a free wash and styling with your next visit"
     winback_discount_percent: Annotated[int, Field(ge=1, le=90)] = 20
-    offer_valid_days: PositiveDays = 30
+    offer_valid_days: Days = 30
     birthday_gift: str = "скидка 15% на любую услугу"
     birthday_gift_en: str = "15% off any service"
     birthday_valid_days: Annotated[int, Field(ge=0, le=31)] = 7
@@ -277,9 +286,9 @@ class Service(_Strict):
     key: Key
     name: Annotated[str, Field(min_length=1, max_length=60)]
     name_en: str = ""
-    duration: PositiveMinutes
+    duration: Annotated[int, _count("minutes", most=12 * 60)]
     price: Money
-    return_interval_days: PositiveDays = 30
+    return_interval_days: Days = 30
     care_tip: str = ""
     care_tip_en: str = ""
 
@@ -291,7 +300,7 @@ class Master(_Strict):
     key: Key
     name: Annotated[str, Field(min_length=1, max_length=60)]
     role: Literal["master", "admin", "owner"] = "master"
-    telegram_id: int | None = None
+    telegram_id: Annotated[int, Field(gt=0, lt=2**53)] | None = None
     services: list[Key] = []  # empty: every service
     hours: WeeklyHours | None = None  # None: the business's hours
 

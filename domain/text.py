@@ -7,6 +7,7 @@ handed in, so conversations, the scheduler and every channel format the same way
 from __future__ import annotations
 
 import gettext
+import unicodedata
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
 
@@ -31,6 +32,24 @@ _ON_WEEKDAY = (
     N_("on Saturday"),
     N_("on Sunday"),
 )
+
+
+def without_format_characters(text: str) -> str:
+    """`text` without Unicode format characters (zero-width spaces, direction marks, …):
+    invisible, they make a name look empty or reorder what staff read."""
+    return "".join(char for char in text if unicodedata.category(char) != "Cf")
+
+
+def one_line(text: str) -> str:
+    """Client text as one line for a staff message: line breaks, control and format
+    characters become single spaces, so a note cannot fake lines of the day plan."""
+    spaced = "".join(" " if unicodedata.category(char)[0] in "CZ" else char for char in text)
+    return " ".join(spaced.split())
+
+
+def has_letter(text: str) -> bool:
+    """A name needs a letter: digits, dots or emoji alone are no name."""
+    return any(char.isalpha() for char in text)
 
 
 def upper_first(text: str) -> str:

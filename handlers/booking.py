@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from domain.payloads import BadPayload, int_arg, pack
+from domain.payloads import BadPayload, int_arg, number, pack
 from domain.replies import Button, Reply, rows
 from domain.retention import reminders_ahead
 from domain.slots import (
@@ -27,6 +27,7 @@ from handlers.common import (
     menu_button,
     too_late_to_change,
     too_long,
+    typed,
     with_hint,
 )
 from handlers.events import Contact, Text
@@ -65,19 +66,19 @@ class Target:
 
 async def target_of(turn: Turn, token: str) -> Target | None:
     """The target a payload names, or None when it no longer makes sense."""
-    try:
-        if token.startswith("r"):
-            visit = await turn.session.get(Visit, int(token[1:]))
-            if not _own_active(turn, visit):
-                return None
-            assert visit is not None
-            service = turn.catalog.services.get(visit.service_id)
-            if service is None or visit.master_id not in turn.catalog.masters:
-                return None
-            return Target(service, visit.master_id, visit)
-        service_id, master_id = (int(part) for part in token[1:].split("."))
-    except ValueError:
-        raise BadPayload(token) from None
+    if token.startswith("r"):
+        visit = await turn.session.get(Visit, number(token[1:]))
+        if not _own_active(turn, visit):
+            return None
+        assert visit is not None
+        service = turn.catalog.services.get(visit.service_id)
+        if service is None or visit.master_id not in turn.catalog.masters:
+            return None
+        return Target(service, visit.master_id, visit)
+    ids = token[1:].split(".")
+    if len(ids) != 2:
+        raise BadPayload(token)
+    service_id, master_id = number(ids[0]), number(ids[1])
     service = turn.catalog.services.get(service_id)
     if service is None or (master_id and master_id not in _master_ids(turn, service, 0)):
         return None
@@ -403,9 +404,9 @@ async def press_back_to_summary(turn: Turn, args: list[str]) -> list[Reply]:
 
 
 async def on_comment(turn: Turn, event: Text | Contact) -> list[Reply]:
-    if not isinstance(event, Text) or not event.text.strip():
+    comment = typed(event)
+    if not comment:
         return [with_hint(turn._("Please type the comment."), await view_comment(turn))]
-    comment = event.text.strip()
     refusal = too_long(turn, comment, turn.config.booking.comment_max_length)
     if refusal:
         return [with_hint(refusal, await view_comment(turn))]

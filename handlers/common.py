@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from domain.payloads import pack
 from domain.replies import Button, Reply, rows
+from domain.text import without_format_characters
 from handlers.events import Contact, Text
 from handlers.turn import Turn
 from storage.tables import Visit
@@ -31,6 +32,14 @@ def with_hint(hint: str, view: Reply) -> Reply:
         kind=view.kind,
         meta=view.meta,
     )
+
+
+def typed(event: Text | Contact) -> str:
+    """What a person typed, trimmed and without invisible format characters; "" for a
+    shared contact, which is no text to keep."""
+    if not isinstance(event, Text):
+        return ""
+    return without_format_characters(event.text).strip()
 
 
 def too_long(turn: Turn, text: str, limit: int) -> str | None:

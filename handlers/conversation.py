@@ -7,6 +7,7 @@ saved together or not at all, so an error never leaves a half-done step behind.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,10 +20,14 @@ from handlers.events import Choice, Command, Contact, Event, Inbound, Text
 from handlers.turn import Deps, Turn
 from storage.db import Database
 from storage.identities import record_inbound
+from storage.processed import forget_handled, mark_handled
 from storage.queries import client_for, conversation_for, staff_for
 from storage.tables import Conversation, Staff
 
 log = logging.getLogger(__name__)
+
+HANDLED_KEPT = timedelta(days=7)  # WhatsApp retries a webhook for up to 7 days
+FORGET_EVERY = timedelta(hours=1)
 
 VIEWS: dict[str, View] = {
     **registration.VIEWS,
@@ -49,14 +54,21 @@ ACTIONS: dict[str, Action] = {
 REGISTRATION_ACTIONS = registration.ACTIONS
 
 
+class AlreadyHandled(Exception):
+    """The message id was recorded by an earlier turn: a retry or a replay."""
+
+
 class Conversations:
     def __init__(self, *, db: Database, deps: Deps) -> None:
         self.db = db
         self.deps = deps
+        self._forgot_at: dict[str, datetime] = {}
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
+        """The replies to one inbound event; none for a message id handled before."""
         try:
             async with self.db.transaction() as session:
+                await self._first_time(session, inbound)
                 turn = await self._load(session, inbound)
                 replies = await _route(turn)
                 turn.conversation.updated_at = inbound.received_at
@@ -74,6 +86,11 @@ class Conversations:
             for reply in replies:  # adapters word their own bits ("More…") in it
                 reply.meta.setdefault("locale", turn.locale)
             return replies
+        except AlreadyHandled:
+            log.info(
+                "%s message %s came again; already handled", inbound.channel, inbound.message_id
+            )
+            return []
         except SQLAlchemyError:
             log.exception("database error in a %s conversation", inbound.channel)
             tr = self.deps.translator((inbound.language or "")[:2].lower() or None)
@@ -82,6 +99,26 @@ class Conversations:
                     tr._("Sorry, something went wrong on our side. Please try again in a minute.")
                 )
             ]
+
+    async def _first_time(self, session: AsyncSession, inbound: Inbound) -> None:
+        """Record the message id in the turn's own transaction (AlreadyHandled when it was
+        before), so a turn that fails records nothing and the channel's retry is answered."""
+        if inbound.message_id is None:
+            return
+        if not await mark_handled(
+            session,
+            channel=inbound.channel,
+            message_id=inbound.message_id,
+            now=inbound.received_at,
+        ):
+            raise AlreadyHandled
+        await self._forget_old(session, inbound.channel, inbound.received_at)
+
+    async def _forget_old(self, session: AsyncSession, channel: str, now: datetime) -> None:
+        last = self._forgot_at.get(channel)
+        if last is None or now - last >= FORGET_EVERY:
+            self._forgot_at[channel] = now
+            await forget_handled(session, channel=channel, before=now - HANDLED_KEPT)
 
     async def _staff(self, session: AsyncSession, inbound: Inbound) -> Staff | None:
         """The member of staff writing, with the role as the database has it now; chats

@@ -43,3 +43,5 @@ class Inbound:
     display_name: str | None = None  # the name the messenger shows, offered at registration
     language: str | None = None  # the messenger's language code, e.g. "en-GB"
     phone: str | None = None  # a number the channel itself proves (the WhatsApp sender)
+    # The channel's id of this message (wamid, Telegram update id): handled at most once.
+    message_id: str | None = None

@@ -10,7 +10,7 @@ from sqlmodel import select
 from domain.payloads import BadPayload, int_arg, pack
 from domain.replies import Button, Reply, rows
 from handlers import menu
-from handlers.common import Action, TextStep, View, menu_button, too_long, with_hint
+from handlers.common import Action, TextStep, View, menu_button, too_long, typed, with_hint
 from handlers.events import Contact, Text
 from handlers.turn import Turn
 from storage.outbox import unanswered_winback, winback_percent
@@ -75,9 +75,9 @@ async def view_comment(turn: Turn) -> Reply:
 
 
 async def on_comment(turn: Turn, event: Text | Contact) -> list[Reply]:
-    if not isinstance(event, Text) or not event.text.strip():
+    comment = typed(event)
+    if not comment:
         return [with_hint(turn._("Please type the comment."), await view_comment(turn))]
-    comment = event.text.strip()
     if refusal := too_long(turn, comment, COMMENT_MAX):
         return [with_hint(refusal, await view_comment(turn))]
     feedback = (

@@ -7,7 +7,7 @@ from domain.payloads import BadPayload, int_arg, pack
 from domain.people import birthday_known_year, parse_birthday
 from domain.replies import Button, Reply, rows
 from domain.text import N_
-from handlers.common import Action, TextStep, View, menu_button, too_long, with_hint
+from handlers.common import Action, TextStep, View, menu_button, too_long, typed, with_hint
 from handlers.events import Contact, Text
 from handlers.turn import Turn
 from storage.tables import Client
@@ -155,9 +155,9 @@ async def press_offers(turn: Turn, args: list[str]) -> list[Reply]:
 
 
 async def on_note(turn: Turn, event: Text | Contact) -> list[Reply]:
-    if not isinstance(event, Text) or not event.text.strip():
+    note = typed(event)
+    if not note:
         return [with_hint(turn._("Please type the note."), await view_note(turn))]
-    note = event.text.strip()
     if refusal := too_long(turn, note, NOTE_MAX):
         return [with_hint(refusal, await view_note(turn))]
     _client(turn).preference_note = note

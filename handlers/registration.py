@@ -11,8 +11,9 @@ from domain.payloads import pack
 from domain.people import parse_birthday
 from domain.replies import Button, Reply, rows
 from domain.retention import in_holdout
+from domain.text import has_letter, without_format_characters
 from handlers import menu
-from handlers.common import NAME_MAX, Action, TextStep, View, too_long, with_hint
+from handlers.common import NAME_MAX, Action, TextStep, View, too_long, typed, with_hint
 from handlers.events import Contact, Text
 from handlers.turn import Turn
 from storage.identities import identities_of, link_chat
@@ -125,9 +126,10 @@ def _example(turn: Turn) -> str:
 
 
 async def on_name(turn: Turn, event: Text | Contact) -> list[Reply]:
-    if not isinstance(event, Text) or not event.text.strip():
+    name = typed(event)
+    if not name:
         return [with_hint(turn._("Please type your name."), await view_name(turn))]
-    return await _set_name(turn, event.text.strip())
+    return await _set_name(turn, name)
 
 
 async def press_name(turn: Turn, args: list[str]) -> list[Reply]:
@@ -138,10 +140,14 @@ async def press_name(turn: Turn, args: list[str]) -> list[Reply]:
 
 
 async def _set_name(turn: Turn, name: str) -> list[Reply]:
+    name = " ".join(without_format_characters(name).split())
+    if not has_letter(name):
+        hint = turn._("A name needs at least one letter. Please type your name.")
+        return [with_hint(hint, await view_name(turn))]
     refusal = too_long(turn, name, NAME_MAX)
     if refusal:
         return [with_hint(refusal, await view_name(turn))]
-    data = {**turn.data, "name": " ".join(name.split())}
+    data = {**turn.data, "name": name}
     if turn.inbound.phone:  # the channel proves the number (WhatsApp): no need to ask
         phone = normalise_phone(turn.inbound.phone, turn.config.business.phone_region)
         problem = await phone_problem(turn, phone, proven=True) if phone else None

@@ -27,6 +27,8 @@ async def _visit_for_staff(
         return Reply(turn._("Only the visit's master or an administrator can mark it."))
     if visit.status not in open_statuses:
         return Reply(turn._("Already marked: {status}.").format(status=_status(turn, visit.status)))
+    if visit.starts_at > turn.now:  # "came" before it began is a slip or a forged button
+        return Reply(turn._("This visit has not started yet. Mark it once it has begun."))
     return visit
 
 

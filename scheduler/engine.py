@@ -3,8 +3,9 @@ code that takes `now`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,7 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 DEFAULT_PACES: Mapping[str, Pace] = {"telegram": TELEGRAM_PACE, "whatsapp": WHATSAPP_PACE}
+DRAIN_SECONDS = 10.0  # how long a stop waits for a tick in flight
 
 
 @dataclass
@@ -93,28 +95,65 @@ def build_engine(
     )
 
 
+class Ticks:
+    """The engine's ticks as APScheduler fires them, and a stop that lets the tick in
+    flight finish: the message being delivered goes out, the rest of its batch goes back
+    to the outbox."""
+
+    def __init__(self, engine: Engine, scheduler: AsyncIOScheduler) -> None:
+        self.engine = engine
+        self.scheduler = scheduler
+        self._running: set[asyncio.Task[Any]] = set()
+
+    def logged(self, tick: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.add(task)
+            try:
+                await tick()
+            except Exception:  # one failing tick must not stop the engine
+                log.exception("scheduler tick failed")
+            finally:
+                self._running.discard(task)
+
+        return run
+
+    async def stop(self, *, drain_seconds: float = DRAIN_SECONDS) -> None:
+        """No new ticks; wait a while for the running ones, cut the rest short and put
+        back the outbox rows they held."""
+        # Paused, not shut down: APScheduler's shutdown cancels the ticks it is running.
+        if self.scheduler.running:
+            self.scheduler.pause()
+        self.engine.sender.stop()
+        running = set(self._running)
+        if running:
+            log.info("waiting for %d scheduler tick(s) in progress", len(running))
+            _, late = await asyncio.wait(running, timeout=drain_seconds)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        released = await self.engine.sender.release_held(self.engine.clock())
+        if released:
+            log.info("%d outbox row(s) put back for the next start", released)
+
+
 def start_ticks(
     engine: Engine, *, plan_every_seconds: int = 60, send_every_seconds: int = 3
-) -> AsyncIOScheduler:
+) -> Ticks:
     """Planner every minute, sender every few seconds; a tick still running is not
     started twice, and a tick missed while busy is skipped, not queued."""
     scheduler = AsyncIOScheduler(timezone=UTC)
+    ticks = Ticks(engine, scheduler)
     common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
     scheduler.add_job(
-        _logged(engine.plan), "interval", seconds=plan_every_seconds, id="plan", **common
+        ticks.logged(engine.plan), "interval", seconds=plan_every_seconds, id="plan", **common
     )
     scheduler.add_job(
-        _logged(engine.send), "interval", seconds=send_every_seconds, id="send", **common
+        ticks.logged(engine.send), "interval", seconds=send_every_seconds, id="send", **common
     )
     scheduler.start()
-    return scheduler
-
-
-def _logged(tick: Callable[[], Any]) -> Callable[[], Any]:
-    async def run() -> None:
-        try:
-            await tick()
-        except Exception:  # one failing tick must not stop the engine
-            log.exception("scheduler tick failed")
-
-    return run
+    return ticks

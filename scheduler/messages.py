@@ -16,7 +16,7 @@ from domain.payloads import pack
 from domain.replies import Button, Reply, rows
 from domain.retention import KIND_CLASS, MessageClass
 from domain.slots import free_slots, usual_time
-from domain.text import Translator, upper_first
+from domain.text import Translator, one_line, upper_first
 from scheduler.delivery import Recipient
 from storage.catalog import Catalog, MasterInfo, ServiceInfo
 from storage.guards import has_open_visit, why_unreachable, working_chats
@@ -276,7 +276,7 @@ class Messages:
         tr = d.tr
         service, _ = d.service_and_master(visit)
         text = tr._("{client}, {service} at {time}: did the client come?").format(
-            client=client.name if client else "—",
+            client=one_line(client.name) if client else "—",
             service=service.title(tr.locale),
             time=tr.clock(visit.starts_at),
         )
@@ -314,7 +314,7 @@ class Messages:
             service = self.catalog.services.get(visit.service_id)
             title = service.title(tr.locale) if service else "—"
             when = f"{tr.clock(visit.starts_at)}–{tr.clock(visit.ends_at)}"
-            line = f"{when} — {client.name}"
+            line = f"{when} — {one_line(client.name)}"
             if client.phone:
                 line += f", {client.phone}"
             line += f", {title} · " + (
@@ -326,7 +326,8 @@ class Messages:
             )
             notes = [n for n in (client.preference_note, client.staff_notes, visit.comment) if n]
             lines.append(line)
-            lines += [f"   «{note}»" if tr.locale == "ru" else f"   “{note}”" for note in notes]
+            quote = "«{}»" if tr.locale == "ru" else "“{}”"
+            lines += ["   " + quote.format(one_line(note)) for note in notes]
         return Reply("\n".join(lines), kind="staff_day_plan")
 
 

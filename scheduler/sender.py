@@ -121,10 +121,26 @@ class Sender:
         self.on_sent = on_sent
         self.hours = quiet_hours(config)
         self._last_recovery: datetime | None = None
+        self._stopping = False
+        self._held: dict[int | None, Outbox] = {}  # claimed by this process, not yet settled
+
+    def stop(self) -> None:
+        """Claim nothing more; the message being delivered finishes, the rest of the batch
+        goes back to the outbox."""
+        self._stopping = True
+
+    async def release_held(self, now: datetime) -> int:
+        """Put back rows this process claimed and did not settle (a tick cut short at
+        shutdown): `pending` again at once, the attempt not counted. Returns how many."""
+        held = list(self._held.values())
+        await self._release_all(held, now)
+        return len(held)
 
     async def run_once(self, now: Callable[[], datetime]) -> SendStats:
         """Send what is due now; returns the outcomes."""
         stats = SendStats()
+        if self._stopping:
+            return stats
         moment = now()
         async with self.db.transaction() as session:
             if self._last_recovery is None or moment - self._last_recovery >= RECOVER_EVERY:
@@ -133,14 +149,23 @@ class Sender:
                 )
                 self._last_recovery = moment
             rows = await claim_due(session=session, now=moment, limit=self.batch)
+        self._held.update((row.id, row) for row in rows)
         for index, row in enumerate(rows):
+            if self._stopping:  # the rest waits in the outbox, for the next process
+                await self._release_all(rows[index:], now())
+                break
             outcome = await self._send_one(row, now())
+            self._held.pop(row.id, None)
             stats.outcomes[outcome] += 1
             if outcome == "paused":  # the rest waits in the outbox, not in our hands
-                for rest in rows[index + 1 :]:
-                    await self._release(rest, due_at=now(), count_attempt=False)
+                await self._release_all(rows[index + 1 :], now())
                 break
         return stats
+
+    async def _release_all(self, rows: list[Outbox], now: datetime) -> None:
+        for row in rows:
+            await self._release(row, due_at=now, count_attempt=False)
+            self._held.pop(row.id, None)
 
     async def _send_one(self, row: Outbox, now: datetime) -> str:
         message_class = KIND_CLASS.get(row.kind, MessageClass.transactional)

@@ -23,11 +23,12 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """Build the engine for `url`: SQLite (WAL, busy_timeout, foreign keys, write
     transactions that take the write lock up front) or PostgreSQL."""
     parsed = make_url(url)
+    # SQL errors would otherwise log the statement's values: names, phones, chat ids.
+    kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if not parsed.drivername.startswith("sqlite"):
-        return create_async_engine(url, echo=echo, pool_pre_ping=True)
+        return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
     in_memory = parsed.database in (None, "", ":memory:")
-    kwargs: dict[str, Any] = {"echo": echo}
     if in_memory:
         # One shared connection, or every session would see its own empty database.
         kwargs["poolclass"] = StaticPool

@@ -18,6 +18,7 @@ import itertools
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -265,6 +266,14 @@ def from_person(
     return payload
 
 
+def stamp(payload: dict[str, Any], sent_at: datetime) -> None:
+    """Date every message of the webhook body `sent_at`, as WhatsApp would."""
+    for entry in payload.get("entry", []):
+        for change in entry.get("changes", []):
+            for message in change.get("value", {}).get("messages", []):
+                message["timestamp"] = str(int(sent_at.timestamp()))
+
+
 def message_of(payload: dict[str, Any]) -> dict[str, Any]:
     message: dict[str, Any] = payload["entry"][0]["changes"][0]["value"]["messages"][0]
     return message
@@ -282,8 +291,11 @@ class WhatsAppPerson:
     name: str = "Ivan"
     sent_ids: list[str] = field(default_factory=list)
 
-    async def post(self, payload: dict[str, Any]) -> list[Sent]:
-        """Deliver the webhook, wait until it is handled; what the bot sent in answer."""
+    async def post(self, payload: dict[str, Any], *, dated: bool = True) -> list[Sent]:
+        """Deliver the webhook, wait until it is handled; what the bot sent in answer. The
+        recorded payloads are from 2025: `dated` stamps their messages with the bot's now."""
+        if dated:
+            stamp(payload, self.channel.clock())
         before = len(self.api.requests)
         body, headers = signed(payload)
         response = await self.http.post(WEBHOOK_PATH, data=body, headers=headers)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
+    TelegramNetworkError,
     TelegramRetryAfter,
+    TelegramServerError,
 )
 from aiogram.methods import DeleteMessage, EditMessageText, SendMessage, TelegramMethod
 from aiogram.types import (
@@ -37,12 +40,15 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
     TelegramObject,
+    Update,
     User,
 )
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from bot.clock import Clock, utc_now
+from bot.config import StartupError
 from domain.replies import Reply
 from handlers.conversation import Conversations
 from handlers.events import Choice, Command, Contact, Event, Inbound, Text
@@ -66,6 +72,7 @@ SORRY = "Sorry, something went wrong. Please try again."
 KEYBOARD_GONE = "✓"  # carries ReplyKeyboardRemove when the next reply has inline buttons
 MAX_RETRY_AFTER = 30  # seconds of flood wait worth sitting out inside one update
 DRAIN_SECONDS = 10.0  # how long shutdown waits for updates being handled
+FIRST_RETRY_SECONDS, LAST_RETRY_SECONDS = 1.0, 60.0  # Telegram unreachable at start
 
 # Messages a person sends that the bot cannot read: the conversation re-shows its step.
 # Service messages (pins, payments, "write access allowed" …) are ignored instead.
@@ -252,9 +259,18 @@ class TelegramChannel:
         self._busy: set[asyncio.Task[Any]] = set()
 
     async def handle(
-        self, bot: Bot, *, chat_id: int, user: User, event: Event, edit: int | None = None
+        self,
+        bot: Bot,
+        *,
+        chat_id: int,
+        user: User,
+        event: Event,
+        edit: int | None = None,
+        update_id: int | None = None,
     ) -> None:
-        """One turn: `edit` is the id of the message whose button was pressed."""
+        """One turn: `edit` is the id of the message whose button was pressed; an
+        `update_id` handled before (polling that stopped before confirming it, a webhook
+        retry) gets no second answer."""
         async with self._one_at_a_time(chat_id):
             inbound = Inbound(
                 channel=CHANNEL,
@@ -263,6 +279,7 @@ class TelegramChannel:
                 received_at=self.clock(),
                 display_name=user.full_name or None,
                 language=user.language_code,
+                message_id=None if update_id is None else str(update_id),
             )
             replies = await self.conversations.handle(inbound)
             await self.deliver(
@@ -380,17 +397,23 @@ class TelegramChannel:
 # --- the router ------------------------------------------------------------------------
 
 
-async def on_message(message: Message, bot: Bot, channel: TelegramChannel) -> None:
+async def on_message(
+    message: Message, bot: Bot, channel: TelegramChannel, event_update: Update
+) -> None:
     user = message.from_user
     if message.chat.type != ChatType.PRIVATE or user is None or user.is_bot:
         return  # the bot serves clients one to one; groups are not its place
     event = event_of(message)
     if event is None:
         return
-    await channel.handle(bot, chat_id=message.chat.id, user=user, event=event)
+    await channel.handle(
+        bot, chat_id=message.chat.id, user=user, event=event, update_id=event_update.update_id
+    )
 
 
-async def on_callback(callback: CallbackQuery, bot: Bot, channel: TelegramChannel) -> None:
+async def on_callback(
+    callback: CallbackQuery, bot: Bot, channel: TelegramChannel, event_update: Update
+) -> None:
     try:
         await callback.answer()  # stop the spinner first; the turn may take a moment
     except TelegramAPIError as error:
@@ -404,6 +427,7 @@ async def on_callback(callback: CallbackQuery, bot: Bot, channel: TelegramChanne
         user=callback.from_user,
         event=Choice(callback.data),
         edit=message.message_id if isinstance(message, Message) else None,
+        update_id=event_update.update_id,
     )
 
 
@@ -427,7 +451,7 @@ async def on_error(event: ErrorEvent, bot: Bot) -> bool:
         try:
             await bot.send_message(chat_id=chat_id, text=SORRY)
         except Exception as apology_error:  # the apology is best effort
-            log.warning("could not tell chat %s about the error: %s", chat_id, apology_error)
+            log.warning("could not apologise for update %s: %s", update.update_id, apology_error)
     return True
 
 
@@ -503,19 +527,44 @@ async def run_telegram(
     service: TelegramService, *, default_language: str, stop: asyncio.Event, polling_timeout: int
 ) -> None:
     """Set the command menu, then poll, or register the webhook and wait, until `stop`."""
-    await set_commands(service.bot, default_language=default_language)
+    bot = service.bot
+    if await patiently(bot.me, "getMe", stop) is None:
+        return  # stopped before Telegram could be reached
+    await set_commands(bot, default_language=default_language)
     if service.secret is None:
-        await _poll(service.dp, service.bot, stop=stop, polling_timeout=polling_timeout)
+        await _poll(service.dp, bot, stop=stop, polling_timeout=polling_timeout)
         return
     url = webhook_url(service.settings.telegram_webhook_url or "")
-    await service.bot.set_webhook(
-        url,
-        secret_token=service.secret,
-        drop_pending_updates=False,
-        allowed_updates=service.dp.resolve_used_update_types(),
+    registered = await patiently(
+        lambda: bot.set_webhook(
+            url,
+            secret_token=service.secret,
+            drop_pending_updates=False,
+            allowed_updates=service.dp.resolve_used_update_types(),
+        ),
+        "setWebhook",
+        stop,
     )
-    log.info("Telegram webhook %s", url)
+    if registered is not None:
+        log.info("Telegram webhook %s", url)
     await stop.wait()
+
+
+async def patiently(call: Callable[[], Awaitable[T]], what: str, stop: asyncio.Event) -> T | None:
+    """`call` until Telegram answers: a network error or a 5xx at start (Telegram down,
+    no network yet after a reboot) is logged and retried after a growing pause, instead of
+    ending the bot; None when `stop` comes first."""
+    pause = FIRST_RETRY_SECONDS
+    while True:
+        try:
+            return await call()
+        except (TelegramNetworkError, TelegramServerError) as error:
+            log.warning("Telegram unreachable at %s (%s); retrying in %.0f s", what, error, pause)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=pause)
+        if stop.is_set():
+            return None
+        pause = min(pause * 2, LAST_RETRY_SECONDS)
 
 
 def webhook_secret(settings: Settings) -> str:
@@ -555,16 +604,29 @@ async def serve_telegram(
         await bot.session.close()
 
 
+class PathOnlyAccessLog(AbstractAccessLogger):
+    """The access log without query strings or client addresses: Meta's handshake carries
+    hub.verify_token in the query, and an address is personal data."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info('"%s %s" %s %.3fs', request.method, request.path, response.status, time)
+
+
 @asynccontextmanager
 async def serving(web_app: web.Application | None, settings: Settings) -> AsyncIterator[None]:
     """Listen on WEB_HOST:WEB_PORT while the block runs (nothing when there is no app)."""
     if web_app is None:
         yield
         return
-    runner = web.AppRunner(web_app)
+    runner = web.AppRunner(web_app, access_log_class=PathOnlyAccessLog)
     await runner.setup()
     try:
-        await web.TCPSite(runner, settings.web_host, settings.web_port).start()
+        try:
+            await web.TCPSite(runner, settings.web_host, settings.web_port).start()
+        except OSError as error:  # the port is taken, or the address is not this host's
+            where = f"{settings.web_host}:{settings.web_port}"
+            reason = os.strerror(error.errno) if error.errno else str(error)
+            raise StartupError(f"cannot listen on {where}: {reason}") from None
         log.info("listening on %s:%s", settings.web_host, settings.web_port)
         yield
     finally:
@@ -573,9 +635,14 @@ async def serving(web_app: web.Application | None, settings: Settings) -> AsyncI
 
 async def _poll(dp: Dispatcher, bot: Bot, *, stop: asyncio.Event, polling_timeout: int) -> None:
     try:  # a webhook left from an earlier deployment would make getUpdates fail
-        await bot.delete_webhook(drop_pending_updates=False)
+        deleted = await patiently(
+            lambda: bot.delete_webhook(drop_pending_updates=False), "deleteWebhook", stop
+        )
     except TelegramAPIError as error:
         log.warning("could not delete the Telegram webhook: %s", error)
+    else:
+        if deleted is None:
+            return
     polling = asyncio.create_task(
         dp.start_polling(
             bot,

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -28,9 +28,6 @@ from pywa_async import WhatsApp
 from pywa_async.errors import RateLimitHit, TooManyMessages, WhatsAppError
 from pywa_async.types import Button as ReplyButton
 from pywa_async.types import Section, SectionList, SectionRow
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
 
 from bot.clock import Clock, utc_now
 from domain.payloads import BadPayload, unpack
@@ -38,7 +35,7 @@ from domain.replies import Button, Reply
 from domain.text import Translator
 from handlers.events import Choice, Command, Event, Inbound, Text
 from storage.identities import whatsapp_stopped_marketing, whatsapp_unreachable
-from storage.tables import ProcessedMessage
+from storage.processed import mark_handled
 
 if TYPE_CHECKING:
     from bot.composition import Core
@@ -67,8 +64,10 @@ PAGES_KEPT = 10_000  # long lists whose next pages are remembered (in memory)
 HTTP_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
 REPLY_RETRY_SECONDS = 3.0  # a throttled reply inside a conversation waits this once
 DRAIN_SECONDS = 10.0  # how long shutdown waits for messages being handled
-PROCESSED_KEPT = timedelta(days=7)  # WhatsApp retries a webhook for up to 7 days
-FORGET_EVERY = timedelta(hours=1)
+# A message dated beyond these is a replay of an old signed body (or a clock gone wrong):
+# acknowledged, never answered.
+MAX_AGE = timedelta(hours=24)
+MAX_SKEW = timedelta(minutes=5)
 
 # Failed-delivery codes that mean "do not write to this person on WhatsApp": not a
 # WhatsApp user (131026); 131050: opted out of the business's marketing (reminders still go).
@@ -148,6 +147,7 @@ class Incoming:
     name: str | None = None  # the profile name WhatsApp shows
     phone: str | None = None  # the sender's number, which WhatsApp vouches for
     more: str | None = None  # a "More…" row of a long list was pressed
+    sent_at: datetime | None = None  # WhatsApp's timestamp of the message
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +223,24 @@ def _incoming(message: dict[str, Any], names: Mapping[str, str]) -> Incoming | N
         name=names.get(wa_id),
         phone=phone if isinstance(phone, str) and phone.isdigit() else None,
         more=more,
+        sent_at=_timestamp(message.get("timestamp")),
     )
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """WhatsApp's "timestamp": Unix seconds as a string."""
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def is_fresh(sent_at: datetime | None, now: datetime) -> bool:
+    """Sent within the last day and not in the future (a few minutes of clock skew
+    allowed). A message without a date is taken: the body is signed, so a newer format."""
+    if sent_at is None:
+        return True
+    return now - MAX_AGE <= sent_at <= now + MAX_SKEW
 
 
 def event_of(message: dict[str, Any]) -> Event | None:
@@ -484,12 +501,18 @@ class WhatsAppChannel:
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiting: dict[str, int] = {}
         self._busy: set[asyncio.Task[None]] = set()
-        self._forgot_at: datetime | None = None
+        self.closing = False  # set at shutdown: new webhooks are refused, to be retried
 
     def accept(self, payload: Any) -> None:
         """Start handling a webhook body; returns before any of it is handled."""
         update = read_update(payload, self.phone_id)
+        now = self.clock()
         for message in update.messages:
+            if not is_fresh(message.sent_at, now):
+                log.info(
+                    "WhatsApp message %s is dated %s: not answered", message.id, message.sent_at
+                )
+                continue
             self._start(self._handle(message))
         if update.failures:
             self._start(self._note_failures(update.failures))
@@ -508,9 +531,6 @@ class WhatsAppChannel:
     async def _handle(self, message: Incoming) -> None:
         async with self._one_at_a_time(message.wa_id):
             try:
-                if not await self._first_time(message):
-                    log.info("WhatsApp message %s came again; already handled", message.id)
-                    return
                 await self._turn(message)
             except (WhatsAppError, httpx.HTTPError) as error:
                 log.warning("could not answer a WhatsApp message: %s", _describe(error))
@@ -519,11 +539,15 @@ class WhatsAppChannel:
                 await self._apologise(message.wa_id)
 
     async def _turn(self, message: Incoming) -> None:
-        event = message.event
+        event: Event = message.event
+        message_id: str | None = message.id
         if message.more is not None:
+            if not await self._more_first_time(message):
+                return
             if await self.outgoing.send_more(message.wa_id, message.more):
                 return
-            event = Text("")  # the pages are gone: the conversation shows its step again
+            # The pages are gone: the conversation shows its step again.
+            event, message_id = Text(""), None
         inbound = Inbound(
             channel=CHANNEL,
             external_id=message.wa_id,
@@ -531,28 +555,20 @@ class WhatsAppChannel:
             received_at=self.clock(),
             display_name=message.name,
             phone=message.phone,
+            message_id=message_id,  # recorded in the turn's transaction
         )
         for reply in await self.conversations.handle(inbound):
             await self.outgoing.send(message.wa_id, reply)
 
-    async def _first_time(self, message: Incoming) -> bool:
-        now = self.clock()
-        seen = ProcessedMessage(channel=CHANNEL, message_id=_key(message.id), received_at=now)
-        try:
-            async with self.db.transaction() as session:
-                session.add(seen)
-        except IntegrityError:
-            return False
-        if self._forgot_at is None or now - self._forgot_at >= FORGET_EVERY:
-            self._forgot_at = now
-            async with self.db.transaction() as session:
-                await session.exec(
-                    delete(ProcessedMessage).where(
-                        col(ProcessedMessage.channel) == CHANNEL,
-                        col(ProcessedMessage.received_at) < now - PROCESSED_KEPT,
-                    )
-                )
-        return True
+    async def _more_first_time(self, message: Incoming) -> bool:
+        """A "More…" press has no turn to share a transaction with: recorded on its own."""
+        async with self.db.transaction() as session:
+            first = await mark_handled(
+                session, channel=CHANNEL, message_id=message.id, now=self.clock()
+            )
+        if not first:
+            log.info("WhatsApp message %s came again; already handled", message.id)
+        return first
 
     async def _apologise(self, wa_id: str) -> None:
         tr = self.translator(None)
@@ -560,7 +576,8 @@ class WhatsAppChannel:
         try:
             await self.outgoing.send(wa_id, Reply(text))
         except Exception as error:  # the apology is best effort
-            log.warning("could not tell %s about the error: %s", wa_id, error)
+            # The WhatsApp id is the person's phone number: it stays out of the log.
+            log.warning("could not apologise on WhatsApp: %s", _describe(error))
 
     async def _note_failures(self, failures: list[Failure]) -> None:
         """Most undeliverable messages are reported here, after the send was accepted."""
@@ -596,11 +613,6 @@ class WhatsAppChannel:
             self._waiting[wa_id] -= 1
             if not self._waiting[wa_id]:
                 del self._waiting[wa_id], self._locks[wa_id]
-
-
-def _key(message_id: str) -> str:
-    # wamids are about 60 characters; the column holds 128.
-    return message_id if len(message_id) <= 128 else hashlib.sha256(message_id.encode()).hexdigest()
 
 
 def _describe(error: Exception) -> str:
@@ -644,6 +656,8 @@ def add_whatsapp_webhook(
         return web.Response(text=query.get("hub.challenge", ""))
 
     async def receive(request: web.Request) -> web.Response:
+        if channel.closing:  # shutting down: Meta delivers it again, to the next process
+            return web.Response(status=503)
         body = await request.read()
         signature = request.headers.get(SIGNATURE_HEADER)
         if signature is None:
@@ -661,6 +675,7 @@ def add_whatsapp_webhook(
         return web.Response(text="ok")
 
     async def finish_messages(_app: web.Application) -> None:
+        channel.closing = True
         await channel.drain()
 
     app.on_shutdown.append(finish_messages)
