@@ -38,8 +38,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# Two workers (the machine has 2 cores); a module's tests stay on one worker, so its
+# shared fixtures (the twelve simulated days of tests/test_planner.py) are built once.
 pytest: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadscope
 
 test: lint typecheck pytest
 
