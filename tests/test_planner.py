@@ -200,16 +200,22 @@ async def _build_world(db: Database, config: BusinessConfig) -> World:
         [utc_visit(2026, 9, 4, 12), utc_visit(2026, 10, 2, 12), utc_visit(2026, 10, 30, 12)],
     )
     await _booked(core, 11, "marina", "kids", utc_visit(2026, 11, 24, 10), long_ago)
+    engine, recorder = await _engine_on(core)
+    return World(core, engine, recorder, ids)
+
+
+async def _engine_on(core: Core) -> tuple[Engine, Recorder]:
+    """The client figures refreshed from the seeded visits, then an engine on a simulated
+    clock at START that records what it sends."""
     async with core.db.transaction() as session:
         await refresh_client_stats(
             session=session,
-            tz=config.tz,
+            tz=core.config.tz,
             return_days={s.id: s.return_interval_days for s in core.deps.catalog.services.values()},
         )
-    clock = SimulatedClock(START)
-    recorder = Recorder(clock)
-    engine = core.engine(channels={"telegram": recorder}, clock=clock, paces=None)
-    return World(core, engine, recorder, ids)
+    recorder = Recorder(SimulatedClock(START))
+    clock = recorder.clock
+    return core.engine(channels={"telegram": recorder}, clock=clock, paces=None), recorder
 
 
 async def _run(world: World, until: datetime) -> None:
@@ -503,15 +509,8 @@ async def test_first_winbacks_are_spread_over_days_by_the_daily_limit(
         await _history(
             core, n, "artem", "haircut", [utc_visit(2026, 6, 1, 12) + timedelta(days=7 * n)]
         )
-    async with core.db.transaction() as session:
-        await refresh_client_stats(
-            session=session,
-            tz=config.tz,
-            return_days={s.id: s.return_interval_days for s in core.deps.catalog.services.values()},
-        )
-    clock = SimulatedClock(START)
-    recorder = Recorder(clock)
-    engine = core.engine(channels={"telegram": recorder}, clock=clock, paces=None)
+    engine, recorder = await _engine_on(core)
+    clock = recorder.clock
     await run_simulated(engine, clock, START + timedelta(days=2))
     days = Counter(at.astimezone(config.tz).date().isoformat() for at, _, _ in recorder.sent)
     assert days == {"2026-11-23": 3, "2026-11-24": 2}
