@@ -44,3 +44,10 @@ def parse_birthday(text: str, *, today: date) -> date | None:
 
 def birthday_known_year(born: date) -> bool:
     return born.year != YEAR_UNKNOWN
+
+
+def first_name(name: str) -> str:
+    """What a friendly message calls the client: the first word of the name they gave
+    ("Виктор" of "Виктор Зайцев"); staff see the whole name."""
+    words = name.split()
+    return words[0] if words else ""

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 from bot.composition import Core
 from bot.i18n import build_translators
 from domain.business import BusinessConfig
+from domain.people import first_name
 from tests.chat import ChatClient, utc
 from tests.helpers import register
 
@@ -69,3 +71,33 @@ async def test_switching_the_language_switches_the_texts(chat: ChatClient) -> No
     assert chat.last.text.startswith("Сохранено.")
     await chat.send("/start")
     assert "Записаться" in chat.labels
+
+
+def test_every_text_has_a_russian_translation_and_nothing_is_fuzzy() -> None:
+    from babel.messages.pofile import read_po
+
+    root = Path(__file__).resolve().parent.parent / "locales"
+    with (root / "ru" / "LC_MESSAGES" / "regulars.po").open("rb") as handle:
+        catalog = read_po(handle)
+    with (root / "regulars.pot").open("rb") as handle:
+        template = read_po(handle)
+    missing = [
+        message.id
+        for message in catalog
+        if message.id
+        and (
+            message.fuzzy
+            or not message.string
+            or (isinstance(message.string, tuple) and not all(message.string))
+        )
+    ]
+    assert missing == []
+    # Every text the code uses is in the catalog (make extract-messages was run).
+    assert {m.id for m in template if m.id} <= {m.id for m in catalog if m.id}
+
+
+def test_a_friendly_message_uses_the_first_name() -> None:
+    assert first_name("Виктор Зайцев") == "Виктор"
+    assert first_name("  Anna  ") == "Anna"
+    assert first_name("Мария-Луиза Петрова") == "Мария-Луиза"
+    assert first_name("") == ""
