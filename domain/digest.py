@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -111,6 +112,13 @@ class Period:
 
     def __contains__(self, day: object) -> bool:
         return isinstance(day, date) and self.start <= day < self.end
+
+
+@lru_cache(maxsize=1 << 16)
+def local_day(moment: datetime, tz: ZoneInfo) -> date:
+    """The local date of an instant. Memoised: visits start on a few slot times a day, and
+    the digest asks for the same instants again and again (astimezone is slow)."""
+    return moment.astimezone(tz).date()
 
 
 def report_period(as_of: date) -> Period:
@@ -280,7 +288,7 @@ def weekly_digest(
     period = report_period(as_of)
 
     def local(moment: datetime) -> date:
-        return moment.astimezone(tz).date()
+        return local_day(moment, tz)
 
     in_period = [v for v in history.visits if local(v.starts_at) in period]
     done = [v for v in in_period if v.completed]
@@ -331,7 +339,7 @@ def segment_counts(
         if not client.in_base:
             continue
         last = client.last_completed_at
-        day = last.astimezone(tz).date() if last is not None else None
+        day = local_day(last, tz) if last is not None else None
         counts[segment_of(day, as_of, warm_days=warm_days)] += 1
     return counts
 
@@ -345,7 +353,7 @@ def second_visit_rate(visits: Iterable[VisitRow], as_of: date, tz: ZoneInfo) -> 
     for visit in visits:
         if not visit.completed:
             continue
-        day = visit.starts_at.astimezone(tz).date()
+        day = local_day(visit.starts_at, tz)
         by_client[visit.client_id].append(day)
         if not visit.returning and day in cohort:
             firsts[visit.client_id] = day
@@ -368,11 +376,11 @@ def winback_effect(
             visits_of[visit.client_id].append(visit.starts_at)
     counts = {True: [0, 0], False: [0, 0]}  # held out → [decided, returned]
     for decision in decisions:
-        decided = decision.decided_at.astimezone(tz).date()
+        decided = local_day(decision.decided_at, tz)
         if decided not in window:
             continue
         returned = any(
-            start > decision.decided_at and (start.astimezone(tz).date() - decided).days <= 30
+            start > decision.decided_at and (local_day(start, tz) - decided).days <= 30
             for start in visits_of[decision.client_id]
         )
         counts[decision.held_out][0] += 1
@@ -405,7 +413,7 @@ def staff_figures(
     revenue: dict[int, Decimal] = defaultdict(Decimal)
     returns: dict[int, int] = defaultdict(int)
     for visit in visits:
-        if not visit.completed or visit.starts_at.astimezone(tz).date() not in period:
+        if not visit.completed or local_day(visit.starts_at, tz) not in period:
             continue
         count[visit.master_id] += 1
         revenue[visit.master_id] += visit.price
@@ -413,7 +421,7 @@ def staff_figures(
             returns[visit.previous_master_id] += 1
     ratings: dict[int, list[FeedbackRow]] = defaultdict(list)
     for item in feedback:
-        if item.given_at.astimezone(tz).date() in period:
+        if local_day(item.given_at, tz) in period:
             ratings[item.master_id].append(item)
     return [
         MasterFigures(
@@ -439,7 +447,7 @@ def weekly_points(
     for visit in visits:
         if not visit.completed:
             continue
-        offset = (visit.starts_at.astimezone(tz).date() - first).days
+        offset = (local_day(visit.starts_at, tz) - first).days
         if 0 <= offset < 7 * weeks:
             (returning if visit.returning else new)[offset // 7] += 1
     return [

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from domain.digest import Period, VisitRow, money
+from domain.digest import Period, VisitRow, local_day, money
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +101,7 @@ def payroll(
     sums: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     winbacks: dict[int, int] = defaultdict(int)
     for visit in visits:
-        day = visit.starts_at.astimezone(tz).date()
+        day = local_day(visit.starts_at, tz)
         figures = sums[visit.master_id]
         figures["visits"] += 1
         figures["revenue"] += visit.price
@@ -118,7 +118,7 @@ def payroll(
 
 def _deferred_fate(visit: PaidVisit, day: date, rules: PayRules, today: date, tz: ZoneInfo) -> str:
     deadline = day + timedelta(days=rules.return_within_days)
-    if visit.next_at is not None and visit.next_at.astimezone(tz).date() <= deadline:
+    if visit.next_at is not None and local_day(visit.next_at, tz) <= deadline:
         return "released"
     return "forfeited" if today > deadline else "pending"
 
@@ -127,7 +127,7 @@ def _brought_back(previous_at: datetime | None, day: date, rules: PayRules, tz: 
     """The client's previous completed visit was more than `sleeping_after_days` before."""
     if previous_at is None:
         return False
-    return (day - previous_at.astimezone(tz).date()).days > rules.sleeping_after_days
+    return (day - local_day(previous_at, tz)).days > rules.sleeping_after_days
 
 
 def _master_pay(
@@ -173,10 +173,10 @@ def weekly_return_pay(
     returns: dict[int, int] = defaultdict(int)
     winbacks: dict[int, int] = defaultdict(int)
     for visit in visits:
-        day = visit.starts_at.astimezone(tz).date()
+        day = local_day(visit.starts_at, tz)
         if not visit.completed or day not in period or visit.previous_at is None:
             continue
-        gap = (day - visit.previous_at.astimezone(tz).date()).days
+        gap = (day - local_day(visit.previous_at, tz)).days
         if gap <= rules.return_within_days and visit.previous_master_id is not None:
             released[visit.previous_master_id] += rules.deferred(visit.previous_price or Decimal(0))
             returns[visit.previous_master_id] += 1

@@ -22,7 +22,9 @@ def weekly_chart(weeks: Sequence[WeekPoint], tr: Translator) -> bytes:
     from matplotlib.figure import Figure
     from matplotlib.ticker import PercentFormatter
 
-    figure = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
+    figure = Figure(figsize=(8, 4.5), dpi=100)
+    # Fixed margins: a layout engine would cost more than everything else in the digest.
+    figure.subplots_adjust(left=0.08, right=0.92, top=0.92, bottom=0.27)
     FigureCanvasAgg(figure)
     bars = figure.subplots()
     positions = list(range(len(weeks)))
@@ -50,7 +52,7 @@ def weekly_chart(weeks: Sequence[WeekPoint], tr: Translator) -> bytes:
     handles, labels = bars.get_legend_handles_labels()
     more_handles, more_labels = share.get_legend_handles_labels()
     # Below the plot, not over the bars.
-    figure.legend(handles + more_handles, labels + more_labels, loc="outside lower center", ncols=3)
+    figure.legend(handles + more_handles, labels + more_labels, loc="lower center", ncols=3)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()

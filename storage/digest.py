@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import BigInteger, String, and_, case, func, or_, type_coerce
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -17,6 +18,10 @@ from domain.digest import ClientRow, FeedbackRow, History, VisitRow, WinbackDeci
 from domain.payroll import PaidVisit
 from storage.guards import open_visit_sql
 from storage.tables import Client, Feedback, Outbox, OutboxStatus, Visit, VisitStatus
+from storage.types import UTCDateTime
+
+_TIMESTAMP = UTCDateTime()
+_NO_DIALECT: Any = None  # the conversions below do not depend on the database
 
 
 def _neighbour_id(*, later: bool, until: datetime | None = None) -> object:
@@ -39,7 +44,8 @@ def _neighbour_id(*, later: bool, until: datetime | None = None) -> object:
 
 async def digest_visits(*, session: AsyncSession, start: datetime, end: datetime) -> list[VisitRow]:
     """Every visit starting in [start, end), with the client's previous completed visit
-    (one index probe per visit on (client, status, start))."""
+    (one probe per completed visit on the (client, status, start) index)."""
+    # MATERIALIZED: inlined, SQLite would run the probe once per use of its result.
     window = (
         sa_select(
             col(Visit.id),
@@ -48,10 +54,13 @@ async def digest_visits(*, session: AsyncSession, start: datetime, end: datetime
             col(Visit.starts_at),
             col(Visit.status),
             col(Visit.price),
-            _neighbour_id(later=False).label("previous_id"),  # type: ignore[attr-defined]
+            case(
+                (col(Visit.status) == VisitStatus.completed, _neighbour_id(later=False)),
+            ).label("previous_id"),
         )
         .where(col(Visit.starts_at) >= start, col(Visit.starts_at) < end)
-        .subquery()
+        .cte("period_visit")
+        .prefix_with("MATERIALIZED")
     )
     previous = aliased(Visit)
     query = sa_select(
@@ -94,16 +103,43 @@ async def digest_clients(
     """Each client's last completed visit before `end` and revenue over [year_start, end);
     `in_base`: created before `end` and not deleted."""
     connection = await session.connection()
-    last = await connection.execute(
-        sa_select(col(Visit.client_id), func.max(col(Visit.starts_at)))
-        .where(col(Visit.status) == VisitStatus.completed, col(Visit.starts_at) < end)
-        .group_by(col(Visit.client_id))
+    # The client's last completed visit is kept on the client row (storage/stats.py); only a
+    # client who came on or after `end` needs the index probed for the one before it.
+    before_end = (
+        sa_select(func.max(col(Visit.starts_at)))
+        .where(
+            col(Visit.client_id) == col(Client.id),
+            col(Visit.status) == VisitStatus.completed,
+            col(Visit.starts_at) < end,
+        )
+        .scalar_subquery()
     )
-    # max() and sum() keep the column's type: UTC timestamps, and money summed exactly in
-    # minor units (Money is an integer column).
-    last_visit: dict[int, datetime] = dict(last.all())
+    last_at = case(
+        (col(Client.last_visit_at) < end, col(Client.last_visit_at)),
+        (col(Client.last_visit_at).is_(None), None),
+        else_=before_end,
+    )
+    last = await connection.execute(
+        sa_select(
+            col(Client.id),
+            # Raw values, converted below: SQLAlchemy's per-value processing of 100,000 rows
+            # would take longer than the query.
+            type_coerce(last_at, String),
+            and_(col(Client.deleted_at).is_(None), col(Client.created_at) < end),
+        )
+    )
+    last_visit: dict[int, datetime | None] = {}
+    in_base: set[int] = set()
+    for client_id, stamp, counted in last.all():
+        if client_id is None:
+            continue
+        last_visit[client_id] = _TIMESTAMP.process_result_value(stamp, _NO_DIALECT)
+        if counted:
+            in_base.add(client_id)
+    # Money is an integer column of minor units: the sum is exact.
+    total = type_coerce(func.sum(col(Visit.price)), BigInteger)
     revenue = await connection.execute(
-        sa_select(col(Visit.client_id), func.sum(col(Visit.price)))
+        sa_select(col(Visit.client_id), total)
         .where(
             col(Visit.status) == VisitStatus.completed,
             col(Visit.starts_at) >= year_start,
@@ -111,13 +147,9 @@ async def digest_clients(
         )
         .group_by(col(Visit.client_id))
     )
-    revenues: dict[int, Decimal] = dict(revenue.all())
-    base = await connection.execute(
-        sa_select(col(Client.id)).where(
-            col(Client.deleted_at).is_(None), col(Client.created_at) < end
-        )
-    )
-    in_base = {client_id for (client_id,) in base.all() if client_id is not None}
+    revenues: dict[int, Decimal] = {
+        client_id: Decimal(minor).scaleb(-2) for client_id, minor in revenue.all()
+    }
     return [
         ClientRow(
             id=client_id,
@@ -125,7 +157,7 @@ async def digest_clients(
             last_completed_at=last_visit.get(client_id),
             revenue_last_year=revenues.get(client_id),
         )
-        for client_id in in_base | last_visit.keys() | revenues.keys()
+        for client_id in last_visit.keys() | revenues.keys()
     ]
 
 

@@ -34,6 +34,7 @@ from domain.digest import (
 )
 from domain.retention import Segment
 from storage.db import Database, create_engine, sqlite_url_for
+from storage.stats import refresh_client_stats
 from storage.tables import Feedback, Visit
 from tests.helpers import add_client, add_visit, utc_visit
 
@@ -338,6 +339,9 @@ async def _shop(path: Path, config: BusinessConfig) -> None:
             core, client_id=ids[client], master=master, service=service, start=start, status=status
         )
     async with core.db.transaction() as session:
+        # What marking a visit or an import does: the clients' figures follow their visits.
+        return_days = {s.id: s.return_interval_days for s in core.deps.catalog.services.values()}
+        await refresh_client_stats(session=session, tz=core.config.tz, return_days=return_days)
         boris_visit = (
             await session.exec(select(Visit).where(Visit.client_id == ids["Boris"]))
         ).one()
