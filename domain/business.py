@@ -234,7 +234,7 @@ class Offers(_Strict):
 
 
 class DigestPlan(_Strict):
-    """When the owner gets the weekly digest (DESIGN: Monday 09:00, local)."""
+    """When the owner gets the weekly digest (docs/digest.md): Monday 09:00 local by default."""
 
     weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
     at: ClockTime = time(9, 0)
