@@ -10,8 +10,12 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings, StartupError
+
+if TYPE_CHECKING:
+    from bot.composition import Core
 
 EXIT_CONFIG = 2
 # At DEBUG these log whole requests and statements: recipients' numbers, message texts,
@@ -56,6 +60,22 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--sheet", metavar="NAME", help="the XLSX sheet to read (default: the first with a header)"
     )
+    digest = commands.add_parser(
+        "digest", parents=[common], help="the owner's weekly digest (the 7 days before --as-of)"
+    )
+    digest.add_argument("--as-of", type=_date, help="a local date (default: today)")
+    digest.add_argument("--json", action="store_true", help="the figures as JSON")
+    digest.add_argument("--chart", type=Path, metavar="FILE", help="write the chart as PNG")
+    payroll = commands.add_parser(
+        "payroll", parents=[common], help="the masters' bonuses for a month ([payroll])"
+    )
+    payroll.add_argument("--month", type=_month, required=True, help="like 2026-11")
+    payroll.add_argument("--json", action="store_true", help="as JSON")
+    export = commands.add_parser(
+        "export", parents=[common], help="clients, visits, feedback and loyalty as CSV"
+    )
+    export.add_argument("--out", type=Path, default=Path("export"), help="folder (./export)")
+    export.add_argument("--xlsx", action="store_true", help="also one regulars.xlsx workbook")
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", parents=[common], help="apply Alembic migrations")
@@ -67,6 +87,14 @@ def _date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-23") from None
+
+
+def _month(text: str) -> str:
+    try:
+        date.fromisoformat(f"{text}-01")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month like 2026-11") from None
+    return text
 
 
 def _days(text: str) -> int:
@@ -156,6 +184,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "import":
         return await _import(args, settings)
+    if args.command in ("digest", "payroll", "export"):
+        return await _report(args, settings)
     if args.command == "db" and args.db_command == "upgrade":
         return await _db_upgrade(settings.database_url)
     raise AssertionError(args.command)
@@ -213,6 +243,42 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await core.close()
     print(report.summary())
+    return 0
+
+
+async def _report(args: argparse.Namespace, settings: Settings) -> int:
+    """The owner's read-only reports on the current database."""
+    from bot.composition import build_core
+
+    core = await build_core(
+        database_url=settings.database_url, config_path=settings.business_config
+    )
+    try:
+        if args.command == "digest":
+            from bot.reports import DigestRequest, print_digest
+
+            return await print_digest(core, DigestRequest(args.as_of, args.json, args.chart))
+        if args.command == "payroll":
+            from bot.reports import print_payroll
+
+            return await print_payroll(core, month=args.month, as_json=args.json)
+        return await _export(core, out=args.out, xlsx=args.xlsx)
+    finally:
+        await core.close()
+
+
+async def _export(core: Core, *, out: Path, xlsx: bool) -> int:
+    from bot.export import export_tables, write_csv, write_xlsx
+
+    async with core.db.reading() as session:
+        tables = await export_tables(session, core.config.tz)
+    written = write_csv(tables, out)
+    if xlsx:
+        written.append(write_xlsx(tables, out / "regulars.xlsx"))
+    for path, table in zip(written, tables, strict=False):
+        print(f"{path}: {len(table.rows)} rows")
+    if xlsx:
+        print(f"{written[-1]}: {len(tables)} sheets")
     return 0
 
 

@@ -245,6 +245,46 @@ class Offers(_Strict):
         return localised(locale, self.birthday_gift, self.birthday_gift_en)
 
 
+class DigestPlan(_Strict):
+    """When the owner gets the weekly digest (docs/digest.md): Monday 09:00 local by default."""
+
+    weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    at: ClockTime = time(9, 0)
+
+    @property
+    def weekday_index(self) -> int:
+        return WEEKDAYS.index(self.weekday)
+
+
+def _share(value: Any) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        raise ValueError("must be a share from 0 to 1, e.g. 0.25") from None
+    if isinstance(value, bool) or not amount.is_finite() or not 0 <= amount <= 1:
+        raise ValueError("must be a share from 0 to 1, e.g. 0.25")
+    return amount
+
+
+def _percent(value: Any) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        raise ValueError("must be a percent from 0 to 100, e.g. 10") from None
+    if isinstance(value, bool) or not amount.is_finite() or not 0 <= amount <= 100:
+        raise ValueError("must be a percent from 0 to 100, e.g. 10")
+    return amount
+
+
+class Payroll(_Strict):
+    """The master's bonus and its part deferred until the client returns (docs/digest.md)."""
+
+    bonus_percent: Annotated[Decimal, BeforeValidator(_percent)]
+    return_share: Annotated[Decimal, BeforeValidator(_share)] = Decimal("0.25")
+    return_within_days: Days = 60
+    winback_bonus: Money = Decimal("0")
+
+
 TEMPLATE_VALUES = (
     "name",
     "service",
@@ -343,6 +383,8 @@ class BusinessConfig(_Strict):
     retention: Retention = Retention()
     offers: Offers = Offers()
     whatsapp: WhatsApp = WhatsApp()
+    digest: DigestPlan = DigestPlan()
+    payroll: Payroll | None = None  # no [payroll]: the digest shows no bonus lines
     hours: WeeklyHours
     services: Annotated[list[Service], Field(min_length=1)]
     masters: Annotated[list[Master], Field(min_length=1)]

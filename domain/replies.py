@@ -1,6 +1,6 @@
-"""What the bot says: text and buttons, the same value for every channel and every sender
-(a conversation's answer or a planned message). Adapters turn it into Telegram, WhatsApp or
-terminal output."""
+"""What the bot says: text and buttons (now and then a picture), the same value for every
+channel and every sender (a conversation's answer or a planned message). Adapters turn it
+into Telegram, WhatsApp or terminal output."""
 
 from __future__ import annotations
 
@@ -14,6 +14,14 @@ class Button:
 
 
 @dataclass(frozen=True, slots=True)
+class Image:
+    """A picture sent with the text (the digest's chart): PNG bytes and a file name."""
+
+    data: bytes = field(repr=False)
+    filename: str = "image.png"
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
@@ -21,6 +29,7 @@ class Reply:
     edit: bool = False  # replaces the message whose button was pressed, where the channel can
     kind: str | None = None  # a message kind (DESIGN.md section 5), e.g. booking_confirmation
     meta: dict[str, str] = field(default_factory=dict, compare=False)
+    image: Image | None = field(default=None, compare=False)  # channels without pictures skip it
 
     @property
     def flat_buttons(self) -> list[Button]:

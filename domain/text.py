@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from babel import Locale
 from babel.dates import format_skeleton
-from babel.numbers import format_decimal, get_currency_symbol
+from babel.numbers import format_decimal, format_percent, get_currency_symbol
 
 
 def N_(message: str) -> str:
@@ -98,6 +98,10 @@ class Translator:
         """'пт, 27 нояб.' / 'Fri, Nov 27' — for buttons."""
         return format_skeleton("MMMEd", value, locale=self._babel)
 
+    def short_date(self, value: date) -> str:
+        """'23 нояб.' / 'Nov 23' — for a chart's axis."""
+        return format_skeleton("MMMd", value, locale=self._babel)
+
     def clock(self, moment: datetime) -> str:
         """'15:30', local."""
         return format_skeleton("Hm", self.local(moment), locale=self._babel)
@@ -116,6 +120,16 @@ class Translator:
         number_pattern = pattern.replace("¤", "").strip("\xa0 ")
         number = format_decimal(amount, format=number_pattern, locale=self._babel)
         return pattern.replace(number_pattern, number).replace("¤", self._symbol)
+
+    def percent(self, share: Decimal | None) -> str:
+        """0.667 → '66,7 %' / '66.7%'; '—' when there is nothing to measure."""
+        if share is None:
+            return "—"
+        return format_percent(share, format="#,##0.0%", locale=self._babel)
+
+    def number(self, value: Decimal | None) -> str:
+        """4.50 → '4,5' / '4.5'; '—' when there is nothing to measure."""
+        return "—" if value is None else format_decimal(value, locale=self._babel)
 
     def minutes(self, total: int) -> str:
         """'1 ч 30 мин' / '1 h 30 min'."""

@@ -18,6 +18,7 @@ from domain.retention import KIND_CLASS, MessageClass
 from domain.slots import free_slots, usual_time
 from domain.text import Translator, one_line, upper_first
 from scheduler.delivery import Recipient
+from scheduler.digest import digest_reply
 from storage.catalog import Catalog, MasterInfo, ServiceInfo
 from storage.guards import has_open_visit, why_unreachable, working_chats
 from storage.identities import identities_of
@@ -70,6 +71,7 @@ class Messages:
             "birthday": self._birthday,
             "visit_check": self._visit_check,
             "staff_day_plan": self._staff_day_plan,
+            "digest": self._digest,
         }
 
     def translator(self, locale: str | None) -> Translator:
@@ -329,6 +331,12 @@ class Messages:
             quote = "«{}»" if tr.locale == "ru" else "“{}”"
             lines += ["   " + quote.format(one_line(note)) for note in notes]
         return Reply("\n".join(lines), kind="staff_day_plan")
+
+    async def _digest(self, d: _Draft) -> Reply:
+        as_of = date.fromisoformat(d.row.payload["as_of"])
+        return await digest_reply(
+            session=d.session, config=self.config, catalog=self.catalog, tr=d.tr, as_of=as_of
+        )
 
 
 @dataclass(frozen=True, slots=True)

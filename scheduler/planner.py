@@ -129,6 +129,7 @@ class Planner:
         rows += self._visit_checks(visits, now)
         rows += self._feedback_requests(visits, now)
         rows += self._day_plans(now)
+        rows += self._digests(now)
         # Offers depend on dates, not minutes: planning them every five minutes is enough
         # and keeps a pass cheap.
         if now.minute % MARKETING_EVERY_MINUTES == 0 and self._marketing_window(now):
@@ -243,7 +244,7 @@ class Planner:
                 moments += [visit.ends_at + check_after, self._autocomplete_at(visit)]
             elif visit.completed_at is not None:
                 moments.append(visit.completed_at + feedback_after)
-        moments += self._day_plan_moments(now)
+        moments += self._day_plan_moments(now) + self._digest_moments(now)
         due = await next_due(session=session)
         if due is not None:
             moments.append(max(due, now + timedelta(minutes=1)))  # a backlog: soon again
@@ -367,6 +368,36 @@ class Planner:
                     }
                 )
         return rows
+
+    def _digest_due(self, day: date) -> datetime | None:
+        """When the owner's weekly digest is due on this local day, if it is its weekday."""
+        plan = self.config.digest
+        return self.at_local(day, plan.at) if day.weekday() == plan.weekday_index else None
+
+    def _digest_moments(self, now: datetime) -> list[datetime]:
+        today = self.local(now).date()
+        due = [self._digest_due(today + timedelta(days=n)) for n in range(8)]
+        return [moment for moment in due if moment is not None]
+
+    def _digests(self, now: datetime) -> list[dict[str, Any]]:
+        """The digest of the week before today, to every owner with a chat, once a week
+        (later on that day if the bot was down at the hour)."""
+        today = self.local(now).date()
+        due = self._digest_due(today)
+        if due is None or now < due:
+            return []
+        return [
+            {
+                "kind": "digest",
+                "staff_id": master.id,
+                "channel": "telegram",
+                "due_at": due,
+                "dedupe_key": f"digest:{today.isoformat()}:staff:{master.id}",
+                "payload": {"as_of": today.isoformat()},
+            }
+            for master in self.catalog.masters.values()
+            if master.role == "owner" and master.telegram_id
+        ]
 
     # Marketing.
 

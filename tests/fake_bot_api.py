@@ -1,5 +1,5 @@
 """A fake Telegram Bot API server on 127.0.0.1 for the sender: it records every
-sendMessage (chat, text, keyboard, arrival time) and answers like Telegram would — or, when
+sendMessage and sendPhoto (chat, text or caption, keyboard, picture, arrival time) and answers like Telegram would — or, when
 scripted, with a flood wait (429), a block (403) or a server error (5xx). A random mode
 answers 429 to a share of the requests, for the benchmark.
 
@@ -90,6 +90,7 @@ class Request:
     reply_markup: dict[str, Any] | None
     at: float  # the server's clock (time.monotonic unless given another)
     status: int
+    photo: bytes | None = None  # sendPhoto: the picture; `text` is then its caption
 
     @property
     def delivered(self) -> bool:
@@ -185,15 +186,19 @@ class FakeBotAPI:
         if method == "getMe":
             self.other_calls.append(method)
             return web.json_response({"ok": True, "result": BOT_USER})
-        if method != "sendMessage":
+        if method not in ("sendMessage", "sendPhoto"):
             self.other_calls.append(method)
             return web.json_response(
                 {"ok": False, "error_code": 404, "description": "Not Found: method not found"},
                 status=404,
             )
-        params = {key: _decoded(value) for key, value in (await request.post()).items()}
+        form = await request.post()
+        photo = form.get("photo")
+        if isinstance(photo, str) and photo.startswith("attach://"):  # aiogram's upload
+            photo = form.get(photo.removeprefix("attach://"))
+        params = {key: _decoded(value) for key, value in form.items()}
         chat_id = int(params["chat_id"])
-        text = str(params["text"])
+        text = str(params.get("text", params.get("caption", "")))
         markup = params.get("reply_markup")
         answer = self._answer_for(chat_id)
         self.requests.append(
@@ -203,6 +208,7 @@ class FakeBotAPI:
                 reply_markup=markup if isinstance(markup, dict) else None,
                 at=self.clock(),
                 status=answer.status,
+                photo=photo.file.read() if isinstance(photo, web.FileField) else None,
             )
         )
         if not answer.ok:
@@ -216,11 +222,20 @@ class FakeBotAPI:
             "date": SENT_DATE,
             "chat": {"id": chat_id, "type": "private"},
             "from": BOT_USER,
-            "text": text,
         }
+        if method == "sendPhoto":
+            message["photo"] = [_photo_size()]
+            if text:
+                message["caption"] = text
+        else:
+            message["text"] = text
         if isinstance(markup, dict) and "inline_keyboard" in markup:
             message["reply_markup"] = markup
         return web.json_response({"ok": True, "result": message})
+
+
+def _photo_size() -> dict[str, Any]:
+    return {"file_id": "photo-1", "file_unique_id": "p1", "width": 800, "height": 450}
 
 
 def _decoded(value: Any) -> Any:

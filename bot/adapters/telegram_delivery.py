@@ -14,13 +14,15 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.methods import SendMessage
+from aiogram.methods import SendMessage, SendPhoto
+from aiogram.types import BufferedInputFile
 
 from bot.adapters.telegram import inline_keyboard, split_text
 from domain.replies import Reply
 from scheduler.delivery import Recipient, RetryAfter, Transient, Unreachable
 
 TOKEN_REJECTED_PAUSE = 60.0
+CAPTION_LIMIT = 1024  # Telegram's longest photo caption
 _GONE = ("chat not found", "user is deactivated", "bot was blocked", "peer_id_invalid")
 
 
@@ -29,12 +31,8 @@ class TelegramDelivery:
         self.bot = bot
 
     async def deliver(self, recipient: Recipient, reply: Reply) -> None:
-        address = recipient.address
-        chunks = split_text(reply.text)
         try:
-            for number, chunk in enumerate(chunks, start=1):
-                markup = inline_keyboard(reply) if number == len(chunks) else None
-                await self.bot(SendMessage(chat_id=int(address), text=chunk, reply_markup=markup))
+            await self._send(int(recipient.address), reply)
         except TelegramRetryAfter as error:
             raise RetryAfter(float(error.retry_after), str(error)) from error
         except TelegramForbiddenError as error:
@@ -52,3 +50,20 @@ class TelegramDelivery:
             raise Transient(str(error)) from error
         except ClientDecodeError as error:  # a proxy's HTML error page instead of JSON
             raise Transient(f"unreadable answer: {error}"[:300]) from error
+
+    async def _send(self, chat_id: int, reply: Reply) -> None:
+        """A picture carries the text as its caption when it fits; otherwise the picture
+        goes first and the text follows it, split like any long message."""
+        if reply.image is not None:
+            photo = BufferedInputFile(reply.image.data, filename=reply.image.filename)
+            if len(reply.text) <= CAPTION_LIMIT:
+                markup = inline_keyboard(reply)
+                await self.bot(
+                    SendPhoto(chat_id=chat_id, photo=photo, caption=reply.text, reply_markup=markup)
+                )
+                return
+            await self.bot(SendPhoto(chat_id=chat_id, photo=photo))
+        chunks = split_text(reply.text)
+        for number, chunk in enumerate(chunks, start=1):
+            markup = inline_keyboard(reply) if number == len(chunks) else None
+            await self.bot(SendMessage(chat_id=chat_id, text=chunk, reply_markup=markup))
