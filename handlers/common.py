@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from domain.payloads import pack
+from domain import vocabulary as press
 from domain.replies import Button, Reply, rows
+from domain.vocabulary import Act
 from handlers.events import Contact, Text
 from handlers.turn import Turn
 from storage.tables import Visit
@@ -19,7 +20,7 @@ NAME_MAX = 60
 
 
 def menu_button(turn: Turn) -> Button:
-    return Button(turn._("« Main menu"), pack("mn"))
+    return Button(turn._("« Main menu"), press.tap(Act.MAIN_MENU))
 
 
 def with_hint(hint: str, view: Reply) -> Reply:
@@ -51,4 +52,4 @@ def too_late_to_change(turn: Turn, visit: Visit) -> Reply | None:
         "It is less than {hours} h before your visit, so it cannot be changed in the bot. "
         "Please call us: {phone}."
     ).format(hours=turn.config.booking.cancel_cutoff_hours, phone=turn.config.business.phone or "—")
-    return Reply(text, buttons=rows([Button(turn._("« My visits"), pack("mv"))]))
+    return Reply(text, buttons=rows([Button(turn._("« My visits"), press.tap(Act.MY_VISITS))]))

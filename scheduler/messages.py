@@ -11,12 +11,13 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from domain import vocabulary as press
 from domain.business import BusinessConfig
-from domain.payloads import pack
 from domain.replies import Button, Reply, rows
 from domain.retention import KIND_CLASS, MessageClass
 from domain.slots import free_slots, usual_time
 from domain.text import Translator, upper_first
+from domain.vocabulary import Act, NewVisit
 from scheduler.delivery import Recipient
 from storage.catalog import Catalog, MasterInfo, ServiceInfo
 from storage.guards import has_open_visit, why_unreachable, working_chats
@@ -148,10 +149,10 @@ class Messages:
             text += "\n" + tr._("Address: {address}").format(address=self.config.business.address)
         buttons = []
         if visit.status != VisitStatus.confirmed:
-            buttons.append(Button(tr._("I'll be there"), pack("vc", visit.id)))
+            buttons.append(Button(tr._("I'll be there"), press.confirm_attendance(visit.id)))
         buttons += [
-            Button(tr._("Reschedule"), pack("rs", visit.id)),
-            Button(tr._("Cancel visit"), pack("cx", visit.id)),
+            Button(tr._("Reschedule"), press.reschedule(visit.id)),
+            Button(tr._("Cancel visit"), press.cancel_visit(visit.id)),
         ]
         values = d.values(
             service=service.title(tr.locale), master=master.name, when=tr.when(visit.starts_at)
@@ -170,7 +171,7 @@ class Messages:
         text = tr._("How was your {service} with {master}? One tap to rate it:").format(
             service=service.title(tr.locale), master=master.name
         )
-        stars = [Button("★" * n, pack("fb", visit.id, n)) for n in range(5, 0, -1)]
+        stars = [Button("★" * n, press.rate_visit(visit.id, n)) for n in range(5, 0, -1)]
         values = d.values(service=service.title(tr.locale), master=master.name)
         return Reply(text, buttons=rows(stars), kind="feedback_request", meta=values)
 
@@ -205,15 +206,15 @@ class Messages:
         master_id = client.last_master_id if client.last_master_id in masters else None
         tr = d.tr
         who = self.catalog.masters[master_id].name if master_id else tr._("any available master")
-        token = f"n{service.id}.{master_id or 0}"
+        target = NewVisit(service.id, master_id or 0)
         buttons = []
         slot = await d.suggested_slot(service.id, master_id) if master_id else None
         if slot is not None and master_id:
             label = tr._("Book {when}").format(when=_short(tr, slot))
-            buttons.append(Button(label, pack("ok", token, int(slot.timestamp() // 60))))
+            buttons.append(Button(label, press.book_slot(service.id, master_id, slot)))
         buttons += [
-            Button(tr._("Other time"), pack("ms", token)),
-            Button(tr._("Not now"), pack("nn")),
+            Button(tr._("Other time"), press.choose_days_for(target)),
+            Button(tr._("Not now"), press.tap(Act.NOT_NOW)),
         ]
         values = d.values(service=service.title(tr.locale), master=who)
         if slot is not None:
@@ -246,7 +247,9 @@ class Messages:
         }
         # The answer names the win-back it answers: one answer per message, only to whom
         # it was sent (handlers/followups.py).
-        buttons = [Button(labels[code], pack("wr", d.row.id, code)) for code in WINBACK_REASONS]
+        buttons = [
+            Button(labels[code], press.winback_reason(d.row.id, code)) for code in WINBACK_REASONS
+        ]
         until = d.local_today() + timedelta(days=self.config.offers.offer_valid_days)
         values = d.values(discount=f"{winback_percent(d.row, self.config)}%", date=tr.day(until))
         return Reply(text, buttons=rows(buttons), kind="winback", meta=values)
@@ -281,9 +284,12 @@ class Messages:
             time=tr.clock(visit.starts_at),
         )
         buttons = [
-            Button(tr._("Came, {price}").format(price=tr.money(visit.price)), pack("mc", visit.id)),
-            Button(tr._("Came, other amount"), pack("ma", visit.id)),
-            Button(tr._("No-show"), pack("mx", visit.id)),
+            Button(
+                tr._("Came, {price}").format(price=tr.money(visit.price)),
+                press.staff_came(visit.id),
+            ),
+            Button(tr._("Came, other amount"), press.staff_other_amount(visit.id)),
+            Button(tr._("No-show"), press.staff_no_show(visit.id)),
         ]
         return Reply(text, buttons=rows(buttons), kind="visit_check")
 
@@ -356,7 +362,7 @@ class _Draft:
         return {"name": name, "address": self.messages.config.business.address, **values}
 
     def book_button(self) -> Button:
-        return Button(self.tr._("Book a visit"), pack("bk"))
+        return Button(self.tr._("Book a visit"), press.tap(Act.START_BOOKING))
 
     def service_and_master(self, visit: Visit) -> tuple[ServiceInfo, MasterInfo]:
         """The visit's service and master, or Skip when the configuration dropped them."""
