@@ -5,8 +5,7 @@ available, or a visit being moved); domain/vocabulary.py writes and reads it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from datetime import date, datetime
 
 from domain import vocabulary as press
 from domain.payloads import int_arg
@@ -14,10 +13,6 @@ from domain.replies import Button, Reply, rows
 from domain.retention import reminders_ahead
 from domain.slots import (
     Interval,
-    bookable_days,
-    free_slots,
-    nearest_free,
-    suggest_like_usual,
     usual_time,
 )
 from domain.text import upper_first
@@ -44,9 +39,9 @@ from handlers.events import Contact, Text
 from handlers.flows import Flow
 from handlers.limits import booking_refusal
 from handlers.turn import Turn
+from storage.availability import Openings, openings
 from storage.catalog import MasterInfo, ServiceInfo
 from storage.queries import (
-    busy_intervals,
     completed_starts,
     create_visit,
     last_visit,
@@ -55,8 +50,6 @@ from storage.queries import (
     upcoming_visits,
 )
 from storage.tables import ACTIVE_VISIT, Visit, VisitStatus
-
-Busy = dict[int, list[Interval]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,56 +111,24 @@ def _master(turn: Turn, master_id: int) -> MasterInfo:
     return turn.catalog.masters[master_id]
 
 
-async def _busy(turn: Turn, target: Target) -> Busy:
-    tz = turn.config.tz
-    today = turn.now.astimezone(tz).date()
-    last_day = today + timedelta(days=turn.config.booking.horizon_days)
-    end = datetime.combine(last_day, time(), tz).astimezone(UTC)
-    busy = await busy_intervals(
+async def _openings(turn: Turn, target: Target) -> Openings:
+    masters = [_master(turn, m) for m in _master_ids(turn, target.service, target.master_id)]
+    return await openings(
         session=turn.session,
-        master_ids=_master_ids(turn, target.service, target.master_id),
-        start=turn.now,
-        end=end,
+        config=turn.config,
+        service=target.service,
+        masters=masters,
+        now=turn.now,
+        moving=target.visit,
     )
-    if target.visit is not None:  # the visit being moved does not block itself
-        own = Interval(target.visit.starts_at, target.visit.ends_at)
-        busy[target.visit.master_id] = [b for b in busy[target.visit.master_id] if b != own]
-    return busy
 
 
-def _schedule(turn: Turn, target: Target, busy: Busy, master_id: int) -> dict[str, Any]:
-    """What the slot rules need to know about one master for this service."""
-    return {
-        "hours": _master(turn, master_id).hours,
-        "busy": busy.get(master_id, []),
-        "duration": target.service.duration,
-        "tz": turn.config.tz,
-        "now": turn.now,
-        "rules": turn.config.booking.rules(),
-    }
-
-
-def _days(turn: Turn, target: Target, busy: Busy) -> list[date]:
-    days: set[date] = set()
-    for master_id in _master_ids(turn, target.service, target.master_id):
-        days.update(bookable_days(**_schedule(turn, target, busy, master_id)))
-    return sorted(days)
-
-
-def _times(turn: Turn, target: Target, busy: Busy, day: date) -> dict[datetime, int]:
-    """Free start times on a local day, each with the master who would take it."""
-    times: dict[datetime, int] = {}
-    for master_id in _master_ids(turn, target.service, target.master_id):
-        for start in free_slots(day=day, **_schedule(turn, target, busy, master_id)):
-            times.setdefault(start, master_id)
-    return dict(sorted(times.items()))
-
-
-def _all_times(turn: Turn, target: Target, busy: Busy) -> dict[datetime, int]:
-    times: dict[datetime, int] = {}
-    for day in _days(turn, target, busy):
-        times.update(_times(turn, target, busy, day))
-    return times
+def _slot_buttons(turn: Turn, target: Target, picks: dict[datetime, int]) -> list[Button]:
+    """One button per suggested start, naming the master free then."""
+    return [
+        Button(_slot_label(turn, start), press.choose_time(target.with_master(master).ref, start))
+        for start, master in picks.items()
+    ]
 
 
 def _slot_label(turn: Turn, moment: datetime) -> str:
@@ -227,7 +188,7 @@ async def view_days(turn: Turn) -> Reply:
     target = await target_of(turn, turn.data["t"])
     if target is None:
         return await view_services(turn)
-    days = _days(turn, target, await _busy(turn, target))
+    days = (await _openings(turn, target)).days()
     back = Button(
         turn._("« Back"),
         press.choose_service(target.service.id)
@@ -250,7 +211,7 @@ async def view_times(turn: Turn) -> Reply:
     if target is None:
         return await view_services(turn)
     day = date.fromisoformat(turn.data["day"])
-    times = _times(turn, target, await _busy(turn, target), day)
+    times = (await _openings(turn, target)).times(day)
     back = Button(
         turn._("« Other day"),
         press.choose_days_for(target.ref)
@@ -308,14 +269,11 @@ async def view_repeat(turn: Turn) -> Reply:
     target = await target_of(turn, turn.data["t"])
     if target is None:
         return await view_services(turn)
-    times = _all_times(turn, target, await _busy(turn, target))
     assert turn.client is not None and turn.client.id is not None
     weekday, minute = usual_time(
         await completed_starts(session=turn.session, client_id=turn.client.id), turn.config.tz
     )
-    picks = suggest_like_usual(
-        candidates=list(times), usual_weekday=weekday, usual_minute_of_day=minute, tz=turn.config.tz
-    )
+    picks = (await _openings(turn, target)).like_usual(weekday, minute)
     other = Button(turn._("Other time"), press.choose_days_for(target.ref))
     head = turn._("Same as last time: {service} with {master}.").format(
         service=_service_line(turn, target.service), master=_who(turn, target.master_id)
@@ -329,13 +287,7 @@ async def view_repeat(turn: Turn) -> Reply:
             )
         )
         return Reply(text, buttons=rows([other, menu_button(turn)]), edit=True)
-    buttons = [
-        Button(
-            _slot_label(turn, moment),
-            press.choose_time(target.with_master(times[moment]).ref, moment),
-        )
-        for moment in picks
-    ]
+    buttons = _slot_buttons(turn, target, picks)
     text = head + "\n" + turn._("The nearest times close to your usual one:")
     return Reply(text, buttons=rows([*buttons, other, menu_button(turn)]), edit=True)
 
@@ -389,11 +341,10 @@ async def press_time(turn: Turn, args: list[str]) -> list[Reply]:
     if target is None:
         return await _gone(turn)
     start = decode_moment(args, 1)
-    busy = await _busy(turn, target)
-    day = start.astimezone(turn.config.tz).date()
-    master_id = _times(turn, target, busy, day).get(start)
+    free = await _openings(turn, target)
+    master_id = free.times(start.astimezone(turn.config.tz).date()).get(start)
     if master_id is None:
-        return [await _taken(turn, target, start, busy)]
+        return [await _taken(turn, target, start, free)]
     turn.goto(Step.BOOK_SUMMARY, t=target.with_master(master_id).token, at=encode_moment(start))
     return [await view_summary(turn)]
 
@@ -439,9 +390,9 @@ async def press_confirm(turn: Turn, args: list[str]) -> list[Reply]:
     await lock_client(session=turn.session, client_id=turn.client.id)
     if refusal := await booking_refusal(turn, interval, moving=target.visit):
         return [refusal]
-    busy = await _busy(turn, target)
-    if start not in _times(turn, target, busy, start.astimezone(turn.config.tz).date()):
-        return [await _taken(turn, target, start, busy)]
+    free = await _openings(turn, target)
+    if not free.is_free(start):
+        return [await _taken(turn, target, start, free)]
     comment = turn.data.get("comment", "") if turn.data.get("at") == encode_moment(start) else ""
     if target.visit is not None:
         visit = target.visit
@@ -525,21 +476,14 @@ async def _already_booked(turn: Turn, start: datetime) -> list[Reply] | None:
     return None
 
 
-async def _taken(turn: Turn, target: Target, wanted: datetime, busy: Busy) -> Reply:
+async def _taken(turn: Turn, target: Target, wanted: datetime, free: Openings) -> Reply:
     """The slot is gone: say so and offer the nearest free ones with the same master."""
-    times = _all_times(turn, target, busy)
-    picks = nearest_free(wanted=wanted, candidates=list(times))
+    picks = free.nearest(wanted)
     turn.goto(Step.BOOK_DAY, t=target.token)
     text = turn._("Sorry, {when} is no longer available.").format(when=turn.tr.when(wanted))
     if picks:
         text += "\n" + turn._("The nearest free times:")
-    buttons = [
-        Button(
-            _slot_label(turn, moment),
-            press.choose_time(target.with_master(times[moment]).ref, moment),
-        )
-        for moment in picks
-    ]
+    buttons = _slot_buttons(turn, target, picks)
     buttons += [Button(turn._("Other day"), press.choose_days_for(target.ref)), menu_button(turn)]
     return Reply(text, buttons=rows(buttons), edit=True)
 

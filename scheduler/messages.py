@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -15,15 +14,16 @@ from domain import vocabulary as press
 from domain.business import BusinessConfig
 from domain.replies import Button, Reply, rows
 from domain.retention import KIND_CLASS, MessageClass
-from domain.slots import free_slots, usual_time
+from domain.slots import usual_time
 from domain.text import Translator, upper_first
 from domain.vocabulary import Act, NewVisit
 from scheduler.delivery import Recipient
+from storage.availability import openings
 from storage.catalog import Catalog, MasterInfo, ServiceInfo
 from storage.guards import has_open_visit, why_unreachable, working_chats
 from storage.identities import identities_of
 from storage.outbox import winback_percent
-from storage.queries import busy_intervals, completed_starts
+from storage.queries import completed_starts
 from storage.tables import (
     ACTIVE_VISIT,
     Channel,
@@ -388,38 +388,18 @@ class _Draft:
         """The free slot nearest the client's usual time, on or after the predicted day."""
         config, catalog = self.messages.config, self.messages.catalog
         client = self.need_client()
-        service, master = catalog.services[service_id], catalog.masters[master_id]
-        tz, rules = config.tz, config.booking.rules()
-        today = self.local_today()
-        predicted = client.next_visit_due or today
-        first = max(today, predicted)
-        end = datetime.combine(today + timedelta(days=rules.horizon_days), time(), tz)
-        busy = await busy_intervals(
-            session=self.session, master_ids=[master_id], start=self.now, end=end.astimezone(UTC)
+        free = await openings(
+            session=self.session,
+            config=config,
+            service=catalog.services[service_id],
+            masters=[catalog.masters[master_id]],
+            now=self.now,
         )
         _, minute = usual_time(
-            await completed_starts(session=self.session, client_id=client.id or 0), tz
+            await completed_starts(session=self.session, client_id=client.id or 0), config.tz
         )
-        for offset in range(rules.horizon_days):
-            day = first + timedelta(days=offset)
-            slots = free_slots(
-                day=day,
-                hours=master.hours,
-                busy=busy.get(master_id, []),
-                duration=service.duration,
-                tz=tz,
-                now=self.now,
-                rules=rules,
-            )
-            if slots:
-                wanted = minute if minute is not None else 15 * 60
-                return min(slots, key=lambda s: abs(_minute_of_day(s, tz) - wanted))
-        return None
-
-
-def _minute_of_day(moment: datetime, tz: ZoneInfo) -> int:
-    local = moment.astimezone(tz)
-    return local.hour * 60 + local.minute
+        today = self.local_today()
+        return free.near_usual_time(max(today, client.next_visit_due or today), minute)
 
 
 def _short(tr: Translator, moment: datetime) -> str:
