@@ -8,6 +8,7 @@ from domain.vocabulary import Act, Step
 from handlers.common import menu_button
 from handlers.flows import Flow
 from handlers.turn import Turn
+from storage.guards import opt_out_of_marketing
 from storage.queries import last_visit
 
 
@@ -65,8 +66,8 @@ async def press_help(turn: Turn, args: list[str]) -> list[Reply]:
 
 async def stop_marketing(turn: Turn) -> list[Reply]:
     client = turn.client
-    if client is not None and client.marketing_allowed:
-        client.marketing_opt_out_at = turn.now
+    if client is not None:
+        opt_out_of_marketing(client, turn.now)
     text = turn._(
         "Done: no more offers from us. Reminders about your visits will still come. "
         "You can turn offers back on in Preferences."

@@ -13,6 +13,7 @@ from handlers.common import Action, View, menu_button, too_long, with_hint
 from handlers.events import Contact, Text
 from handlers.flows import Flow
 from handlers.turn import Turn
+from storage.guards import opt_in_to_marketing, opt_out_of_marketing
 from storage.tables import Client
 
 NOTE_MAX = 300
@@ -153,11 +154,9 @@ async def press_clear_note(turn: Turn, args: list[str]) -> list[Reply]:
 
 async def press_offers(turn: Turn, args: list[str]) -> list[Reply]:
     client = _client(turn)
-    if client.marketing_allowed:
-        client.marketing_opt_out_at = turn.now
+    if opt_out_of_marketing(client, turn.now):
         return await _show(turn, turn._("Offers are off. Reminders about visits still come."))
-    client.marketing_opt_in_at = turn.now
-    client.marketing_opt_out_at = None
+    opt_in_to_marketing(client, turn.now)
     return await _show(turn, turn._("Offers are on. Thank you!"))
 
 

@@ -15,12 +15,12 @@ from domain.business import BusinessConfig
 from domain.replies import Button, Reply, rows
 from domain.retention import KIND_CLASS, MessageClass
 from domain.slots import usual_time
-from domain.text import Translator, upper_first
+from domain.text import Translator, translator_for, upper_first
 from domain.vocabulary import Act, NewVisit
 from scheduler.delivery import Recipient
 from storage.availability import openings
 from storage.catalog import Catalog, MasterInfo, ServiceInfo
-from storage.guards import has_open_visit, why_unreachable, working_chats
+from storage.guards import has_open_visit, marketing_allowed, why_unreachable, working_chats
 from storage.identities import identities_of
 from storage.outbox import winback_percent
 from storage.queries import completed_starts
@@ -74,8 +74,7 @@ class Messages:
         }
 
     def translator(self, locale: str | None) -> Translator:
-        default = self.config.business.default_locale
-        return self.translators.get(locale or default) or self.translators[default]
+        return translator_for(self.translators, locale, self.config.business.default_locale)
 
     async def compose(self, session: AsyncSession, row: Outbox, now: datetime) -> Composed:
         """The recipient and the reply for `row`, or Skip."""
@@ -127,7 +126,7 @@ class Messages:
     async def _marketing_still_welcome(
         self, session: AsyncSession, client: Client, row: Outbox, now: datetime
     ) -> None:
-        if not client.marketing_allowed:
+        if not marketing_allowed(client):
             raise Skip("no marketing consent")
         if row.kind in ("return_nudge", "warm_offer", "winback") and await has_open_visit(
             session=session, client_id=client.id or 0

@@ -42,6 +42,8 @@ from aiogram.types import (
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
+from bot.adapters import common
+from bot.adapters.common import ChatLocks
 from bot.clock import Clock, utc_now
 from domain.replies import Reply
 from handlers.conversation import Conversations
@@ -191,35 +193,12 @@ def contact_keyboard(reply: Reply) -> ReplyKeyboardMarkup:
 
 
 def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """`text` in pieces Telegram accepts: at most `limit` UTF-16 units each, cut at a line
-    break or a space where one is near, never empty."""
-    chunks: list[str] = []
-    while _utf16_length(text) > limit:
-        fits = _fitting(text, limit)
-        cut = text.rfind("\n", 0, fits)
-        if cut < fits // 2:
-            cut = text.rfind(" ", 0, fits)
-        if cut < fits // 2:
-            chunks.append(text[:fits])
-            text = text[fits:]
-        else:
-            chunks.append(text[:cut])
-            text = text[cut + 1 :]
-    chunks.append(text)
-    return [chunk for chunk in chunks if chunk.strip()] or ["…"]
+    """`text` in pieces Telegram accepts, counted in UTF-16 units as Telegram counts."""
+    return common.split_text(text, limit, _utf16_length)
 
 
 def _utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
-
-
-def _fitting(text: str, limit: int) -> int:
-    used = 0
-    for index, char in enumerate(text):
-        used += 2 if ord(char) > 0xFFFF else 1
-        if used > limit:
-            return index
-    return len(text)
 
 
 async def call(bot: Bot, method: TelegramMethod[T]) -> T:
@@ -247,15 +226,14 @@ class TelegramChannel:
         self.conversations = conversations
         self.clock = clock
         self._contact_keyboard: set[int] = set()
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._waiting: dict[int, int] = {}
+        self._chats: ChatLocks[int] = ChatLocks()
         self._busy: set[asyncio.Task[Any]] = set()
 
     async def handle(
         self, bot: Bot, *, chat_id: int, user: User, event: Event, edit: int | None = None
     ) -> None:
         """One turn: `edit` is the id of the message whose button was pressed."""
-        async with self._one_at_a_time(chat_id):
+        async with self._chats.one_at_a_time(chat_id):
             inbound = Inbound(
                 channel=CHANNEL,
                 external_id=str(chat_id),
@@ -339,18 +317,6 @@ class TelegramChannel:
         )
         with suppress(TelegramAPIError):
             await bot(DeleteMessage(chat_id=chat_id, message_id=sent.message_id))
-
-    @asynccontextmanager
-    async def _one_at_a_time(self, chat_id: int) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(chat_id, asyncio.Lock())
-        self._waiting[chat_id] = self._waiting.get(chat_id, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._waiting[chat_id] -= 1
-            if not self._waiting[chat_id]:
-                del self._waiting[chat_id], self._locks[chat_id]
 
     async def track(
         self,

@@ -16,8 +16,7 @@ import json
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,8 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
+from bot.adapters import common
+from bot.adapters.common import ChatLocks
 from bot.clock import Clock, utc_now
 from domain.payloads import BadPayload, unpack
 from domain.replies import Button, Reply
@@ -313,21 +314,7 @@ def fit(label: str, limit: int) -> str:
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """`text` in pieces of at most `limit` characters, cut at a line break or a space
-    where one is near, never empty."""
-    chunks: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        if cut < limit // 2:
-            cut = text.rfind(" ", 0, limit)
-        if cut < limit // 2:
-            chunks.append(text[:limit])
-            text = text[limit:]
-        else:
-            chunks.append(text[:cut])
-            text = text[cut + 1 :]
-    chunks.append(text)
-    return [chunk for chunk in chunks if chunk.strip()] or ["…"]
+    return common.split_text(text, limit)
 
 
 def split_body(text: str) -> tuple[list[str], str]:
@@ -481,8 +468,7 @@ class WhatsAppChannel:
         self.phone_id = str(client.phone_id) if client.phone_id else None
         self.outgoing = Outgoing(client, core.deps.translator, retry_throttled=True)
         self.clock = clock
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._waiting: dict[str, int] = {}
+        self._chats: ChatLocks[str] = ChatLocks()
         self._busy: set[asyncio.Task[None]] = set()
         self._forgot_at: datetime | None = None
 
@@ -506,7 +492,7 @@ class WhatsAppChannel:
         task.add_done_callback(self._busy.discard)
 
     async def _handle(self, message: Incoming) -> None:
-        async with self._one_at_a_time(message.wa_id):
+        async with self._chats.one_at_a_time(message.wa_id):
             try:
                 if not await self._first_time(message):
                     log.info("WhatsApp message %s came again; already handled", message.id)
@@ -584,18 +570,6 @@ class WhatsAppChannel:
             client_id = await whatsapp_unreachable(session=session, wa_id=wa_id, now=self.clock())
         if client_id is not None:
             log.info("client %s cannot be reached on WhatsApp", client_id)
-
-    @asynccontextmanager
-    async def _one_at_a_time(self, wa_id: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(wa_id, asyncio.Lock())
-        self._waiting[wa_id] = self._waiting.get(wa_id, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._waiting[wa_id] -= 1
-            if not self._waiting[wa_id]:
-                del self._waiting[wa_id], self._locks[wa_id]
 
 
 def _key(message_id: str) -> str:

@@ -15,7 +15,7 @@ from bot.adapters.whatsapp import MARKETING_STOPPED, UNREACHABLE_CODES, Outgoing
 from bot.i18n import build_translators
 from domain.business import BusinessConfig, Template
 from domain.replies import Reply
-from domain.text import Translator
+from domain.text import Translator, translator_for
 from scheduler.delivery import (
     DeliveryError,
     OptedOut,
@@ -52,7 +52,7 @@ class WhatsAppDelivery:
         default = config.business.default_locale
 
         def translator(locale: str | None) -> Translator:
-            return words.get(locale or default) or words[default]
+            return translator_for(words, locale, default)
 
         self.outgoing = Outgoing(client, translator)
 
