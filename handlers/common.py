@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 
 from domain import vocabulary as press
@@ -25,13 +26,7 @@ def menu_button(turn: Turn) -> Button:
 
 def with_hint(hint: str, view: Reply) -> Reply:
     """The current step shown again, with a short line on top saying what went wrong."""
-    return Reply(
-        text=f"{hint}\n\n{view.text}",
-        buttons=view.buttons,
-        ask_contact=view.ask_contact,
-        kind=view.kind,
-        meta=view.meta,
-    )
+    return replace(view, text=f"{hint}\n\n{view.text}")
 
 
 def too_long(turn: Turn, text: str, limit: int) -> str | None:

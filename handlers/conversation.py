@@ -7,6 +7,7 @@ saved together or not at all, so an error never leaves a half-done step behind.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -67,9 +68,8 @@ class Conversations:
                 session.add(turn.conversation)
                 if turn.client is not None:
                     session.add(turn.client)
-            for reply in replies:  # adapters word their own bits ("More…") in it
-                reply.meta.setdefault("locale", turn.locale)
-            return replies
+            # Adapters word their own bits ("More…") in the reader's language.
+            return [replace(reply, locale=reply.locale or turn.locale) for reply in replies]
         except SQLAlchemyError:
             log.exception("database error in a %s conversation", inbound.channel)
             tr = self.deps.translator((inbound.language or "")[:2].lower() or None)

@@ -73,7 +73,7 @@ async def view_phone(turn: Turn) -> Reply:
             "Your phone number, please: tap the button below or type it, e.g. {example}."
         ).format(example=_example(turn)),
         ask_contact=True,
-        meta={"contact_button": turn._("📱 Share my phone number")},
+        contact_button=turn._("📱 Share my phone number"),
     )
 
 

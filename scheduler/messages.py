@@ -156,7 +156,7 @@ class Messages:
         values = d.values(
             service=service.title(tr.locale), master=master.name, when=tr.when(visit.starts_at)
         )
-        return Reply(text, buttons=rows(buttons), kind="reminder", meta=values)
+        return Reply(text, buttons=rows(buttons), kind="reminder", values=values)
 
     async def _feedback_request(self, d: _Draft) -> Reply:
         visit = await d.visit()
@@ -172,7 +172,7 @@ class Messages:
         )
         stars = [Button("★" * n, press.rate_visit(visit.id, n)) for n in range(5, 0, -1)]
         values = d.values(service=service.title(tr.locale), master=master.name)
-        return Reply(text, buttons=rows(stars), kind="feedback_request", meta=values)
+        return Reply(text, buttons=rows(stars), kind="feedback_request", values=values)
 
     async def _care_tip(self, d: _Draft) -> Reply:
         visit = await d.visit()
@@ -183,7 +183,7 @@ class Messages:
             service=service.title(d.tr.locale), tip=service.tip(d.tr.locale)
         )
         values = d.values(service=service.title(d.tr.locale), tip=service.tip(d.tr.locale))
-        return Reply(text, buttons=rows([d.book_button()]), kind="care_tip", meta=values)
+        return Reply(text, buttons=rows([d.book_button()]), kind="care_tip", values=values)
 
     async def _return_nudge(self, d: _Draft) -> Reply:
         offer = await self._next_visit_offer(d)
@@ -192,7 +192,7 @@ class Messages:
         text = d.tr._(
             "{name}, it is nearly time for your {service}. Shall we book you with {master}?"
         ).format(name=d.need_client().name, service=offer.service, master=offer.master)
-        return Reply(text, buttons=rows(offer.buttons), kind="return_nudge", meta=offer.values)
+        return Reply(text, buttons=rows(offer.buttons), kind="return_nudge", values=offer.values)
 
     async def _next_visit_offer(self, d: _Draft) -> _NextVisitOffer | None:
         """The last service again with the usual master: one tap on a suggested slot, another
@@ -228,7 +228,7 @@ class Messages:
             "{name}, we have kept a gift for you: {gift}. It is yours with any visit until {date}."
         ).format(name=client.name, gift=self.config.offers.warm_gift(tr.locale), date=tr.day(until))
         values = d.values(gift=self.config.offers.warm_gift(tr.locale), date=tr.day(until))
-        return Reply(text, buttons=rows([d.book_button()]), kind="warm_offer", meta=values)
+        return Reply(text, buttons=rows([d.book_button()]), kind="warm_offer", values=values)
 
     async def _winback(self, d: _Draft) -> Reply:
         client = d.need_client()
@@ -251,7 +251,7 @@ class Messages:
         ]
         until = d.local_today() + timedelta(days=self.config.offers.offer_valid_days)
         values = d.values(discount=f"{winback_percent(d.row, self.config)}%", date=tr.day(until))
-        return Reply(text, buttons=rows(buttons), kind="winback", meta=values)
+        return Reply(text, buttons=rows(buttons), kind="winback", values=values)
 
     async def _birthday(self, d: _Draft) -> Reply:
         client = d.need_client()
@@ -270,7 +270,7 @@ class Messages:
                 "And it is nearly time for your {service}: shall we book you with {master}?"
             ).format(service=offer.service, master=offer.master)
             buttons = offer.buttons
-        return Reply(text, buttons=rows(buttons), kind="birthday", meta=values)
+        return Reply(text, buttons=rows(buttons), kind="birthday", values=values)
 
     async def _visit_check(self, d: _Draft) -> Reply:
         visit = await d.active_visit()

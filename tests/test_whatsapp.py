@@ -404,7 +404,7 @@ async def test_long_labels_go_to_a_list_with_the_full_label_in_the_description(
     reply = Reply(
         "Which one?",
         buttons=rows([Button("Short", pack("a")), Button(long_label, pack("b"))]),
-        meta={"locale": "en"},
+        locale="en",
     )
 
     await outgoing.send("79160000001", reply)

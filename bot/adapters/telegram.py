@@ -184,7 +184,7 @@ def inline_keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
 
 
 def contact_keyboard(reply: Reply) -> ReplyKeyboardMarkup:
-    label = reply.meta.get("contact_button") or CONTACT_BUTTON
+    label = reply.contact_button or CONTACT_BUTTON
     return ReplyKeyboardMarkup(
         keyboard=[[KeyboardButton(text=label, request_contact=True)]],
         resize_keyboard=True,

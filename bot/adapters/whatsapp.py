@@ -386,7 +386,7 @@ class Outgoing:
     async def send(self, to: str, reply: Reply, *, locale: str | None = None) -> None:
         """Every message of `reply`, in order; `locale` words the list button and "More…"
         when the reply does not carry its own."""
-        tr = self.translator(reply.meta.get("locale") or locale)
+        tr = self.translator(reply.locale or locale)
         choices = distinct(reply.flat_buttons)
         if not choices:
             for chunk in split_text(reply.text):

@@ -103,7 +103,7 @@ def template_params(template: Template, reply: Reply) -> list[dict[str, object]]
     values = []
     for name in template.params:
         # Template parameters may not hold line breaks, tabs or runs of spaces.
-        value = " ".join(reply.meta.get(name, "").split())
+        value = " ".join(reply.values.get(name, "").split())
         if not value:
             raise Refused(f"template {template.name} needs {name!r}; this {reply.kind} has none")
         values.append({"type": "text", "text": value})
