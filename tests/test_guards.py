@@ -19,7 +19,7 @@ from storage.guards import (
     why_unreachable,
 )
 from storage.tables import Client, ClientIdentity
-from tests.chat import Clock
+from testing.chat import Clock
 from tests.helpers import add_client, add_visit
 
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 from bot.composition import Core
 from bot.i18n import build_translators
 from domain.business import BusinessConfig
-from tests.chat import ChatClient, utc
+from testing.chat import ChatClient, utc
 from tests.helpers import register
 
 

@@ -52,9 +52,8 @@ from storage.tables import (
     Visit,
     VisitStatus,
 )
-from tests.chat import Clock
-from tests.helpers import add_client, add_visit, chats, utc_visit
-from tests.whatsapp_fakes import (
+from testing.chat import Clock
+from testing.whatsapp_fakes import (
     API_URL,
     APP_SECRET,
     PHONE_ID,
@@ -72,6 +71,7 @@ from tests.whatsapp_fakes import (
     throughput_limit,
     undeliverable,
 )
+from tests.helpers import add_client, add_visit, chats, utc_visit
 
 # WhatsApp does not tell a person's language: a new client is served in the business's
 # (Russian for the demo barbershop) until they choose another in Preferences.

@@ -13,7 +13,7 @@ from bot.adapters.console import ConsoleChat
 from bot.clock import utc_now
 from bot.composition import Core, build_core
 from bot.config import Settings
-from bot.demo_history import seed_history
+from bot.tools.demo_history import seed_history
 from domain.payloads import pack
 from domain.vocabulary import Act
 from handlers.registration import normalise_phone
@@ -57,7 +57,7 @@ def _fresh_file(path: Path) -> Path:
 def _demo_config(settings: Settings) -> Path:
     if settings.business_config.exists():
         return settings.business_config
-    return Path(__file__).resolve().parent.parent / "business.example.toml"
+    return Path(__file__).resolve().parents[2] / "business.example.toml"
 
 
 async def chat(settings: Settings, *, phone: str | None) -> int:
