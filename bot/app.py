@@ -86,7 +86,7 @@ async def run(
             assert web_app is not None
             channels["whatsapp"] = _whatsapp(core, settings, web_app, clock, closers)
             services.append(stop.wait())
-        from bot.adapters.telegram import serving
+        from bot.web import serving
 
         ticks = start_ticks(_engine(core, channels, clock, settings))
         try:
@@ -109,8 +109,9 @@ def _whatsapp(
 ) -> Delivery:
     import httpx
 
-    from bot.adapters.whatsapp import HTTP_TIMEOUT, add_whatsapp_webhook, create_whatsapp
+    from bot.adapters.whatsapp import add_whatsapp_webhook
     from bot.adapters.whatsapp_delivery import WhatsAppDelivery
+    from bot.adapters.whatsapp_outbound import HTTP_TIMEOUT, create_whatsapp
 
     assert settings.whatsapp_phone_id and settings.whatsapp_token
     assert settings.whatsapp_app_secret and settings.whatsapp_verify_token

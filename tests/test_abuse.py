@@ -13,7 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from pywa_async import WhatsApp
 from sqlmodel import select
 
-from bot.adapters.whatsapp import add_whatsapp_webhook, create_whatsapp, whatsapp_channel
+from bot.adapters.whatsapp import add_whatsapp_webhook, whatsapp_channel
+from bot.adapters.whatsapp_outbound import create_whatsapp
 from bot.composition import Core
 from bot.tools.importer import import_files
 from domain.payloads import pack

@@ -24,16 +24,12 @@ from sqlmodel import select
 from bot.adapters.whatsapp import (
     SIGNATURE_HEADER,
     WEBHOOK_PATH,
-    Outgoing,
     add_whatsapp_webhook,
-    create_whatsapp,
-    event_of,
-    fit,
-    graph_base,
-    split_body,
     whatsapp_channel,
 )
 from bot.adapters.whatsapp_delivery import THROUGHPUT_PAUSE, WhatsAppDelivery
+from bot.adapters.whatsapp_inbound import event_of
+from bot.adapters.whatsapp_outbound import Outgoing, create_whatsapp, fit, graph_base, split_body
 from bot.composition import Core
 from domain.business import BusinessConfig, Template
 from domain.business import WhatsApp as WhatsAppConfig

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -45,6 +45,7 @@ from aiohttp import web
 from bot.adapters import common
 from bot.adapters.common import ChatLocks
 from bot.clock import Clock, utc_now
+from bot.web import serving
 from domain.replies import Reply
 from handlers.conversation import Conversations
 from handlers.events import Choice, Command, Contact, Event, Inbound, Text
@@ -519,22 +520,6 @@ async def serve_telegram(
             )
     finally:
         await bot.session.close()
-
-
-@asynccontextmanager
-async def serving(web_app: web.Application | None, settings: Settings) -> AsyncIterator[None]:
-    """Listen on WEB_HOST:WEB_PORT while the block runs (nothing when there is no app)."""
-    if web_app is None:
-        yield
-        return
-    runner = web.AppRunner(web_app)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, settings.web_host, settings.web_port).start()
-        log.info("listening on %s:%s", settings.web_host, settings.web_port)
-        yield
-    finally:
-        await runner.cleanup()
 
 
 async def _poll(dp: Dispatcher, bot: Bot, *, stop: asyncio.Event, polling_timeout: int) -> None:

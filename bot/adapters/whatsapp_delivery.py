@@ -11,7 +11,7 @@ from pywa_async import WhatsApp
 from pywa_async.errors import AuthorizationError, ReEngagementMessage, WhatsAppError
 from pywa_async.types.templates import TemplateLanguage
 
-from bot.adapters.whatsapp import MARKETING_STOPPED, UNREACHABLE_CODES, Outgoing
+from bot.adapters.whatsapp_outbound import MARKETING_STOPPED, UNREACHABLE_CODES, Outgoing
 from bot.i18n import build_translators
 from domain.business import BusinessConfig, Template
 from domain.replies import Reply
