@@ -3,7 +3,7 @@
 Everything here is pure: no I/O, no database and no clock (``now``/``today`` are always
 arguments). Instants passed in are timezone-aware datetimes and instants returned are aware
 UTC; local wall-clock logic takes the business time zone as a :class:`zoneinfo.ZoneInfo`.
-See DESIGN.md sections 5 (message kinds and their guards) and 6 (segments and rhythm).
+See docs/retention.md (message kinds, guards, caps, segments and rhythm).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _require_aware(value: datetime, name: str) -> None:
         raise ValueError(f"{name} must be a timezone-aware datetime, got {value!r}")
 
 
-# --- Segments and rhythm (DESIGN.md section 6) -------------------------------------------
+# --- Segments and rhythm (docs/retention.md) ---------------------------------------------
 
 
 class Segment(StrEnum):
@@ -120,7 +120,7 @@ def predicted_next_visit(last_completed_local: date, rhythm_days: int) -> date:
     return last_completed_local + timedelta(days=rhythm_days)
 
 
-# --- Message kinds and classes (DESIGN.md section 5) ---------------------------------------
+# --- Message kinds and classes (docs/retention.md) ---------------------------------------
 
 
 class MessageClass(StrEnum):

@@ -1,7 +1,8 @@
 """The entry point of every conversation: one inbound event in, replies out.
 
 Each turn runs in one database transaction: the state, the client and any booking are
-saved together or not at all, so an error never leaves a half-done step behind.
+saved together or not at all, so an error never leaves a half-done step behind. The path
+of an update from webhook to reply: docs/architecture.md.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ in the same minute, or after a restart, adds nothing. Transactional and staff me
 planned when due (the sender holds client messages through the quiet hours); marketing is
 planned only inside the marketing window, all candidates of a client together, so the
 priority and the frequency caps decide between them.
+
+Each message kind's timing is decided by one method here (`_reminders`, `_winbacks`, …);
+docs/architecture.md lists them, docs/retention.md gives the rules they follow.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`regulars import` (bot/importer.py) on the files in tests/data (see its README.md)."""
+"""`regulars import` (bot/tools/importer.py) on the files in tests/data (see its README.md)."""
 
 from __future__ import annotations
 
