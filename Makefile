@@ -25,7 +25,7 @@ locales: $(MO)
 
 # Refresh the catalogs after changing texts: extracts every _()/ngettext() string.
 extract-messages: $(VENV)/.installed
-	$(BIN)/pybabel extract -F babel.cfg -k _ -k n_:1,2 -k N_ -o locales/regulars.pot --no-location --omit-header --ignore-dirs=".venv tests bench migrations" .
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k n_:1,2 -k N_ -o locales/regulars.pot --no-location --omit-header --ignore-dirs=".venv tests testing bench migrations" .
 	$(BIN)/pybabel update -i locales/regulars.pot -d locales -D regulars --no-fuzzy-matching --ignore-obsolete
 
 demo: install

@@ -70,7 +70,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
 from bot.config import load_business_config
-from bot.demo_history import with_more_masters
+from bot.tools.demo_history import with_more_masters
 from domain.business import BusinessConfig
 from domain.people import YEAR_UNKNOWN
 from domain.retention import birthday_in_year, in_holdout, personal_rhythm_days

@@ -6,7 +6,7 @@
    barbershop's catalog), `--rows` clients with Telegram ids and marketing consent, and one
    due `birthday` row each (a marketing kind: the clock is fixed inside the 10:00–20:00
    Moscow window, so nothing is held for quiet hours).
-2. The fake Bot API (`tests.fake_bot_api`) on 127.0.0.1, aiogram's real HTTP session
+2. The fake Bot API (`testing.fake_bot_api`) on 127.0.0.1, aiogram's real HTTP session
    (`create_bot` + `TelegramDelivery`), the engine from `build_engine` with the REAL Pacer
    (`Pace()`: 25 messages a second, one a second per chat, real monotonic clock and
    `asyncio.sleep`) and the sender's real pause on flood waits. `engine.send()` is called in
@@ -51,7 +51,7 @@ from scheduler.sender import Pace
 from storage.db import Database, create_engine, sqlite_url_for
 from storage.migrate import upgrade
 from storage.tables import Client, ClientIdentity, Outbox, OutboxStatus
-from tests.fake_bot_api import TOKEN, FakeBotAPI, serving
+from testing.fake_bot_api import TOKEN, FakeBotAPI, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "business.example.toml"

@@ -4,14 +4,14 @@
 
 1. A SQLite file database in a temporary directory: the schema by the migrations, the demo
    barbershop with 8 copies of its masters (24) and about three years of history
-   (`bot.demo_history.seed_history`, ~100,000 visits for 10,000 clients). `--reuse-db FILE`
+   (`bot.tools.demo_history.seed_history`, ~100,000 visits for 10,000 clients). `--reuse-db FILE`
    starts from a copy of FILE instead (saved there by the first run that names it).
 2. New Telegram users (ids far from the seeded ones) go through the real flow — /start,
    name, phone, "I agree", "Yes, please", "Skip", then Book a visit → service → master →
    day → time → Confirm → My visits: 13 updates, more when a slot was taken meanwhile —
    through the Regulars dispatcher (`build_dispatcher`, clock fixed at NOW, so the offered
    slots are the same every run). Every button press takes its callback data from the
-   keyboard the bot last showed in that chat (as `tests.telegram_fakes.RecordingSession`
+   keyboard the bot last showed in that chat (as `testing.telegram_fakes.RecordingSession`
    keeps it), like a person tapping. `--concurrent` chats are in progress at a time and take
    turns, so their updates interleave; a new person starts when one is done. Exactly
    `--updates` updates are fed, one at a time, each timed around `dp.feed_update`: 5,000
@@ -62,13 +62,13 @@ from bench.sql import SqlCounter
 from bot.adapters.telegram import build_dispatcher, create_bot
 from bot.composition import Core, build_core_on
 from bot.config import load_business_config
-from bot.demo_history import seed_history, with_more_masters
+from bot.tools.demo_history import seed_history, with_more_masters
 from domain.business import BusinessConfig
 from domain.payloads import BadPayload, pack, unpack
 from storage.db import Database, create_engine, sqlite_url_for
 from storage.migrate import upgrade
 from storage.tables import Channel, Client, ClientIdentity, Visit
-from tests.telegram_fakes import RecordingSession, TelegramPerson, buttons_of, person
+from testing.telegram_fakes import RecordingSession, TelegramPerson, buttons_of, person
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "business.example.toml"

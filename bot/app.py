@@ -103,7 +103,7 @@ async def _serve(
             assert web_app is not None
             channels["whatsapp"] = _whatsapp(core, settings, web_app, clock, closers)
             services.append(stop.wait)
-        from bot.adapters.telegram import serving
+        from bot.web import serving
 
         ticks = start_ticks(_engine(core, channels, clock, settings))
         # The engine winds down alongside the channels, so one stop takes about 10 s, not 20.
@@ -194,8 +194,9 @@ def _whatsapp(
 ) -> Delivery:
     import httpx
 
-    from bot.adapters.whatsapp import HTTP_TIMEOUT, add_whatsapp_webhook, create_whatsapp
+    from bot.adapters.whatsapp import add_whatsapp_webhook
     from bot.adapters.whatsapp_delivery import WhatsAppDelivery
+    from bot.adapters.whatsapp_outbound import HTTP_TIMEOUT, create_whatsapp
 
     assert settings.whatsapp_phone_id and settings.whatsapp_token
     assert settings.whatsapp_app_secret and settings.whatsapp_verify_token

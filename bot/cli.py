@@ -160,15 +160,15 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_CONFIG
         return 0
     if args.command == "demo":
-        from bot.demo import demo
+        from bot.tools.demo import demo
 
         return await demo(args, settings)
     if args.command == "chat":
-        from bot.demo import chat
+        from bot.tools.demo import chat
 
         return await chat(settings, phone=args.phone, new=args.new)
     if args.command == "simulate":
-        from bot.simulate import SimulationError, print_human, print_lines, simulate
+        from bot.tools.simulate import SimulationError, print_human, print_lines, simulate
 
         try:
             outcome = await simulate(
@@ -225,7 +225,7 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     a file that cannot be used (nothing is written then)."""
     from bot.clock import utc_now
     from bot.composition import build_core
-    from bot.importer import ImportFileError, import_files
+    from bot.tools.importer import ImportFileError, import_files
 
     if args.clients is None and args.visits is None:
         print("regulars import: give --clients FILE, --visits FILE or both", file=sys.stderr)

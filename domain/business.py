@@ -187,7 +187,7 @@ ClockTime = Annotated[time, BeforeValidator(_clock)]
 
 
 class Retention(_Strict):
-    """When each message kind goes out, and the guards (DESIGN.md section 5)."""
+    """When each message kind goes out, and the guards (docs/retention.md)."""
 
     reminder_hours: Annotated[list[Hours], Field(max_length=4)] = [24, 2]
     visit_check_after_minutes: Minutes = 60

@@ -4,7 +4,9 @@ into Telegram, WhatsApp or terminal output."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,13 +25,23 @@ class Image:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
+    """One message. Every field is set when it is made and never changed: a conversation
+    that needs another locale or a hint on top makes a new Reply (`dataclasses.replace`)."""
+
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     ask_contact: bool = False  # offer the messenger's "share my phone" button
+    contact_button: str | None = None  # that button's label, in the reader's language
     edit: bool = False  # replaces the message whose button was pressed, where the channel can
-    kind: str | None = None  # a message kind (DESIGN.md section 5), e.g. booking_confirmation
-    meta: dict[str, str] = field(default_factory=dict, compare=False)
+    kind: str | None = None  # a message kind (docs/retention.md), e.g. booking_confirmation
+    locale: str | None = None  # the reader's language, for the words adapters add ("More…")
+    # The named values a WhatsApp template of this kind may show (name, service, when...).
+    values: Mapping[str, str] = field(default_factory=dict, compare=False)
+
     image: Image | None = field(default=None, compare=False)  # channels without pictures skip it
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
 
     @property
     def flat_buttons(self) -> list[Button]:

@@ -3,7 +3,7 @@
 Everything here is pure: no I/O, no database and no clock (``now``/``today`` are always
 arguments). Instants passed in are timezone-aware datetimes and instants returned are aware
 UTC; local wall-clock logic takes the business time zone as a :class:`zoneinfo.ZoneInfo`.
-See DESIGN.md sections 5 (message kinds and their guards) and 6 (segments and rhythm).
+See docs/retention.md (message kinds, guards, caps, segments and rhythm).
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ __all__ = [
     "reminders_ahead",
     "segment_of",
     "send_window_start",
+    "sleeping_before",
     "winback_due",
+    "winbacks_this_dormancy",
 ]
 
 
@@ -46,7 +48,7 @@ def _require_aware(value: datetime, name: str) -> None:
         raise ValueError(f"{name} must be a timezone-aware datetime, got {value!r}")
 
 
-# --- Segments and rhythm (DESIGN.md section 6) -------------------------------------------
+# --- Segments and rhythm (docs/retention.md) ---------------------------------------------
 
 
 class Segment(StrEnum):
@@ -73,12 +75,17 @@ def segment_of(
     """
     if last_completed_local is None:
         return Segment.prospect
-    days = (today - last_completed_local).days
-    if days <= hot_days:
+    if (today - last_completed_local).days <= hot_days:
         return Segment.hot
-    if days <= warm_days:
+    if last_completed_local >= sleeping_before(today, warm_days):
         return Segment.warm
     return Segment.sleeping
+
+
+def sleeping_before(today: date, warm_days: int = 120) -> date:
+    """A last completed visit on a local day before this one makes the client sleeping:
+    the boundary `segment_of` draws, for a query over many clients."""
+    return today - timedelta(days=warm_days)
 
 
 def personal_rhythm_days(
@@ -113,7 +120,7 @@ def predicted_next_visit(last_completed_local: date, rhythm_days: int) -> date:
     return last_completed_local + timedelta(days=rhythm_days)
 
 
-# --- Message kinds and classes (DESIGN.md section 5) ---------------------------------------
+# --- Message kinds and classes (docs/retention.md) ---------------------------------------
 
 
 class MessageClass(StrEnum):
@@ -364,9 +371,16 @@ def winback_due(
     """
     if last_completed_local is None:
         return False
-    if (today - last_completed_local).days <= sleeping_after_days:
+    if last_completed_local >= sleeping_before(today, sleeping_after_days):
         return False
-    this_dormancy = [sent for sent in previous_winbacks if sent > last_completed_local]
+    this_dormancy = winbacks_this_dormancy(last_completed_local, previous_winbacks)
     if len(this_dormancy) >= max_per_dormancy:
         return False
     return not this_dormancy or (today - max(this_dormancy)).days >= gap_days
+
+
+def winbacks_this_dormancy(
+    last_completed_local: date, previous_winbacks: Sequence[date]
+) -> list[date]:
+    """The win-backs sent since the last completed visit: a new visit starts the count anew."""
+    return [sent for sent in previous_winbacks if sent > last_completed_local]

@@ -284,6 +284,15 @@ def _minute_of_day(value: datetime, tz: ZoneInfo) -> int:
     return local.hour * 60 + local.minute
 
 
+def nearest_time_of_day(
+    candidates: Sequence[datetime], minute_of_day: int, tz: ZoneInfo
+) -> datetime | None:
+    """The candidate whose local time of day is nearest ``minute_of_day``; earlier on ties."""
+    if not candidates:
+        return None
+    return min(candidates, key=lambda c: abs(_minute_of_day(c, tz) - minute_of_day))
+
+
 def suggest_like_usual(
     *,
     candidates: Sequence[datetime],

@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import gettext
 import unicodedata
+from collections.abc import Mapping
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
 
 from babel import Locale
 from babel.dates import format_skeleton
 from babel.numbers import format_decimal, format_percent, get_currency_symbol
+
+
+def translator_for(
+    translators: Mapping[str, Translator], locale: str | None, default: str
+) -> Translator:
+    """The reader's translator; the business's default language for an unknown or
+    missing locale."""
+    return translators.get(locale or default) or translators[default]
 
 
 def N_(message: str) -> str:

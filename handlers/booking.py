@@ -1,29 +1,35 @@
 """Booking: service → master → day → time → summary → confirm; "repeat my last visit";
-rescheduling. Payloads carry a target: `n<service>.<master>` for a new visit (master 0 =
-any available) or `r<visit>` to move an existing one."""
+rescheduling. Payloads carry a target (a new visit with a service and a master, 0 = any
+available, or a visit being moved); domain/vocabulary.py writes and reads it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from datetime import date, datetime
 
-from domain.payloads import BadPayload, int_arg, number, pack
+from domain import vocabulary as press
+from domain.payloads import int_arg
 from domain.replies import Button, Reply, rows
 from domain.retention import reminders_ahead
 from domain.slots import (
     Interval,
-    bookable_days,
-    free_slots,
-    nearest_free,
-    suggest_like_usual,
     usual_time,
 )
 from domain.text import upper_first
+from domain.vocabulary import (
+    Act,
+    MovedVisit,
+    NewVisit,
+    Step,
+    TargetRef,
+    decode_day,
+    decode_moment,
+    decode_target,
+    encode_moment,
+    encode_target,
+    moment_of,
+)
 from handlers.common import (
-    Action,
-    TextStep,
-    View,
     menu_button,
     too_late_to_change,
     too_long,
@@ -31,11 +37,12 @@ from handlers.common import (
     with_hint,
 )
 from handlers.events import Contact, Text
+from handlers.flows import Flow
 from handlers.limits import booking_refusal
 from handlers.turn import Turn
+from storage.availability import Openings, openings
 from storage.catalog import MasterInfo, ServiceInfo
 from storage.queries import (
-    busy_intervals,
     completed_starts,
     create_visit,
     last_visit,
@@ -45,8 +52,6 @@ from storage.queries import (
 )
 from storage.tables import ACTIVE_VISIT, Visit, VisitStatus
 
-Busy = dict[int, list[Interval]]
-
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -55,10 +60,14 @@ class Target:
     visit: Visit | None = None  # set when rescheduling
 
     @property
-    def token(self) -> str:
+    def ref(self) -> TargetRef:
         if self.visit is not None:
-            return f"r{self.visit.id}"
-        return f"n{self.service.id}.{self.master_id}"
+            return MovedVisit(self.visit.id or 0)
+        return NewVisit(self.service.id, self.master_id)
+
+    @property
+    def token(self) -> str:
+        return encode_target(self.ref)
 
     def with_master(self, master_id: int) -> Target:
         return Target(self.service, master_id, self.visit)
@@ -66,8 +75,9 @@ class Target:
 
 async def target_of(turn: Turn, token: str) -> Target | None:
     """The target a payload names, or None when it no longer makes sense."""
-    if token.startswith("r"):
-        visit = await turn.session.get(Visit, number(token[1:]))
+    ref = decode_target(token)
+    if isinstance(ref, MovedVisit):
+        visit = await turn.session.get(Visit, ref.visit_id)
         if not _own_active(turn, visit):
             return None
         assert visit is not None
@@ -75,14 +85,10 @@ async def target_of(turn: Turn, token: str) -> Target | None:
         if service is None or visit.master_id not in turn.catalog.masters:
             return None
         return Target(service, visit.master_id, visit)
-    ids = token[1:].split(".")
-    if len(ids) != 2:
-        raise BadPayload(token)
-    service_id, master_id = number(ids[0]), number(ids[1])
-    service = turn.catalog.services.get(service_id)
-    if service is None or (master_id and master_id not in _master_ids(turn, service, 0)):
+    service = turn.catalog.services.get(ref.service_id)
+    if service is None or (ref.master_id and ref.master_id not in _master_ids(turn, service, 0)):
         return None
-    return Target(service, master_id)
+    return Target(service, ref.master_id)
 
 
 def _own_active(turn: Turn, visit: Visit | None) -> bool:
@@ -106,67 +112,24 @@ def _master(turn: Turn, master_id: int) -> MasterInfo:
     return turn.catalog.masters[master_id]
 
 
-async def _busy(turn: Turn, target: Target) -> Busy:
-    tz = turn.config.tz
-    today = turn.now.astimezone(tz).date()
-    last_day = today + timedelta(days=turn.config.booking.horizon_days)
-    end = datetime.combine(last_day, time(), tz).astimezone(UTC)
-    busy = await busy_intervals(
+async def _openings(turn: Turn, target: Target) -> Openings:
+    masters = [_master(turn, m) for m in _master_ids(turn, target.service, target.master_id)]
+    return await openings(
         session=turn.session,
-        master_ids=_master_ids(turn, target.service, target.master_id),
-        start=turn.now,
-        end=end,
+        config=turn.config,
+        service=target.service,
+        masters=masters,
+        now=turn.now,
+        moving=target.visit,
     )
-    if target.visit is not None:  # the visit being moved does not block itself
-        own = Interval(target.visit.starts_at, target.visit.ends_at)
-        busy[target.visit.master_id] = [b for b in busy[target.visit.master_id] if b != own]
-    return busy
 
 
-def _schedule(turn: Turn, target: Target, busy: Busy, master_id: int) -> dict[str, Any]:
-    """What the slot rules need to know about one master for this service."""
-    return {
-        "hours": _master(turn, master_id).hours,
-        "busy": busy.get(master_id, []),
-        "duration": target.service.duration,
-        "tz": turn.config.tz,
-        "now": turn.now,
-        "rules": turn.config.booking.rules(),
-    }
-
-
-def _days(turn: Turn, target: Target, busy: Busy) -> list[date]:
-    days: set[date] = set()
-    for master_id in _master_ids(turn, target.service, target.master_id):
-        days.update(bookable_days(**_schedule(turn, target, busy, master_id)))
-    return sorted(days)
-
-
-def _times(turn: Turn, target: Target, busy: Busy, day: date) -> dict[datetime, int]:
-    """Free start times on a local day, each with the master who would take it."""
-    times: dict[datetime, int] = {}
-    for master_id in _master_ids(turn, target.service, target.master_id):
-        for start in free_slots(day=day, **_schedule(turn, target, busy, master_id)):
-            times.setdefault(start, master_id)
-    return dict(sorted(times.items()))
-
-
-def _all_times(turn: Turn, target: Target, busy: Busy) -> dict[datetime, int]:
-    times: dict[datetime, int] = {}
-    for day in _days(turn, target, busy):
-        times.update(_times(turn, target, busy, day))
-    return times
-
-
-def _minutes(moment: datetime) -> int:
-    return int(moment.timestamp() // 60)
-
-
-def _moment(args: list[str], index: int) -> datetime:
-    try:
-        return datetime.fromtimestamp(int_arg(args, index) * 60, UTC)
-    except (OverflowError, ValueError, OSError):  # a forged minute count beyond the calendar
-        raise BadPayload(":".join(args)) from None
+def _slot_buttons(turn: Turn, target: Target, picks: dict[datetime, int]) -> list[Button]:
+    """One button per suggested start, naming the master free then."""
+    return [
+        Button(_slot_label(turn, start), press.choose_time(target.with_master(master).ref, start))
+        for start, master in picks.items()
+    ]
 
 
 def _slot_label(turn: Turn, moment: datetime) -> str:
@@ -186,7 +149,7 @@ def _who(turn: Turn, master_id: int) -> str:
 
 async def view_services(turn: Turn) -> Reply:
     buttons = [
-        Button(_service_line(turn, service), pack("sv", service.id))
+        Button(_service_line(turn, service), press.choose_service(service.id))
         for service in turn.catalog.services.values()
         if turn.catalog.masters_for(service.id)
     ]
@@ -201,33 +164,43 @@ async def view_masters(turn: Turn) -> Reply:
         return await view_services(turn)
     service = target.service
     favourite = turn.client.favourite_master_id if turn.client else None
-    buttons = [Button(turn._("Any available master"), pack("ms", f"n{service.id}.0"))]
+    buttons = [
+        Button(turn._("Any available master"), press.choose_days_for(NewVisit(service.id, 0)))
+    ]
     for master_id in _master_ids(turn, service, 0):
         star = "★ " if master_id == favourite else ""
         buttons.append(
-            Button(star + _master(turn, master_id).name, pack("ms", f"n{service.id}.{master_id}"))
+            Button(
+                star + _master(turn, master_id).name,
+                press.choose_days_for(NewVisit(service.id, master_id)),
+            )
         )
     text = turn._("{service}, {duration}. Choose a master:").format(
         service=_service_line(turn, service), duration=turn.tr.minutes(service.minutes)
     )
-    return Reply(text, buttons=rows([*buttons, Button(turn._("« Back"), pack("bk"))]), edit=True)
+    return Reply(
+        text,
+        buttons=rows([*buttons, Button(turn._("« Back"), press.tap(Act.START_BOOKING))]),
+        edit=True,
+    )
 
 
 async def view_days(turn: Turn) -> Reply:
     target = await target_of(turn, turn.data["t"])
     if target is None:
         return await view_services(turn)
-    days = _days(turn, target, await _busy(turn, target))
+    days = (await _openings(turn, target)).days()
     back = Button(
-        turn._("« Back"), pack("sv", target.service.id) if target.visit is None else pack("mv")
+        turn._("« Back"),
+        press.choose_service(target.service.id)
+        if target.visit is None
+        else press.tap(Act.MY_VISITS),
     )
     if not days:
         text = turn._("{who} has no free time in the next {n} days. Please choose another master.")
         text = text.format(who=_who(turn, target.master_id), n=turn.config.booking.horizon_days)
         return Reply(text, buttons=rows([back, menu_button(turn)]), edit=True)
-    buttons = [
-        Button(turn.tr.short_day(day), pack("dy", target.token, f"{day:%Y%m%d}")) for day in days
-    ]
+    buttons = [Button(turn.tr.short_day(day), press.choose_day(target.ref, day)) for day in days]
     text = turn._("{service}, {who}. Choose a day:").format(
         service=target.service.title(turn.locale), who=_who(turn, target.master_id)
     )
@@ -239,17 +212,18 @@ async def view_times(turn: Turn) -> Reply:
     if target is None:
         return await view_services(turn)
     day = date.fromisoformat(turn.data["day"])
-    times = _times(turn, target, await _busy(turn, target), day)
+    times = (await _openings(turn, target)).times(day)
     back = Button(
         turn._("« Other day"),
-        pack("ms", target.token) if target.visit is None else pack("rs", target.visit.id),
+        press.choose_days_for(target.ref)
+        if target.visit is None
+        else press.reschedule(target.visit.id),
     )
     if not times:
         text = turn._("No free time is left on {day}. Please choose another day.")
         return Reply(text.format(day=turn.tr.day(day)), buttons=rows([back]), edit=True)
     buttons = [
-        Button(turn.tr.clock(moment), pack("tm", target.token, _minutes(moment)))
-        for moment in times
+        Button(turn.tr.clock(moment), press.choose_time(target.ref, moment)) for moment in times
     ]
     text = turn._("{day}: choose a time:").format(day=upper_first(turn.tr.weekday_day(day)))
     return Reply(text, buttons=(*rows(buttons, 4), (back,)), edit=True)
@@ -259,7 +233,7 @@ async def view_summary(turn: Turn) -> Reply:
     target = await target_of(turn, turn.data["t"])
     if target is None or not target.master_id:
         return await view_services(turn)
-    start = datetime.fromtimestamp(turn.data["at"] * 60, UTC)
+    start = moment_of(turn.data["at"])
     service = target.service
     lines = [
         turn._("Moving your visit to:") if target.visit else turn._("Please check your booking:"),
@@ -274,14 +248,14 @@ async def view_summary(turn: Turn) -> Reply:
         lines.append(turn._("Address: {address}").format(address=turn.config.business.address))
     if turn.data.get("comment"):
         lines.append(turn._("Comment: {comment}").format(comment=turn.data["comment"]))
-    confirm = Button(turn._("Confirm"), pack("ok", target.token, turn.data["at"]))
+    confirm = Button(turn._("Confirm"), press.confirm_booking(target.ref, start))
     buttons = [confirm]
     if target.visit is None:
-        buttons.append(Button(turn._("Add a comment"), pack("cm")))
-    day = f"{start.astimezone(turn.config.tz):%Y%m%d}"
+        buttons.append(Button(turn._("Add a comment"), press.tap(Act.ADD_COMMENT)))
+    day = start.astimezone(turn.config.tz).date()
     buttons += [
-        Button(turn._("Change time"), pack("dy", target.token, day)),
-        Button(turn._("Cancel"), pack("mn")),
+        Button(turn._("Change time"), press.choose_day(target.ref, day)),
+        Button(turn._("Cancel"), press.tap(Act.MAIN_MENU)),
     ]
     return Reply("\n".join(lines), buttons=rows(buttons), edit=True)
 
@@ -289,22 +263,19 @@ async def view_summary(turn: Turn) -> Reply:
 async def view_comment(turn: Turn) -> Reply:
     limit = turn.config.booking.comment_max_length
     text = turn._("Type a comment for the master (up to {limit} characters):").format(limit=limit)
-    return Reply(text, buttons=rows([Button(turn._("« Back"), pack("sm"))]))
+    return Reply(text, buttons=rows([Button(turn._("« Back"), press.tap(Act.BACK_TO_SUMMARY))]))
 
 
 async def view_repeat(turn: Turn) -> Reply:
     target = await target_of(turn, turn.data["t"])
     if target is None:
         return await view_services(turn)
-    times = _all_times(turn, target, await _busy(turn, target))
     assert turn.client is not None and turn.client.id is not None
     weekday, minute = usual_time(
         await completed_starts(session=turn.session, client_id=turn.client.id), turn.config.tz
     )
-    picks = suggest_like_usual(
-        candidates=list(times), usual_weekday=weekday, usual_minute_of_day=minute, tz=turn.config.tz
-    )
-    other = Button(turn._("Other time"), pack("ms", target.token))
+    picks = (await _openings(turn, target)).like_usual(weekday, minute)
+    other = Button(turn._("Other time"), press.choose_days_for(target.ref))
     head = turn._("Same as last time: {service} with {master}.").format(
         service=_service_line(turn, target.service), master=_who(turn, target.master_id)
     )
@@ -317,13 +288,7 @@ async def view_repeat(turn: Turn) -> Reply:
             )
         )
         return Reply(text, buttons=rows([other, menu_button(turn)]), edit=True)
-    buttons = [
-        Button(
-            _slot_label(turn, moment),
-            pack("tm", target.with_master(times[moment]).token, _minutes(moment)),
-        )
-        for moment in picks
-    ]
+    buttons = _slot_buttons(turn, target, picks)
     text = head + "\n" + turn._("The nearest times close to your usual one:")
     return Reply(text, buttons=rows([*buttons, other, menu_button(turn)]), edit=True)
 
@@ -334,7 +299,7 @@ async def view_repeat(turn: Turn) -> Reply:
 async def press_book(turn: Turn, args: list[str]) -> list[Reply]:
     if refusal := await booking_refusal(turn):  # say so now, not after five taps
         return [refusal]
-    turn.goto("book.service")
+    turn.goto(Step.BOOK_SERVICE)
     return [await view_services(turn)]
 
 
@@ -342,12 +307,12 @@ async def press_service(turn: Turn, args: list[str]) -> list[Reply]:
     service = turn.catalog.services.get(int_arg(args, 0))
     if service is None or not turn.catalog.masters_for(service.id):
         hint = turn._("Sorry, this service is no longer offered.")
-        turn.goto("book.service")
+        turn.goto(Step.BOOK_SERVICE)
         return [with_hint(hint, await view_services(turn))]
     masters = turn.catalog.masters_for(service.id)
     if len(masters) == 1:
         return await show_days(turn, Target(service, masters[0].id))
-    turn.goto("book.master", t=f"n{service.id}.0")
+    turn.goto(Step.BOOK_MASTER, t=encode_target(NewVisit(service.id, 0)))
     return [await view_masters(turn)]
 
 
@@ -359,7 +324,7 @@ async def press_master(turn: Turn, args: list[str]) -> list[Reply]:
 
 
 async def show_days(turn: Turn, target: Target) -> list[Reply]:
-    turn.goto("book.day", t=target.token)
+    turn.goto(Step.BOOK_DAY, t=target.token)
     return [await view_days(turn)]
 
 
@@ -367,11 +332,8 @@ async def press_day(turn: Turn, args: list[str]) -> list[Reply]:
     target = await target_of(turn, args[0] if args else "")
     if target is None:
         return await _gone(turn)
-    try:
-        day = datetime.strptime(args[1], "%Y%m%d").date()
-    except (IndexError, ValueError):
-        raise BadPayload(":".join(args)) from None
-    turn.goto("book.time", t=target.token, day=day.isoformat())
+    day = decode_day(args, 1)
+    turn.goto(Step.BOOK_TIME, t=target.token, day=day.isoformat())
     return [await view_times(turn)]
 
 
@@ -379,27 +341,26 @@ async def press_time(turn: Turn, args: list[str]) -> list[Reply]:
     target = await target_of(turn, args[0] if args else "")
     if target is None:
         return await _gone(turn)
-    start = _moment(args, 1)
-    busy = await _busy(turn, target)
-    day = start.astimezone(turn.config.tz).date()
-    master_id = _times(turn, target, busy, day).get(start)
+    start = decode_moment(args, 1)
+    free = await _openings(turn, target)
+    master_id = free.times(start.astimezone(turn.config.tz).date()).get(start)
     if master_id is None:
-        return [await _taken(turn, target, start, busy)]
-    turn.goto("book.summary", t=target.with_master(master_id).token, at=_minutes(start))
+        return [await _taken(turn, target, start, free)]
+    turn.goto(Step.BOOK_SUMMARY, t=target.with_master(master_id).token, at=encode_moment(start))
     return [await view_summary(turn)]
 
 
 async def press_comment(turn: Turn, args: list[str]) -> list[Reply]:
-    if turn.step != "book.summary":
+    if turn.step != Step.BOOK_SUMMARY:
         return await _gone(turn)
-    turn.goto("book.comment", **turn.data)
+    turn.goto(Step.BOOK_COMMENT, **turn.data)
     return [await view_comment(turn)]
 
 
 async def press_back_to_summary(turn: Turn, args: list[str]) -> list[Reply]:
-    if turn.step not in ("book.comment", "book.summary"):
+    if turn.step not in (Step.BOOK_COMMENT, Step.BOOK_SUMMARY):
         return await _gone(turn)
-    turn.goto("book.summary", **turn.data)
+    turn.goto(Step.BOOK_SUMMARY, **turn.data)
     return [await view_summary(turn)]
 
 
@@ -410,13 +371,13 @@ async def on_comment(turn: Turn, event: Text | Contact) -> list[Reply]:
     refusal = too_long(turn, comment, turn.config.booking.comment_max_length)
     if refusal:
         return [with_hint(refusal, await view_comment(turn))]
-    turn.goto("book.summary", **{**turn.data, "comment": comment})
+    turn.goto(Step.BOOK_SUMMARY, **{**turn.data, "comment": comment})
     return [await view_summary(turn)]
 
 
 async def press_confirm(turn: Turn, args: list[str]) -> list[Reply]:
     target = await target_of(turn, args[0] if args else "")
-    start = _moment(args, 1)
+    start = decode_moment(args, 1)
     if target is None or not target.master_id:
         return await _already_booked(turn, start) or await _gone(turn)
     master_id, service = target.master_id, target.service
@@ -430,10 +391,10 @@ async def press_confirm(turn: Turn, args: list[str]) -> list[Reply]:
     await lock_client(session=turn.session, client_id=turn.client.id)
     if refusal := await booking_refusal(turn, interval, moving=target.visit):
         return [refusal]
-    busy = await _busy(turn, target)
-    if start not in _times(turn, target, busy, start.astimezone(turn.config.tz).date()):
-        return [await _taken(turn, target, start, busy)]
-    comment = turn.data.get("comment", "") if turn.data.get("at") == _minutes(start) else ""
+    free = await _openings(turn, target)
+    if not free.is_free(start):
+        return [await _taken(turn, target, start, free)]
+    comment = turn.data.get("comment", "") if turn.data.get("at") == encode_moment(start) else ""
     if target.visit is not None:
         visit = target.visit
         visit.starts_at, visit.ends_at = interval.start, interval.end
@@ -454,7 +415,7 @@ async def press_confirm(turn: Turn, args: list[str]) -> list[Reply]:
             now=turn.now,
         )
         headline = turn._("Done! You are booked.")
-    turn.goto("menu")
+    turn.goto(Step.MENU)
     return [confirmation(turn, visit, headline)]
 
 
@@ -474,7 +435,7 @@ def confirmation(turn: Turn, visit: Visit, headline: str) -> Reply:
     promise = _reminder_promise(turn, visit)
     if promise:
         lines += ["", promise]
-    buttons = [Button(turn._("My visits"), pack("mv")), menu_button(turn)]
+    buttons = [Button(turn._("My visits"), press.tap(Act.MY_VISITS)), menu_button(turn)]
     return Reply("\n".join(lines), buttons=rows(buttons, 2), edit=True, kind="booking_confirmation")
 
 
@@ -511,33 +472,26 @@ async def _already_booked(turn: Turn, start: datetime) -> list[Reply] | None:
         session=turn.session, client_id=turn.client.id or 0, now=turn.now
     ):
         if visit.starts_at == start:
-            turn.goto("menu")
+            turn.goto(Step.MENU)
             return [confirmation(turn, visit, turn._("You are already booked for this time."))]
     return None
 
 
-async def _taken(turn: Turn, target: Target, wanted: datetime, busy: Busy) -> Reply:
+async def _taken(turn: Turn, target: Target, wanted: datetime, free: Openings) -> Reply:
     """The slot is gone: say so and offer the nearest free ones with the same master."""
-    times = _all_times(turn, target, busy)
-    picks = nearest_free(wanted=wanted, candidates=list(times))
-    turn.goto("book.day", t=target.token)
+    picks = free.nearest(wanted)
+    turn.goto(Step.BOOK_DAY, t=target.token)
     text = turn._("Sorry, {when} is no longer available.").format(when=turn.tr.when(wanted))
     if picks:
         text += "\n" + turn._("The nearest free times:")
-    buttons = [
-        Button(
-            _slot_label(turn, moment),
-            pack("tm", target.with_master(times[moment]).token, _minutes(moment)),
-        )
-        for moment in picks
-    ]
-    buttons += [Button(turn._("Other day"), pack("ms", target.token)), menu_button(turn)]
+    buttons = _slot_buttons(turn, target, picks)
+    buttons += [Button(turn._("Other day"), press.choose_days_for(target.ref)), menu_button(turn)]
     return Reply(text, buttons=rows(buttons), edit=True)
 
 
 async def _gone(turn: Turn) -> list[Reply]:
     hint = turn._("That choice is no longer available. Let us start again.")
-    turn.goto("book.service")
+    turn.goto(Step.BOOK_SERVICE)
     return [with_hint(hint, await view_services(turn))]
 
 
@@ -549,34 +503,35 @@ async def press_repeat(turn: Turn, args: list[str]) -> list[Reply]:
     service = turn.catalog.services.get(visit.service_id) if visit else None
     if visit is None or service is None or not turn.catalog.masters_for(service.id):
         hint = turn._("There is no earlier visit to repeat. Let us choose a service.")
-        turn.goto("book.service")
+        turn.goto(Step.BOOK_SERVICE)
         return [with_hint(hint, await view_services(turn))]
     master_ids = {m.id for m in turn.catalog.masters_for(service.id)}
     master_id = visit.master_id if visit.master_id in master_ids else 0
-    turn.goto("book.repeat", t=f"n{service.id}.{master_id}")
+    turn.goto(Step.BOOK_REPEAT, t=encode_target(NewVisit(service.id, master_id)))
     return [await view_repeat(turn)]
 
 
-VIEWS: dict[str, View] = {
-    "book.service": view_services,
-    "book.master": view_masters,
-    "book.day": view_days,
-    "book.time": view_times,
-    "book.summary": view_summary,
-    "book.comment": view_comment,
-    "book.repeat": view_repeat,
-}
-
-TEXT_STEPS: dict[str, TextStep] = {"book.comment": on_comment}
-
-ACTIONS: dict[str, Action] = {
-    "bk": press_book,
-    "sv": press_service,
-    "ms": press_master,
-    "dy": press_day,
-    "tm": press_time,
-    "cm": press_comment,
-    "sm": press_back_to_summary,
-    "ok": press_confirm,
-    "rp": press_repeat,
-}
+FLOW = Flow(
+    "booking",
+    views={
+        Step.BOOK_SERVICE: view_services,
+        Step.BOOK_MASTER: view_masters,
+        Step.BOOK_DAY: view_days,
+        Step.BOOK_TIME: view_times,
+        Step.BOOK_SUMMARY: view_summary,
+        Step.BOOK_COMMENT: view_comment,
+        Step.BOOK_REPEAT: view_repeat,
+    },
+    text_steps={Step.BOOK_COMMENT: on_comment},
+    actions={
+        Act.START_BOOKING: press_book,
+        Act.CHOOSE_SERVICE: press_service,
+        Act.CHOOSE_DAYS_FOR: press_master,
+        Act.CHOOSE_DAY: press_day,
+        Act.CHOOSE_TIME: press_time,
+        Act.ADD_COMMENT: press_comment,
+        Act.BACK_TO_SUMMARY: press_back_to_summary,
+        Act.CONFIRM_BOOKING: press_confirm,
+        Act.REPEAT_LAST_VISIT: press_repeat,
+    },
+)

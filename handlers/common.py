@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 
-from domain.payloads import pack
+from domain import vocabulary as press
 from domain.replies import Button, Reply, rows
 from domain.text import without_format_characters
+from domain.vocabulary import Act
 from handlers.events import Contact, Text
 from handlers.turn import Turn
 from storage.tables import Visit
@@ -20,18 +22,12 @@ NAME_MAX = 60
 
 
 def menu_button(turn: Turn) -> Button:
-    return Button(turn._("« Main menu"), pack("mn"))
+    return Button(turn._("« Main menu"), press.tap(Act.MAIN_MENU))
 
 
 def with_hint(hint: str, view: Reply) -> Reply:
     """The current step shown again, with a short line on top saying what went wrong."""
-    return Reply(
-        text=f"{hint}\n\n{view.text}",
-        buttons=view.buttons,
-        ask_contact=view.ask_contact,
-        kind=view.kind,
-        meta=view.meta,
-    )
+    return replace(view, text=f"{hint}\n\n{view.text}")
 
 
 def typed(event: Text | Contact) -> str:
@@ -60,4 +56,4 @@ def too_late_to_change(turn: Turn, visit: Visit) -> Reply | None:
         "It is less than {hours} h before your visit, so it cannot be changed in the bot. "
         "Please call us: {phone}."
     ).format(hours=turn.config.booking.cancel_cutoff_hours, phone=turn.config.business.phone or "—")
-    return Reply(text, buttons=rows([Button(turn._("« My visits"), pack("mv"))]))
+    return Reply(text, buttons=rows([Button(turn._("« My visits"), press.tap(Act.MY_VISITS))]))

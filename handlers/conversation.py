@@ -1,12 +1,14 @@
 """The entry point of every conversation: one inbound event in, replies out.
 
 Each turn runs in one database transaction: the state, the client and any booking are
-saved together or not at all, so an error never leaves a half-done step behind.
+saved together or not at all, so an error never leaves a half-done step behind. The path
+of an update from webhook to reply: docs/architecture.md.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -14,9 +16,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.payloads import BadPayload, unpack
 from domain.replies import Reply
+from domain.vocabulary import Step, registering
 from handlers import booking, followups, menu, preferences, registration, staff, visits
-from handlers.common import Action, TextStep, View, with_hint
+from handlers.common import with_hint
 from handlers.events import Choice, Command, Contact, Event, Inbound, Text
+from handlers.flows import Flows
 from handlers.turn import Deps, Turn
 from storage.db import Database
 from storage.identities import record_inbound
@@ -29,29 +33,23 @@ log = logging.getLogger(__name__)
 HANDLED_KEPT = timedelta(days=7)  # WhatsApp retries a webhook for up to 7 days
 FORGET_EVERY = timedelta(hours=1)
 
-VIEWS: dict[str, View] = {
-    **registration.VIEWS,
-    **menu.VIEWS,
-    **booking.VIEWS,
-    **visits.VIEWS,
-    **preferences.VIEWS,
-    **followups.VIEWS,
-    **staff.VIEWS,
-}
-TEXT_STEPS: dict[str, TextStep] = {
-    **registration.TEXT_STEPS,
-    **booking.TEXT_STEPS,
-    **preferences.TEXT_STEPS,
-    **followups.TEXT_STEPS,
-}
-ACTIONS: dict[str, Action] = {
-    **menu.ACTIONS,
-    **booking.ACTIONS,
-    **visits.ACTIONS,
-    **preferences.ACTIONS,
-    **followups.ACTIONS,
-}
-REGISTRATION_ACTIONS = registration.ACTIONS
+# Every flow, registered once: a step or action claimed twice stops the bot at start-up.
+FLOWS = Flows(
+    [
+        registration.FLOW,
+        menu.FLOW,
+        booking.FLOW,
+        visits.FLOW,
+        preferences.FLOW,
+        followups.FLOW,
+        staff.FLOW,
+    ]
+)
+CLIENT_FLOWS = (menu.FLOW, booking.FLOW, visits.FLOW, preferences.FLOW, followups.FLOW)
+# A registered client may still press a registration button of an old message.
+REGISTERED = (*CLIENT_FLOWS, registration.FLOW)
+REGISTERING = (registration.FLOW,)
+STAFF = (staff.FLOW,)
 
 
 class AlreadyHandled(Exception):
@@ -83,9 +81,8 @@ class Conversations:
                 session.add(turn.conversation)
                 if turn.client is not None:
                     session.add(turn.client)
-            for reply in replies:  # adapters word their own bits ("More…") in it
-                reply.meta.setdefault("locale", turn.locale)
-            return replies
+            # Adapters word their own bits ("More…") in the reader's language.
+            return [replace(reply, locale=reply.locale or turn.locale) for reply in replies]
         except AlreadyHandled:
             log.info(
                 "%s message %s came again; already handled", inbound.channel, inbound.message_id
@@ -151,7 +148,7 @@ class Conversations:
             conversation.client_id = client.id
         if client is None and conversation.client_id is not None:  # the client was deleted
             conversation.client_id = None
-            conversation.step, conversation.data = "start", {}
+            conversation.step, conversation.data = Step.START, {}
         locale = client.locale if client else conversation.data.get("locale")
         return Turn(
             session=session,
@@ -165,16 +162,28 @@ class Conversations:
 
 
 async def _route(turn: Turn) -> list[Reply]:
+    """Who answers an event, in this order (the one place it is decided):
+
+    1. staff: a member of staff's visit-check buttons and typed amounts (`STAFF`);
+       anything else a master sends falls through to the client path below;
+    2. registration gate: an expired half-registration starts over, and a client without
+       a phone number gives one before anything but /stop and /help;
+    3. commands (/start, /menu, /book, /stop, /help), for everyone;
+    4. registration gate again: an unknown person is registered before any button works;
+    5. buttons: the action named by the payload, among the flows open to the sender
+       (`REGISTERING` before registration, `REGISTERED` after);
+    6. text: the current step's text handler, or the step shown again with a hint.
+    """
     event = turn.inbound.event
     if turn.staff is not None and (answer := await _staff(turn, event)) is not None:
         return answer
-    if turn.client is None and turn.step.startswith("reg.") and registration.expired(turn):
+    if turn.client is None and registering(turn.step) and registration.expired(turn):
         return await registration.start_over(turn)
     if turn.client is not None and turn.client.phone is None and _needs_phone(turn, event):
         return await _phone_again(turn, event)
     if isinstance(event, Command):
         return await _command(turn, event)
-    if turn.client is None and not turn.step.startswith("reg."):
+    if turn.client is None and not registering(turn.step):
         return await registration.begin(turn)
     if isinstance(event, Choice):
         return await _choice(turn, event)
@@ -191,7 +200,7 @@ async def _phone_again(turn: Turn, event: Event) -> list[Reply]:
     phone = turn.inbound.phone  # WhatsApp proves the sender's number: no need to ask
     if phone is not None:
         return await registration.on_phone(turn, Contact(phone))
-    if turn.step == "reg.phone" and isinstance(event, Text | Contact):
+    if turn.step == Step.REG_PHONE and isinstance(event, Text | Contact):
         return await registration.on_phone(turn, event)
     return await registration.ask_phone_again(turn)
 
@@ -203,10 +212,11 @@ async def _staff(turn: Turn, event: Event) -> list[Reply] | None:
             name, args = unpack(event.payload)
         except BadPayload:
             return None
-        action = staff.ACTIONS.get(name)
+        action = FLOWS.action(name, among=STAFF)
         return await action(turn, args) if action else None
-    if isinstance(event, Text | Contact) and turn.step in staff.TEXT_STEPS:
-        return await staff.TEXT_STEPS[turn.step](turn, event)
+    step = FLOWS.text_step(turn.step, among=STAFF)
+    if isinstance(event, Text | Contact) and step is not None:
+        return await step(turn, event)
     return None
 
 
@@ -217,7 +227,7 @@ async def _command(turn: Turn, command: Command) -> list[Reply]:
         return await menu.show_help(turn)
     if command.name in ("start", "menu"):
         if turn.client is None:
-            if turn.step.startswith("reg.") and turn.step != "reg.name":
+            if registering(turn.step) and turn.step != Step.REG_NAME:
                 return [await _view(turn)]  # keep what was typed so far
             return await registration.begin(turn)
         return await menu.show_menu(turn)
@@ -230,13 +240,10 @@ async def _command(turn: Turn, command: Command) -> list[Reply]:
 async def _choice(turn: Turn, choice: Choice) -> list[Reply]:
     try:
         action_name, args = unpack(choice.payload)
-        if turn.client is None:
-            action = REGISTRATION_ACTIONS.get(action_name)
-            if action is None:
-                hint = turn._("Let us finish registering first.")
-                return [with_hint(hint, await _view(turn))]
-        else:
-            action = ACTIONS.get(action_name) or REGISTRATION_ACTIONS.get(action_name)
+        action = FLOWS.action(action_name, among=REGISTERED if turn.client else REGISTERING)
+        if action is None and turn.client is None:
+            hint = turn._("Let us finish registering first.")
+            return [with_hint(hint, await _view(turn))]
         if action is None:
             return await menu.stale(turn)
         return await action(turn, args)
@@ -246,7 +253,7 @@ async def _choice(turn: Turn, choice: Choice) -> list[Reply]:
 
 
 async def _text(turn: Turn, event: Text | Contact) -> list[Reply]:
-    step = TEXT_STEPS.get(turn.step)
+    step = FLOWS.text_step(turn.step, among=REGISTERED)
     if step is not None:
         return await step(turn, event)
     hint = turn._("Please choose one of the buttons below.")
@@ -254,15 +261,15 @@ async def _text(turn: Turn, event: Text | Contact) -> list[Reply]:
 
 
 async def _view(turn: Turn) -> Reply:
-    view = VIEWS.get(turn.step)
-    if view is None or (turn.client is None and not turn.step.startswith("reg.")):
+    view = FLOWS.views.get(turn.step)
+    if view is None or (turn.client is None and not registering(turn.step)):
         if turn.client is None:
-            turn.goto("reg.name", locale=turn.locale)
+            turn.goto(Step.REG_NAME, locale=turn.locale)
             return await registration.view_name(turn)
-        turn.goto("menu")
+        turn.goto(Step.MENU)
         return await menu.view_menu(turn)
     try:
         return await view(turn)
     except (KeyError, ValueError, TypeError):  # state from an older version of the bot
-        turn.goto("menu")
+        turn.goto(Step.MENU)
         return await menu.view_menu(turn)

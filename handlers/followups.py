@@ -7,11 +7,14 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from domain.payloads import BadPayload, int_arg, pack
+from domain import vocabulary as press
+from domain.payloads import BadPayload, int_arg
 from domain.replies import Button, Reply, rows
+from domain.vocabulary import Act, Step
 from handlers import menu
-from handlers.common import Action, TextStep, View, menu_button, too_long, typed, with_hint
+from handlers.common import menu_button, too_long, typed, with_hint
 from handlers.events import Contact, Text
+from handlers.flows import Flow
 from handlers.turn import Turn
 from storage.outbox import unanswered_winback, winback_percent
 from storage.tables import ACTIVE_VISIT, ChurnReason, Feedback, Visit, VisitStatus
@@ -59,7 +62,7 @@ async def press_rating(turn: Turn, args: list[str]) -> list[Reply]:
     feedback.status = "open" if rating <= 3 else "ok"
     turn.session.add(feedback)
     if rating <= 3:
-        turn.goto("feedback.comment", v=visit.id)
+        turn.goto(Step.FEEDBACK_COMMENT, v=visit.id)
         return [await view_comment(turn)]
     text = turn._("Thank you for the rating! We are glad you liked it.")
     buttons = [menu_button(turn)]
@@ -71,7 +74,11 @@ async def press_rating(turn: Turn, args: list[str]) -> list[Reply]:
 
 async def view_comment(turn: Turn) -> Reply:
     text = turn._("We are sorry it was not perfect. What went wrong? Write a few words:")
-    return Reply(text, buttons=rows([Button(turn._("Skip"), pack("fs"))]), edit=True)
+    return Reply(
+        text,
+        buttons=rows([Button(turn._("Skip"), press.tap(Act.SKIP_FEEDBACK_COMMENT))]),
+        edit=True,
+    )
 
 
 async def on_comment(turn: Turn, event: Text | Contact) -> list[Reply]:
@@ -86,13 +93,13 @@ async def on_comment(turn: Turn, event: Text | Contact) -> list[Reply]:
     if feedback is not None:
         feedback.comment = comment
         turn.session.add(feedback)
-    turn.goto("menu")
+    turn.goto(Step.MENU)
     text = turn._("Thank you for telling us. We will look into it and do our best to put it right.")
     return [Reply(text, buttons=rows([menu_button(turn)]))]
 
 
 async def press_skip_comment(turn: Turn, args: list[str]) -> list[Reply]:
-    turn.goto("menu")
+    turn.goto(Step.MENU)
     return [
         Reply(turn._("Thank you for the rating."), buttons=rows([menu_button(turn)]), edit=True)
     ]
@@ -128,16 +135,19 @@ async def press_reason(turn: Turn, args: list[str]) -> list[Reply]:
     text = turn._("Thank you for telling us. Come back with {discount} off any visit until {date}.")
     discount = f"{winback_percent(winback, turn.config)}%"
     text = text.format(discount=discount, date=turn.tr.day(until))
-    buttons = [Button(turn._("Book a visit"), pack("bk")), menu_button(turn)]
+    buttons = [Button(turn._("Book a visit"), press.tap(Act.START_BOOKING)), menu_button(turn)]
     return [Reply(text, buttons=rows(buttons), edit=True)]
 
 
-VIEWS: dict[str, View] = {"feedback.comment": view_comment}
-TEXT_STEPS: dict[str, TextStep] = {"feedback.comment": on_comment}
-ACTIONS: dict[str, Action] = {
-    "vc": press_confirm_visit,
-    "fb": press_rating,
-    "fs": press_skip_comment,
-    "nn": press_not_now,
-    "wr": press_reason,
-}
+FLOW = Flow(
+    "follow-ups",
+    views={Step.FEEDBACK_COMMENT: view_comment},
+    text_steps={Step.FEEDBACK_COMMENT: on_comment},
+    actions={
+        Act.CONFIRM_ATTENDANCE: press_confirm_visit,
+        Act.RATE_VISIT: press_rating,
+        Act.SKIP_FEEDBACK_COMMENT: press_skip_comment,
+        Act.NOT_NOW: press_not_now,
+        Act.WINBACK_REASON: press_reason,
+    },
+)

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
-from domain.payloads import pack
+from domain import vocabulary as press
 from domain.replies import Button, Reply, rows
 from domain.slots import Interval
+from domain.vocabulary import Act, Step
 from handlers.common import menu_button
 from handlers.turn import Turn
 from storage.queries import booked_in, clashing_visit, upcoming_count
@@ -77,8 +78,8 @@ async def _too_many_today(turn: Turn, client_id: int) -> Reply | None:
 
 
 def _refusal(turn: Turn, text: str) -> Reply:
-    turn.goto("menu")
-    buttons = [Button(turn._("My visits"), pack("mv")), menu_button(turn)]
+    turn.goto(Step.MENU)
+    buttons = [Button(turn._("My visits"), press.tap(Act.MY_VISITS)), menu_button(turn)]
     return Reply(text, buttons=rows(buttons, 2), edit=True)
 
 

@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
-from domain.payloads import pack
+from domain import vocabulary as press
 from domain.replies import Button, Reply, rows
-from handlers.common import Action, View, menu_button
+from domain.vocabulary import Act, Step
+from handlers.common import menu_button
+from handlers.flows import Flow
 from handlers.turn import Turn
+from storage.guards import opt_out_of_marketing
 from storage.queries import last_visit
 
 
 async def view_menu(turn: Turn) -> Reply:
     assert turn.client is not None
-    buttons = [Button(turn._("Book a visit"), pack("bk"))]
+    buttons = [Button(turn._("Book a visit"), press.tap(Act.START_BOOKING))]
     if turn.client.last_visit_at is not None or await last_visit(
         session=turn.session, client_id=_id(turn), now=turn.now
     ):
-        buttons.append(Button(turn._("Repeat last visit"), pack("rp")))
+        buttons.append(Button(turn._("Repeat last visit"), press.tap(Act.REPEAT_LAST_VISIT)))
     buttons += [
-        Button(turn._("My visits"), pack("mv")),
-        Button(turn._("Preferences"), pack("pf")),
-        Button(turn._("Help"), pack("hp")),
+        Button(turn._("My visits"), press.tap(Act.MY_VISITS)),
+        Button(turn._("Preferences"), press.tap(Act.PREFERENCES)),
+        Button(turn._("Help"), press.tap(Act.HELP)),
     ]
     text = turn._("{name}, what would you like to do?").format(name=turn.client.name)
     return Reply(text, buttons=rows(buttons), edit=True)
 
 
 async def show_menu(turn: Turn) -> list[Reply]:
-    turn.goto("menu")
+    turn.goto(Step.MENU)
     return [await view_menu(turn)]
 
 
@@ -53,7 +56,7 @@ async def view_help(turn: Turn) -> Reply:
 
 async def show_help(turn: Turn) -> list[Reply]:
     if turn.client is not None:
-        turn.goto("help")
+        turn.goto(Step.HELP)
     return [await view_help(turn)]
 
 
@@ -63,8 +66,8 @@ async def press_help(turn: Turn, args: list[str]) -> list[Reply]:
 
 async def stop_marketing(turn: Turn) -> list[Reply]:
     client = turn.client
-    if client is not None and client.marketing_allowed:
-        client.marketing_opt_out_at = turn.now
+    if client is not None:
+        opt_out_of_marketing(client, turn.now)
     text = turn._(
         "Done: no more offers from us. Reminders about your visits will still come. "
         "You can turn offers back on in Preferences."
@@ -77,7 +80,7 @@ async def stale(turn: Turn) -> list[Reply]:
     text = turn._("That button is out of date. Here is the menu.")
     if turn.client is None:
         return [Reply(text)]
-    turn.goto("menu")
+    turn.goto(Step.MENU)
     view = await view_menu(turn)
     return [Reply(f"{text}\n\n{view.text}", buttons=view.buttons)]
 
@@ -87,5 +90,8 @@ def _id(turn: Turn) -> int:
     return turn.client.id
 
 
-VIEWS: dict[str, View] = {"menu": view_menu, "help": view_help}
-ACTIONS: dict[str, Action] = {"mn": press_menu, "hp": press_help}
+FLOW = Flow(
+    "menu",
+    views={Step.MENU: view_menu, Step.HELP: view_help},
+    actions={Act.MAIN_MENU: press_menu, Act.HELP: press_help},
+)

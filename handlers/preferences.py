@@ -3,13 +3,17 @@ offers on/off."""
 
 from __future__ import annotations
 
-from domain.payloads import BadPayload, int_arg, pack
+from domain import vocabulary as press
+from domain.payloads import BadPayload, int_arg
 from domain.people import birthday_known_year, parse_birthday
 from domain.replies import Button, Reply, rows
 from domain.text import N_
-from handlers.common import Action, TextStep, View, menu_button, too_long, typed, with_hint
+from domain.vocabulary import Act, Step
+from handlers.common import Action, View, menu_button, too_long, typed, with_hint
 from handlers.events import Contact, Text
+from handlers.flows import Flow
 from handlers.turn import Turn
+from storage.guards import opt_in_to_marketing, opt_out_of_marketing
 from storage.tables import Client
 
 NOTE_MAX = 300
@@ -48,38 +52,42 @@ async def view_preferences(turn: Turn) -> Reply:
     ]
     offers = turn._("Turn offers off") if client.marketing_allowed else turn._("Turn offers on")
     buttons = [
-        Button(turn._("Favourite master"), pack("pm")),
-        Button(turn._("Preferred time"), pack("pt")),
-        Button(turn._("Note for the master"), pack("pn")),
-        Button(turn._("Language"), pack("pl")),
-        Button(turn._("Birthday"), pack("pb")),
-        Button(offers, pack("pk")),
+        Button(turn._("Favourite master"), press.tap(Act.OPEN_FAVOURITE_MASTER)),
+        Button(turn._("Preferred time"), press.tap(Act.OPEN_TIME_OF_DAY)),
+        Button(turn._("Note for the master"), press.tap(Act.OPEN_NOTE)),
+        Button(turn._("Language"), press.tap(Act.OPEN_LANGUAGE)),
+        Button(turn._("Birthday"), press.tap(Act.OPEN_BIRTHDAY)),
+        Button(offers, press.tap(Act.TOGGLE_OFFERS)),
     ]
     return Reply("\n".join(lines), buttons=(*rows(buttons, 2), (menu_button(turn),)), edit=True)
 
 
 def _back(turn: Turn) -> Button:
-    return Button(turn._("« Back"), pack("pf"))
+    return Button(turn._("« Back"), press.tap(Act.PREFERENCES))
 
 
 async def view_master(turn: Turn) -> Reply:
-    buttons = [Button(m.name, pack("fa", m.id)) for m in turn.catalog.masters.values()]
-    buttons.append(Button(turn._("No favourite"), pack("fa", 0)))
+    buttons = [
+        Button(m.name, press.set_favourite_master(m.id)) for m in turn.catalog.masters.values()
+    ]
+    buttons.append(Button(turn._("No favourite"), press.set_favourite_master(0)))
     return Reply(
         turn._("Who is your favourite master?"), buttons=rows([*buttons, _back(turn)]), edit=True
     )
 
 
 async def view_time(turn: Turn) -> Reply:
-    buttons = [Button(turn._(label), pack("ft", key)) for key, label in TIMES_OF_DAY.items()]
-    buttons.append(Button(turn._("Any time"), pack("ft", "any")))
+    buttons = [
+        Button(turn._(label), press.set_time_of_day(key)) for key, label in TIMES_OF_DAY.items()
+    ]
+    buttons.append(Button(turn._("Any time"), press.set_time_of_day("any")))
     return Reply(
         turn._("When do you prefer to come?"), buttons=rows([*buttons, _back(turn)]), edit=True
     )
 
 
 async def view_language(turn: Turn) -> Reply:
-    buttons = [Button(label, pack("fl", code)) for code, label in LANGUAGES.items()]
+    buttons = [Button(label, press.set_language(code)) for code, label in LANGUAGES.items()]
     return Reply(turn._("Choose the language:"), buttons=rows([*buttons, _back(turn)]), edit=True)
 
 
@@ -87,7 +95,7 @@ async def view_note(turn: Turn) -> Reply:
     text = turn._(
         "Type what the master should know, e.g. “short on the sides” (up to {limit} characters):"
     ).format(limit=NOTE_MAX)
-    buttons = [Button(turn._("Clear the note"), pack("fn")), _back(turn)]
+    buttons = [Button(turn._("Clear the note"), press.tap(Act.CLEAR_NOTE)), _back(turn)]
     return Reply(text, buttons=rows(buttons))
 
 
@@ -97,7 +105,7 @@ async def view_birthday(turn: Turn) -> Reply:
 
 
 async def _show(turn: Turn, hint: str | None = None) -> list[Reply]:
-    turn.goto("prefs")
+    turn.goto(Step.PREFS)
     view = await view_preferences(turn)
     return [with_hint(hint, view) if hint else view]
 
@@ -146,11 +154,9 @@ async def press_clear_note(turn: Turn, args: list[str]) -> list[Reply]:
 
 async def press_offers(turn: Turn, args: list[str]) -> list[Reply]:
     client = _client(turn)
-    if client.marketing_allowed:
-        client.marketing_opt_out_at = turn.now
+    if opt_out_of_marketing(client, turn.now):
         return await _show(turn, turn._("Offers are off. Reminders about visits still come."))
-    client.marketing_opt_in_at = turn.now
-    client.marketing_opt_out_at = None
+    opt_in_to_marketing(client, turn.now)
     return await _show(turn, turn._("Offers are on. Thank you!"))
 
 
@@ -174,27 +180,28 @@ async def on_birthday(turn: Turn, event: Text | Contact) -> list[Reply]:
     return await _show(turn, turn._("Saved."))
 
 
-VIEWS: dict[str, View] = {
-    "prefs": view_preferences,
-    "prefs.master": view_master,
-    "prefs.time": view_time,
-    "prefs.language": view_language,
-    "prefs.note": view_note,
-    "prefs.birthday": view_birthday,
-}
-
-TEXT_STEPS: dict[str, TextStep] = {"prefs.note": on_note, "prefs.birthday": on_birthday}
-
-ACTIONS: dict[str, Action] = {
-    "pf": press_preferences,
-    "pm": _opener("prefs.master", view_master),
-    "pt": _opener("prefs.time", view_time),
-    "pl": _opener("prefs.language", view_language),
-    "pn": _opener("prefs.note", view_note),
-    "pb": _opener("prefs.birthday", view_birthday),
-    "fa": press_favourite,
-    "ft": press_time_of_day,
-    "fl": press_language,
-    "fn": press_clear_note,
-    "pk": press_offers,
-}
+FLOW = Flow(
+    "preferences",
+    views={
+        Step.PREFS: view_preferences,
+        Step.PREFS_MASTER: view_master,
+        Step.PREFS_TIME: view_time,
+        Step.PREFS_LANGUAGE: view_language,
+        Step.PREFS_NOTE: view_note,
+        Step.PREFS_BIRTHDAY: view_birthday,
+    },
+    text_steps={Step.PREFS_NOTE: on_note, Step.PREFS_BIRTHDAY: on_birthday},
+    actions={
+        Act.PREFERENCES: press_preferences,
+        Act.OPEN_FAVOURITE_MASTER: _opener(Step.PREFS_MASTER, view_master),
+        Act.OPEN_TIME_OF_DAY: _opener(Step.PREFS_TIME, view_time),
+        Act.OPEN_LANGUAGE: _opener(Step.PREFS_LANGUAGE, view_language),
+        Act.OPEN_NOTE: _opener(Step.PREFS_NOTE, view_note),
+        Act.OPEN_BIRTHDAY: _opener(Step.PREFS_BIRTHDAY, view_birthday),
+        Act.SET_FAVOURITE_MASTER: press_favourite,
+        Act.SET_TIME_OF_DAY: press_time_of_day,
+        Act.SET_LANGUAGE: press_language,
+        Act.CLEAR_NOTE: press_clear_note,
+        Act.TOGGLE_OFFERS: press_offers,
+    },
+)

@@ -7,14 +7,16 @@ from datetime import date, datetime, timedelta
 
 import phonenumbers
 
-from domain.payloads import pack
+from domain import vocabulary as press
 from domain.people import parse_birthday
 from domain.replies import Button, Reply, rows
 from domain.retention import in_holdout
 from domain.text import has_letter, without_format_characters
+from domain.vocabulary import Act, Step
 from handlers import menu
-from handlers.common import NAME_MAX, Action, TextStep, View, too_long, typed, with_hint
+from handlers.common import NAME_MAX, too_long, typed, with_hint
 from handlers.events import Contact, Text
+from handlers.flows import Flow
 from handlers.turn import Turn
 from storage.identities import identities_of, link_chat
 from storage.queries import client_by_phone
@@ -50,7 +52,7 @@ async def begin(turn: Turn) -> list[Reply]:
     locale = (turn.inbound.language or "")[:2].lower()
     if locale in turn.deps.translators:
         turn.use_locale(locale)
-    turn.goto("reg.name", locale=turn.locale, since=turn.now.isoformat())
+    turn.goto(Step.REG_NAME, locale=turn.locale, since=turn.now.isoformat())
     greeting = turn._(
         "Hello! This is the booking bot of {business}. "
         "Book a visit in a few taps, and we will remind you about it."
@@ -62,7 +64,7 @@ async def view_name(turn: Turn) -> Reply:
     buttons = []
     shown = (turn.inbound.display_name or "").strip()
     if shown and len(shown) <= NAME_MAX:
-        buttons.append(Button(shown, pack("rn")))
+        buttons.append(Button(shown, press.tap(Act.USE_SHOWN_NAME)))
     return Reply(turn._("What is your name?"), buttons=rows(buttons))
 
 
@@ -72,7 +74,7 @@ async def view_phone(turn: Turn) -> Reply:
             "Your phone number, please: tap the button below or type it, e.g. {example}."
         ).format(example=_example(turn)),
         ask_contact=True,
-        meta={"contact_button": turn._("📱 Share my phone number")},
+        contact_button=turn._("📱 Share my phone number"),
     )
 
 
@@ -85,7 +87,11 @@ async def view_consent(turn: Turn) -> Reply:
     return Reply(
         text,
         buttons=rows(
-            [Button(turn._("I agree"), pack("rc", 1)), Button(turn._("No"), pack("rc", 0))], 2
+            [
+                Button(turn._("I agree"), press.answer_consent(True)),
+                Button(turn._("No"), press.answer_consent(False)),
+            ],
+            2,
         ),
         edit=True,
     )
@@ -99,8 +105,8 @@ async def view_marketing(turn: Turn) -> Reply:
         ),
         buttons=rows(
             [
-                Button(turn._("Yes, please"), pack("rm", 1)),
-                Button(turn._("No, thanks"), pack("rm", 0)),
+                Button(turn._("Yes, please"), press.answer_marketing(True)),
+                Button(turn._("No, thanks"), press.answer_marketing(False)),
             ],
             2,
         ),
@@ -111,7 +117,7 @@ async def view_marketing(turn: Turn) -> Reply:
 async def view_birthday(turn: Turn) -> Reply:
     return Reply(
         turn._("When is your birthday? Type it like 27.11 or 27.11.1990 — or skip this."),
-        buttons=rows([Button(turn._("Skip"), pack("rb"))]),
+        buttons=rows([Button(turn._("Skip"), press.tap(Act.SKIP_BIRTHDAY))]),
         edit=True,
     )
 
@@ -134,7 +140,7 @@ async def on_name(turn: Turn, event: Text | Contact) -> list[Reply]:
 
 async def press_name(turn: Turn, args: list[str]) -> list[Reply]:
     shown = (turn.inbound.display_name or "").strip()
-    if turn.step != "reg.name" or not shown:
+    if turn.step != Step.REG_NAME or not shown:
         return [await _current(turn)]
     return await _set_name(turn, shown)
 
@@ -152,12 +158,12 @@ async def _set_name(turn: Turn, name: str) -> list[Reply]:
         phone = normalise_phone(turn.inbound.phone, turn.config.business.phone_region)
         problem = await phone_problem(turn, phone, proven=True) if phone else None
         if phone and problem is None:
-            turn.goto("reg.consent", **{**data, "phone": phone, "proven": True})
+            turn.goto(Step.REG_CONSENT, **{**data, "phone": phone, "proven": True})
             return [await view_consent(turn)]
         if problem:
-            turn.goto("reg.phone", **data)
+            turn.goto(Step.REG_PHONE, **data)
             return [with_hint(problem, await view_phone(turn))]
-    turn.goto("reg.phone", **data)
+    turn.goto(Step.REG_PHONE, **data)
     return [await view_phone(turn)]
 
 
@@ -172,7 +178,7 @@ async def on_phone(turn: Turn, event: Text | Contact) -> list[Reply]:
         return [with_hint(problem, await view_phone(turn))]
     if turn.client is not None:  # a client whose number went to its proven owner
         return await _replace_phone(turn, turn.client, phone, proven)
-    turn.goto("reg.consent", **{**turn.data, "phone": phone, "proven": proven})
+    turn.goto(Step.REG_CONSENT, **{**turn.data, "phone": phone, "proven": proven})
     return [await view_consent(turn)]
 
 
@@ -220,7 +226,7 @@ async def _recheck(turn: Turn) -> list[Reply] | None:
     if phone and problem is None:
         return None
     data = {k: v for k, v in turn.data.items() if k in ("name", "locale", "since")}
-    turn.goto("reg.phone", **data)
+    turn.goto(Step.REG_PHONE, **data)
     view = await view_phone(turn)
     return [with_hint(problem, view) if problem else view]
 
@@ -251,7 +257,7 @@ async def _replace_phone(turn: Turn, client: Client, phone: str, proven: bool) -
 
 async def ask_phone_again(turn: Turn) -> list[Reply]:
     """For a client whose typed number was proven by somebody else."""
-    turn.goto("reg.phone")
+    turn.goto(Step.REG_PHONE)
     hint = turn._(
         "The owner of the phone number in your profile has confirmed it in the messenger, "
         "so we removed it from your profile. Please share your own number."
@@ -268,13 +274,13 @@ def expired(turn: Turn) -> bool:
 
 
 async def start_over(turn: Turn) -> list[Reply]:
-    turn.goto("reg.name", locale=turn.locale, since=turn.now.isoformat())
+    turn.goto(Step.REG_NAME, locale=turn.locale, since=turn.now.isoformat())
     hint = turn._("Your registration was not finished within a day, so let us start again.")
     return [with_hint(hint, await view_name(turn))]
 
 
 async def press_consent(turn: Turn, args: list[str]) -> list[Reply]:
-    if turn.step != "reg.consent":
+    if turn.step != Step.REG_CONSENT:
         return [await _current(turn)]
     if refusal := await _recheck(turn):
         return refusal
@@ -284,16 +290,16 @@ async def press_consent(turn: Turn, args: list[str]) -> list[Reply]:
             "You can still call us: {phone}. Tap “I agree” whenever you are ready."
         ).format(phone=turn.config.business.phone or "—")
         return [with_hint(hint, await view_consent(turn))]
-    turn.goto("reg.marketing", **{**turn.data, "consent_at": turn.now.isoformat()})
+    turn.goto(Step.REG_MARKETING, **{**turn.data, "consent_at": turn.now.isoformat()})
     return [await view_marketing(turn)]
 
 
 async def press_marketing(turn: Turn, args: list[str]) -> list[Reply]:
-    if turn.step != "reg.marketing":
+    if turn.step != Step.REG_MARKETING:
         return [await _current(turn)]
     if refusal := await _recheck(turn):
         return refusal
-    turn.goto("reg.birthday", **{**turn.data, "marketing": args[:1] == ["1"]})
+    turn.goto(Step.REG_BIRTHDAY, **{**turn.data, "marketing": args[:1] == ["1"]})
     return [await view_birthday(turn)]
 
 
@@ -308,7 +314,7 @@ async def on_birthday(turn: Turn, event: Text | Contact) -> list[Reply]:
 
 
 async def press_skip_birthday(turn: Turn, args: list[str]) -> list[Reply]:
-    if turn.step != "reg.birthday":
+    if turn.step != Step.REG_BIRTHDAY:
         return [await _current(turn)]
     return await _finish(turn, None)
 
@@ -357,27 +363,28 @@ async def _current(turn: Turn) -> Reply:
     """A registration button pressed out of turn: show where the client really is."""
     if turn.client is not None:
         return (await menu.show_menu(turn))[0]
-    view = VIEWS.get(turn.step, view_name)
+    view = FLOW.views.get(turn.step, view_name)  # type: ignore[call-overload]
     return await view(turn)
 
 
-VIEWS: dict[str, View] = {
-    "reg.name": view_name,
-    "reg.phone": view_phone,
-    "reg.consent": view_consent,
-    "reg.marketing": view_marketing,
-    "reg.birthday": view_birthday,
-}
-
-TEXT_STEPS: dict[str, TextStep] = {
-    "reg.name": on_name,
-    "reg.phone": on_phone,
-    "reg.birthday": on_birthday,
-}
-
-ACTIONS: dict[str, Action] = {
-    "rn": press_name,
-    "rc": press_consent,
-    "rm": press_marketing,
-    "rb": press_skip_birthday,
-}
+FLOW = Flow(
+    "registration",
+    views={
+        Step.REG_NAME: view_name,
+        Step.REG_PHONE: view_phone,
+        Step.REG_CONSENT: view_consent,
+        Step.REG_MARKETING: view_marketing,
+        Step.REG_BIRTHDAY: view_birthday,
+    },
+    text_steps={
+        Step.REG_NAME: on_name,
+        Step.REG_PHONE: on_phone,
+        Step.REG_BIRTHDAY: on_birthday,
+    },
+    actions={
+        Act.USE_SHOWN_NAME: press_name,
+        Act.ANSWER_CONSENT: press_consent,
+        Act.ANSWER_MARKETING: press_marketing,
+        Act.SKIP_BIRTHDAY: press_skip_birthday,
+    },
+)

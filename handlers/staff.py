@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from domain.payloads import int_arg, pack
+from domain import vocabulary as press
+from domain.payloads import int_arg
 from domain.replies import Button, Reply, rows
-from handlers.common import Action, TextStep, View, with_hint
+from domain.vocabulary import Act, Step
+from handlers.common import with_hint
 from handlers.events import Contact, Text
+from handlers.flows import Flow
 from handlers.turn import Turn
 from storage.stats import refresh_client_stats
 from storage.tables import ACTIVE_VISIT, Role, Visit, VisitStatus
@@ -45,7 +48,7 @@ async def _complete(turn: Turn, visit: Visit, amount: Decimal) -> list[Reply]:
     visit.status, visit.completed_at, visit.paid_amount = VisitStatus.completed, turn.now, amount
     turn.session.add(visit)
     await _refresh(turn, visit)
-    turn.goto("start")
+    turn.goto(Step.START)
     text = turn._("Marked: came, {amount}.").format(amount=turn.tr.money(amount))
     return [Reply(text, edit=True)]
 
@@ -74,7 +77,7 @@ async def press_other_amount(turn: Turn, args: list[str]) -> list[Reply]:
     found = await _visit_for_staff(turn, int_arg(args, 0))
     if isinstance(found, Reply):
         return [found]
-    turn.goto("staff.amount", v=found.id)
+    turn.goto(Step.STAFF_AMOUNT, v=found.id)
     return [await view_amount(turn)]
 
 
@@ -92,7 +95,7 @@ async def on_amount(turn: Turn, event: Text | Contact) -> list[Reply]:
         return [with_hint(turn._("Please type a number, e.g. 1500."), await view_amount(turn))]
     found = await _visit_for_staff(turn, int(turn.data.get("v", 0)))
     if isinstance(found, Reply):
-        turn.goto("start")
+        turn.goto(Step.START)
         return [found]
     return await _complete(turn, found, amount.quantize(Decimal("0.01")))
 
@@ -111,11 +114,18 @@ async def press_no_show(turn: Turn, args: list[str]) -> list[Reply]:
     turn.session.add(found)
     if was_completed:
         await _refresh(turn, found)
-    turn.goto("start")
-    undo = Button(turn._("Came after all"), pack("mc", found.id))
+    turn.goto(Step.START)
+    undo = Button(turn._("Came after all"), press.staff_came(found.id))
     return [Reply(turn._("Marked: no-show."), buttons=rows([undo]), edit=True)]
 
 
-VIEWS: dict[str, View] = {"staff.amount": view_amount}
-TEXT_STEPS: dict[str, TextStep] = {"staff.amount": on_amount}
-ACTIONS: dict[str, Action] = {"mc": press_came, "ma": press_other_amount, "mx": press_no_show}
+FLOW = Flow(
+    "staff",
+    views={Step.STAFF_AMOUNT: view_amount},
+    text_steps={Step.STAFF_AMOUNT: on_amount},
+    actions={
+        Act.STAFF_CAME: press_came,
+        Act.STAFF_OTHER_AMOUNT: press_other_amount,
+        Act.STAFF_NO_SHOW: press_no_show,
+    },
+)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.business import BusinessConfig
-from domain.text import Translator
+from domain.text import Translator, translator_for
 from handlers.events import Inbound
 from storage.catalog import Catalog
 from storage.tables import Client, Conversation, Staff
@@ -26,8 +26,7 @@ class Deps:
     translators: Mapping[str, Translator]
 
     def translator(self, locale: str | None) -> Translator:
-        default = self.config.business.default_locale
-        return self.translators.get(locale or default) or self.translators[default]
+        return translator_for(self.translators, locale, self.config.business.default_locale)
 
 
 @dataclass(slots=True)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from domain.payloads import int_arg, pack
+from domain import vocabulary as press
+from domain.payloads import int_arg
 from domain.replies import Button, Reply, rows
 from domain.text import upper_first
+from domain.vocabulary import Act, Step
 from handlers.booking import show_days, target_of
-from handlers.common import Action, View, menu_button, too_late_to_change, with_hint
+from handlers.common import menu_button, too_late_to_change, with_hint
+from handlers.flows import Flow
 from handlers.turn import Turn
 from storage.queries import upcoming_visits
 from storage.tables import ACTIVE_VISIT, Visit, VisitStatus
@@ -38,14 +41,14 @@ async def view_visits(turn: Turn) -> Reply:
     history = history.format(n=done)
     if not visits:
         text = turn._("You have no upcoming visits.") + "\n" + history
-        buttons = [Button(turn._("Book a visit"), pack("bk")), menu_button(turn)]
+        buttons = [Button(turn._("Book a visit"), press.tap(Act.START_BOOKING)), menu_button(turn)]
         return Reply(text, buttons=rows(buttons), edit=True)
     count = turn.tr.n_("You have {n} upcoming visit:", "You have {n} upcoming visits:", len(visits))
     lines = [count.format(n=len(visits)), *(_line(turn, v) for v in visits), "", history]
     buttons = [
         Button(
             f"{turn.tr.short_day(turn.tr.local(v.starts_at).date())}, {turn.tr.clock(v.starts_at)}",
-            pack("vi", v.id),
+            press.open_visit(v.id),
         )
         for v in visits
     ]
@@ -61,9 +64,9 @@ async def view_visit(turn: Turn) -> Reply:
     if visit.comment:
         lines.append(turn._("Comment: {comment}").format(comment=visit.comment))
     buttons = [
-        Button(turn._("Reschedule"), pack("rs", visit.id)),
-        Button(turn._("Cancel visit"), pack("cx", visit.id)),
-        Button(turn._("« My visits"), pack("mv")),
+        Button(turn._("Reschedule"), press.reschedule(visit.id)),
+        Button(turn._("Cancel visit"), press.cancel_visit(visit.id)),
+        Button(turn._("« My visits"), press.tap(Act.MY_VISITS)),
     ]
     return Reply("\n".join(lines), buttons=rows(buttons), edit=True)
 
@@ -74,20 +77,20 @@ async def view_cancel(turn: Turn) -> Reply:
         return await view_visits(turn)
     text = turn._("Cancel this visit?") + "\n" + _line(turn, visit)
     buttons = [
-        Button(turn._("Yes, cancel it"), pack("cy", visit.id)),
-        Button(turn._("No, keep it"), pack("vi", visit.id)),
+        Button(turn._("Yes, cancel it"), press.cancel_visit_sure(visit.id)),
+        Button(turn._("No, keep it"), press.open_visit(visit.id)),
     ]
     return Reply(text, buttons=rows(buttons, 2), edit=True)
 
 
 async def visit_gone(turn: Turn) -> list[Reply]:
     hint = turn._("This visit is no longer active (it was cancelled, moved or has passed).")
-    turn.goto("visits")
+    turn.goto(Step.VISITS)
     return [with_hint(hint, await view_visits(turn))]
 
 
 async def press_visits(turn: Turn, args: list[str]) -> list[Reply]:
-    turn.goto("visits")
+    turn.goto(Step.VISITS)
     return [await view_visits(turn)]
 
 
@@ -95,7 +98,7 @@ async def press_visit(turn: Turn, args: list[str]) -> list[Reply]:
     visit = await _own_active(turn, int_arg(args, 0))
     if visit is None:
         return await visit_gone(turn)
-    turn.goto("visits.one", v=visit.id)
+    turn.goto(Step.VISIT, v=visit.id)
     return [await view_visit(turn)]
 
 
@@ -105,7 +108,7 @@ async def press_cancel(turn: Turn, args: list[str]) -> list[Reply]:
         return await visit_gone(turn)
     if refusal := too_late_to_change(turn, visit):
         return [refusal]
-    turn.goto("visits.cancel", v=visit.id)
+    turn.goto(Step.VISIT_CANCEL, v=visit.id)
     return [await view_cancel(turn)]
 
 
@@ -119,9 +122,9 @@ async def press_cancel_yes(turn: Turn, args: list[str]) -> list[Reply]:
     visit.cancelled_at = turn.now
     visit.cancel_reason = "client"
     turn.session.add(visit)
-    turn.goto("menu")
+    turn.goto(Step.MENU)
     text = turn._("Your visit is cancelled:") + "\n" + _line(turn, visit)
-    buttons = [Button(turn._("Book another time"), pack("bk")), menu_button(turn)]
+    buttons = [Button(turn._("Book another time"), press.tap(Act.START_BOOKING)), menu_button(turn)]
     return [Reply(text, buttons=rows(buttons), edit=True)]
 
 
@@ -135,16 +138,18 @@ async def press_reschedule(turn: Turn, args: list[str]) -> list[Reply]:
     return await show_days(turn, target)
 
 
-VIEWS: dict[str, View] = {
-    "visits": view_visits,
-    "visits.one": view_visit,
-    "visits.cancel": view_cancel,
-}
-
-ACTIONS: dict[str, Action] = {
-    "mv": press_visits,
-    "vi": press_visit,
-    "cx": press_cancel,
-    "cy": press_cancel_yes,
-    "rs": press_reschedule,
-}
+FLOW = Flow(
+    "visits",
+    views={
+        Step.VISITS: view_visits,
+        Step.VISIT: view_visit,
+        Step.VISIT_CANCEL: view_cancel,
+    },
+    actions={
+        Act.MY_VISITS: press_visits,
+        Act.OPEN_VISIT: press_visit,
+        Act.CANCEL_VISIT: press_cancel,
+        Act.CANCEL_VISIT_SURE: press_cancel_yes,
+        Act.RESCHEDULE: press_reschedule,
+    },
+)

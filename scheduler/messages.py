@@ -6,24 +6,25 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from domain import vocabulary as press
 from domain.business import BusinessConfig
-from domain.payloads import pack
 from domain.replies import Button, Reply, rows
 from domain.retention import KIND_CLASS, MessageClass
-from domain.slots import free_slots, usual_time
-from domain.text import Translator, one_line, upper_first
+from domain.slots import usual_time
+from domain.text import Translator, one_line, translator_for, upper_first
+from domain.vocabulary import Act, NewVisit
 from scheduler.delivery import Recipient
 from scheduler.digest import digest_reply
+from storage.availability import openings
 from storage.catalog import Catalog, MasterInfo, ServiceInfo
-from storage.guards import has_open_visit, why_unreachable, working_chats
+from storage.guards import has_open_visit, marketing_allowed, why_unreachable, working_chats
 from storage.identities import identities_of
 from storage.outbox import winback_percent
-from storage.queries import busy_intervals, completed_starts
+from storage.queries import completed_starts
 from storage.tables import (
     ACTIVE_VISIT,
     Channel,
@@ -75,8 +76,7 @@ class Messages:
         }
 
     def translator(self, locale: str | None) -> Translator:
-        default = self.config.business.default_locale
-        return self.translators.get(locale or default) or self.translators[default]
+        return translator_for(self.translators, locale, self.config.business.default_locale)
 
     async def compose(self, session: AsyncSession, row: Outbox, now: datetime) -> Composed:
         """The recipient and the reply for `row`, or Skip."""
@@ -128,7 +128,7 @@ class Messages:
     async def _marketing_still_welcome(
         self, session: AsyncSession, client: Client, row: Outbox, now: datetime
     ) -> None:
-        if not client.marketing_allowed:
+        if not marketing_allowed(client):
             raise Skip("no marketing consent")
         if row.kind in ("return_nudge", "warm_offer", "winback") and await has_open_visit(
             session=session, client_id=client.id or 0
@@ -150,15 +150,15 @@ class Messages:
             text += "\n" + tr._("Address: {address}").format(address=self.config.business.address)
         buttons = []
         if visit.status != VisitStatus.confirmed:
-            buttons.append(Button(tr._("I'll be there"), pack("vc", visit.id)))
+            buttons.append(Button(tr._("I'll be there"), press.confirm_attendance(visit.id)))
         buttons += [
-            Button(tr._("Reschedule"), pack("rs", visit.id)),
-            Button(tr._("Cancel visit"), pack("cx", visit.id)),
+            Button(tr._("Reschedule"), press.reschedule(visit.id)),
+            Button(tr._("Cancel visit"), press.cancel_visit(visit.id)),
         ]
         values = d.values(
             service=service.title(tr.locale), master=master.name, when=tr.when(visit.starts_at)
         )
-        return Reply(text, buttons=rows(buttons), kind="reminder", meta=values)
+        return Reply(text, buttons=rows(buttons), kind="reminder", values=values)
 
     async def _feedback_request(self, d: _Draft) -> Reply:
         visit = await d.visit()
@@ -172,9 +172,9 @@ class Messages:
         text = tr._("How was your {service} with {master}? One tap to rate it:").format(
             service=service.title(tr.locale), master=master.name
         )
-        stars = [Button("★" * n, pack("fb", visit.id, n)) for n in range(5, 0, -1)]
+        stars = [Button("★" * n, press.rate_visit(visit.id, n)) for n in range(5, 0, -1)]
         values = d.values(service=service.title(tr.locale), master=master.name)
-        return Reply(text, buttons=rows(stars), kind="feedback_request", meta=values)
+        return Reply(text, buttons=rows(stars), kind="feedback_request", values=values)
 
     async def _care_tip(self, d: _Draft) -> Reply:
         visit = await d.visit()
@@ -185,7 +185,7 @@ class Messages:
             service=service.title(d.tr.locale), tip=service.tip(d.tr.locale)
         )
         values = d.values(service=service.title(d.tr.locale), tip=service.tip(d.tr.locale))
-        return Reply(text, buttons=rows([d.book_button()]), kind="care_tip", meta=values)
+        return Reply(text, buttons=rows([d.book_button()]), kind="care_tip", values=values)
 
     async def _return_nudge(self, d: _Draft) -> Reply:
         offer = await self._next_visit_offer(d)
@@ -194,7 +194,7 @@ class Messages:
         text = d.tr._(
             "{name}, it is nearly time for your {service}. Shall we book you with {master}?"
         ).format(name=d.need_client().name, service=offer.service, master=offer.master)
-        return Reply(text, buttons=rows(offer.buttons), kind="return_nudge", meta=offer.values)
+        return Reply(text, buttons=rows(offer.buttons), kind="return_nudge", values=offer.values)
 
     async def _next_visit_offer(self, d: _Draft) -> _NextVisitOffer | None:
         """The last service again with the usual master: one tap on a suggested slot, another
@@ -207,15 +207,15 @@ class Messages:
         master_id = client.last_master_id if client.last_master_id in masters else None
         tr = d.tr
         who = self.catalog.masters[master_id].name if master_id else tr._("any available master")
-        token = f"n{service.id}.{master_id or 0}"
+        target = NewVisit(service.id, master_id or 0)
         buttons = []
         slot = await d.suggested_slot(service.id, master_id) if master_id else None
         if slot is not None and master_id:
             label = tr._("Book {when}").format(when=_short(tr, slot))
-            buttons.append(Button(label, pack("ok", token, int(slot.timestamp() // 60))))
+            buttons.append(Button(label, press.book_slot(service.id, master_id, slot)))
         buttons += [
-            Button(tr._("Other time"), pack("ms", token)),
-            Button(tr._("Not now"), pack("nn")),
+            Button(tr._("Other time"), press.choose_days_for(target)),
+            Button(tr._("Not now"), press.tap(Act.NOT_NOW)),
         ]
         values = d.values(service=service.title(tr.locale), master=who)
         if slot is not None:
@@ -230,7 +230,7 @@ class Messages:
             "{name}, we have kept a gift for you: {gift}. It is yours with any visit until {date}."
         ).format(name=client.name, gift=self.config.offers.warm_gift(tr.locale), date=tr.day(until))
         values = d.values(gift=self.config.offers.warm_gift(tr.locale), date=tr.day(until))
-        return Reply(text, buttons=rows([d.book_button()]), kind="warm_offer", meta=values)
+        return Reply(text, buttons=rows([d.book_button()]), kind="warm_offer", values=values)
 
     async def _winback(self, d: _Draft) -> Reply:
         client = d.need_client()
@@ -248,10 +248,12 @@ class Messages:
         }
         # The answer names the win-back it answers: one answer per message, only to whom
         # it was sent (handlers/followups.py).
-        buttons = [Button(labels[code], pack("wr", d.row.id, code)) for code in WINBACK_REASONS]
+        buttons = [
+            Button(labels[code], press.winback_reason(d.row.id, code)) for code in WINBACK_REASONS
+        ]
         until = d.local_today() + timedelta(days=self.config.offers.offer_valid_days)
         values = d.values(discount=f"{winback_percent(d.row, self.config)}%", date=tr.day(until))
-        return Reply(text, buttons=rows(buttons), kind="winback", meta=values)
+        return Reply(text, buttons=rows(buttons), kind="winback", values=values)
 
     async def _birthday(self, d: _Draft) -> Reply:
         client = d.need_client()
@@ -270,7 +272,7 @@ class Messages:
                 "And it is nearly time for your {service}: shall we book you with {master}?"
             ).format(service=offer.service, master=offer.master)
             buttons = offer.buttons
-        return Reply(text, buttons=rows(buttons), kind="birthday", meta=values)
+        return Reply(text, buttons=rows(buttons), kind="birthday", values=values)
 
     async def _visit_check(self, d: _Draft) -> Reply:
         visit = await d.active_visit()
@@ -283,9 +285,12 @@ class Messages:
             time=tr.clock(visit.starts_at),
         )
         buttons = [
-            Button(tr._("Came, {price}").format(price=tr.money(visit.price)), pack("mc", visit.id)),
-            Button(tr._("Came, other amount"), pack("ma", visit.id)),
-            Button(tr._("No-show"), pack("mx", visit.id)),
+            Button(
+                tr._("Came, {price}").format(price=tr.money(visit.price)),
+                press.staff_came(visit.id),
+            ),
+            Button(tr._("Came, other amount"), press.staff_other_amount(visit.id)),
+            Button(tr._("No-show"), press.staff_no_show(visit.id)),
         ]
         return Reply(text, buttons=rows(buttons), kind="visit_check")
 
@@ -370,7 +375,7 @@ class _Draft:
         return {"name": name, "address": self.messages.config.business.address, **values}
 
     def book_button(self) -> Button:
-        return Button(self.tr._("Book a visit"), pack("bk"))
+        return Button(self.tr._("Book a visit"), press.tap(Act.START_BOOKING))
 
     def service_and_master(self, visit: Visit) -> tuple[ServiceInfo, MasterInfo]:
         """The visit's service and master, or Skip when the configuration dropped them."""
@@ -396,38 +401,18 @@ class _Draft:
         """The free slot nearest the client's usual time, on or after the predicted day."""
         config, catalog = self.messages.config, self.messages.catalog
         client = self.need_client()
-        service, master = catalog.services[service_id], catalog.masters[master_id]
-        tz, rules = config.tz, config.booking.rules()
-        today = self.local_today()
-        predicted = client.next_visit_due or today
-        first = max(today, predicted)
-        end = datetime.combine(today + timedelta(days=rules.horizon_days), time(), tz)
-        busy = await busy_intervals(
-            session=self.session, master_ids=[master_id], start=self.now, end=end.astimezone(UTC)
+        free = await openings(
+            session=self.session,
+            config=config,
+            service=catalog.services[service_id],
+            masters=[catalog.masters[master_id]],
+            now=self.now,
         )
         _, minute = usual_time(
-            await completed_starts(session=self.session, client_id=client.id or 0), tz
+            await completed_starts(session=self.session, client_id=client.id or 0), config.tz
         )
-        for offset in range(rules.horizon_days):
-            day = first + timedelta(days=offset)
-            slots = free_slots(
-                day=day,
-                hours=master.hours,
-                busy=busy.get(master_id, []),
-                duration=service.duration,
-                tz=tz,
-                now=self.now,
-                rules=rules,
-            )
-            if slots:
-                wanted = minute if minute is not None else 15 * 60
-                return min(slots, key=lambda s: abs(_minute_of_day(s, tz) - wanted))
-        return None
-
-
-def _minute_of_day(moment: datetime, tz: ZoneInfo) -> int:
-    local = moment.astimezone(tz)
-    return local.hour * 60 + local.minute
+        today = self.local_today()
+        return free.near_usual_time(max(today, client.next_visit_due or today), minute)
 
 
 def _short(tr: Translator, moment: datetime) -> str:

@@ -5,6 +5,9 @@ in the same minute, or after a restart, adds nothing. Transactional and staff me
 planned when due (the sender holds client messages through the quiet hours); marketing is
 planned only inside the marketing window, all candidates of a client together, so the
 priority and the frequency caps decide between them.
+
+Each message kind's timing is decided by one method here (`_reminders`, `_winbacks`, …);
+docs/architecture.md lists them, docs/retention.md gives the rules they follow.
 """
 
 from __future__ import annotations
@@ -31,10 +34,13 @@ from domain.retention import (
     is_birthday_today,
     pick_by_priority,
     send_window_start,
+    sleeping_before,
+    winback_due,
+    winbacks_this_dormancy,
 )
 from domain.slots import working_intervals
 from storage.catalog import Catalog
-from storage.guards import open_visit_sql, reachable_sql
+from storage.guards import marketable_sql, open_visit_sql, reachable_sql
 from storage.outbox import enqueue, marketing_times, next_due, planned_keys
 from storage.stats import refresh_client_stats
 from storage.tables import (
@@ -88,17 +94,6 @@ class PlanResult:
 
 def quiet_hours(config: BusinessConfig) -> QuietHours:
     return config.retention.quiet_hours
-
-
-def _marketing_allowed() -> Any:
-    return and_(
-        reachable_sql(),
-        col(Client.marketing_opt_in_at).is_not(None),
-        or_(
-            col(Client.marketing_opt_out_at).is_(None),
-            col(Client.marketing_opt_out_at) < col(Client.marketing_opt_in_at),
-        ),
-    )
 
 
 def _not_snoozed(today: date) -> Any:
@@ -534,7 +529,7 @@ class Planner:
         today = local.date()
         clients = await session.exec(
             select(col(Client.id), col(Client.birthday)).where(
-                _marketing_allowed(),
+                marketable_sql(),
                 col(Client.birthday).is_not(None),
                 extract("month", col(Client.birthday)) == today.month,
                 extract("day", col(Client.birthday)).in_(
@@ -548,48 +543,47 @@ class Planner:
             if client_id is not None and is_birthday_today(born, today)
         ]
 
+    def _sleeping_since(self, today: date) -> datetime:
+        """The instant before which a last visit makes a client sleeping (`segment_of`)."""
+        return self.at_local(sleeping_before(today, self.policy.sleeping_after_days), time())
+
     async def _winbacks(self, session: AsyncSession, now: datetime) -> list[dict[str, Any]]:
+        """Sleeping clients the tested rule `winback_due` says are due today; the query
+        only narrows the field to sleeping clients who may get offers."""
         policy = self.policy
         if policy.winback_max_per_dormancy == 0:
             return []
         today = self.local(now).date()
-        sleeping_since = self.at_local(today - timedelta(days=policy.sleeping_after_days), time())
-        earlier = (
-            select(func.count())
-            .select_from(Outbox)
-            .where(
-                col(Outbox.client_id) == col(Client.id),
-                col(Outbox.kind) == "winback",
-                col(Outbox.status).in_((*_LIVE, OutboxStatus.held_out)),
-                col(Outbox.due_at) > col(Client.last_visit_at),
+        clients = (
+            await session.exec(
+                select(Client.id, Client.last_visit_at, Client.holdout).where(
+                    marketable_sql(),
+                    col(Client.last_visit_at) < self._sleeping_since(today),
+                    ~open_visit_sql(),
+                )
             )
-            .scalar_subquery()
-        )
-        recent = exists().where(
-            col(Outbox.client_id) == col(Client.id),
-            col(Outbox.kind) == "winback",
-            col(Outbox.status).in_((*_LIVE, OutboxStatus.held_out)),
-            col(Outbox.due_at) > now - timedelta(days=policy.winback_gap_days),
-        )
-        clients = await session.exec(
-            select(Client.id, Client.last_visit_at, Client.holdout, earlier).where(
-                _marketing_allowed(),
-                col(Client.last_visit_at) < sleeping_since,
-                ~open_visit_sql(),
-                ~recent,
-                earlier < policy.winback_max_per_dormancy,
-            )
-        )
+        ).all()
+        sent = await self._winbacks_sent(session, [c for c, _, _ in clients if c is not None])
         rows = []
-        for client_id, last_visit_at, holdout, count in clients.all():
+        for client_id, last_visit_at, holdout in clients:
             if client_id is None or last_visit_at is None:
                 continue
-            number = int(count) + 1
-            dormancy = self.local(last_visit_at).date().isoformat()
+            last = self.local(last_visit_at).date()
+            previous = sent.get(client_id, [])
+            if not winback_due(
+                last_completed_local=last,
+                today=today,
+                previous_winbacks=previous,
+                sleeping_after_days=policy.sleeping_after_days,
+                max_per_dormancy=policy.winback_max_per_dormancy,
+                gap_days=policy.winback_gap_days,
+            ):
+                continue
+            number = len(winbacks_this_dormancy(last, previous)) + 1
             row = self._offer(
                 "winback",
                 client_id,
-                f"winback:{number}:client:{client_id}:{dormancy}",
+                f"winback:{number}:client:{client_id}:{last.isoformat()}",
                 now,
                 number=number,
                 # The answer gives what this message offered, whatever the config says later.
@@ -599,6 +593,24 @@ class Planner:
                 row["status"] = OutboxStatus.held_out
             rows.append(row)
         return rows
+
+    async def _winbacks_sent(
+        self, session: AsyncSession, client_ids: list[int]
+    ) -> dict[int, list[date]]:
+        """The local days win-backs went (or were held out) to these clients."""
+        sent: dict[int, list[date]] = defaultdict(list)
+        for chunk in _chunks(client_ids):
+            rows = await session.exec(
+                select(Outbox.client_id, Outbox.due_at).where(
+                    col(Outbox.kind) == "winback",
+                    col(Outbox.status).in_((*_LIVE, OutboxStatus.held_out)),
+                    col(Outbox.client_id).in_(chunk),
+                )
+            )
+            for client_id, due_at in rows.all():
+                if client_id is not None:
+                    sent[client_id].append(self.local(due_at).date())
+        return sent
 
     async def _warm_offers(self, session: AsyncSession, now: datetime) -> list[dict[str, Any]]:
         after = timedelta(days=self.policy.warm_offer_after_days)
@@ -623,7 +635,7 @@ class Planner:
                 col(Outbox.sent_at) <= now - after,
                 col(Outbox.sent_at) > now - after - timedelta(days=7),
                 ~answered,
-                _marketing_allowed(),
+                marketable_sql(),
                 _not_snoozed(self.local(now).date()),
                 ~open_visit_sql(),
             )
@@ -649,15 +661,12 @@ class Planner:
         today = self.local(now).date()
         lead = timedelta(days=self.policy.nudge_lead_days + extra_days)
         only = [col(Client.id).in_(client_ids)] if client_ids is not None else []
-        sleeping_since = self.at_local(
-            today - timedelta(days=self.policy.sleeping_after_days), time()
-        )
         clients = await session.exec(
             select(col(Client.id), col(Client.next_visit_due)).where(
-                _marketing_allowed(),
+                marketable_sql(),
                 col(Client.next_visit_due) <= today + lead,
                 col(Client.next_visit_due) > today - timedelta(days=14),
-                col(Client.last_visit_at) >= sleeping_since,
+                col(Client.last_visit_at) >= self._sleeping_since(today),
                 _not_snoozed(today),
                 ~open_visit_sql(),
                 *only,
@@ -688,7 +697,7 @@ class Planner:
                 col(Visit.service_id).in_(with_tip),
                 col(Visit.starts_at) <= now - after,
                 col(Visit.starts_at) > now - after - timedelta(days=7),
-                _marketing_allowed(),
+                marketable_sql(),
             )
         )
         return [
@@ -698,6 +707,11 @@ class Planner:
 
 
 _LIVE = (OutboxStatus.pending, OutboxStatus.sending, OutboxStatus.sent)
+
+
+def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
+    """Ids in slices small enough for one IN (...) on every database."""
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def _feb28(today: date) -> date:

@@ -30,6 +30,7 @@ from scheduler.delivery import (
 from scheduler.messages import Messages, Skip
 from scheduler.planner import quiet_hours
 from storage.db import Database
+from storage.guards import opt_out_of_marketing
 from storage.identities import mark_unreachable
 from storage.outbox import claim_due, requeue_stale
 from storage.tables import Client, Outbox, OutboxStatus
@@ -287,8 +288,7 @@ class Sender:
             return
         async with self.db.transaction() as session:
             client = await session.get(Client, recipient.client_id)
-            if client is not None and client.marketing_allowed:
-                client.marketing_opt_out_at = now
+            if client is not None and opt_out_of_marketing(client, now):
                 session.add(client)
 
     async def _unreachable(self, recipient: Recipient, now: datetime) -> None:

@@ -7,9 +7,10 @@ exists."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists
+from sqlalchemy import and_, exists, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -67,3 +68,39 @@ async def has_open_visit(*, session: AsyncSession, client_id: int) -> bool:
     """`open_visit_sql()` for one client."""
     query = select(col(Client.id)).where(col(Client.id) == client_id, open_visit_sql())
     return (await session.exec(query)).first() is not None
+
+
+def marketing_allowed_sql() -> Any:
+    """The client opted in to offers and did not withdraw it since (a later opt-in wins)."""
+    return and_(
+        col(Client.marketing_opt_in_at).is_not(None),
+        or_(
+            col(Client.marketing_opt_out_at).is_(None),
+            col(Client.marketing_opt_out_at) < col(Client.marketing_opt_in_at),
+        ),
+    )
+
+
+def marketing_allowed(client: Client) -> bool:
+    """`marketing_allowed_sql()` for one client."""
+    opted_in, opted_out = client.marketing_opt_in_at, client.marketing_opt_out_at
+    return opted_in is not None and (opted_out is None or opted_out < opted_in)
+
+
+def marketable_sql() -> Any:
+    """Who may get a marketing message at all: reachable, and offers allowed."""
+    return and_(reachable_sql(), marketing_allowed_sql())
+
+
+def opt_out_of_marketing(client: Client, now: datetime) -> bool:
+    """No more offers for this client (/stop, Preferences, WhatsApp's "stop promotions",
+    a messenger's report); False when offers were off already (the first opt-out stands)."""
+    if not marketing_allowed(client):
+        return False
+    client.marketing_opt_out_at = now
+    return True
+
+
+def opt_in_to_marketing(client: Client, now: datetime) -> None:
+    client.marketing_opt_in_at = now
+    client.marketing_opt_out_at = None

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.guards import working_chats
+from storage.guards import opt_out_of_marketing, working_chats
 from storage.tables import Channel, Client, ClientIdentity
 
 # When a client last wrote matters to the hour (WhatsApp's 24-hour window): a few minutes'
@@ -123,6 +123,5 @@ async def whatsapp_unreachable(*, session: AsyncSession, wa_id: str, now: dateti
 async def whatsapp_stopped_marketing(*, session: AsyncSession, wa_id: str, now: datetime) -> None:
     """The WhatsApp user turned marketing messages off in the app: that is an opt-out."""
     client = await client_of_chat(session=session, channel=Channel.whatsapp, external_id=wa_id)
-    if client is not None and client.marketing_allowed:
-        client.marketing_opt_out_at = now
+    if client is not None and opt_out_of_marketing(client, now):
         session.add(client)

@@ -88,10 +88,9 @@ class Client(SQLModel, table=True):
 
     @property
     def marketing_allowed(self) -> bool:
-        return self.marketing_opt_in_at is not None and (
-            self.marketing_opt_out_at is None
-            or self.marketing_opt_out_at < self.marketing_opt_in_at
-        )
+        from storage.guards import marketing_allowed  # the rule's one home, beside its SQL
+
+        return marketing_allowed(self)
 
 
 class ClientIdentity(SQLModel, table=True):

@@ -10,7 +10,7 @@ from bot.composition import Core, build_core_on
 from bot.config import load_business_config
 from domain.business import BusinessConfig
 from storage.db import Database, create_engine
-from tests.chat import ChatClient, Clock, utc
+from testing.chat import ChatClient, Clock, utc
 
 ROOT = Path(__file__).resolve().parent.parent
 

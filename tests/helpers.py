@@ -9,7 +9,7 @@ from sqlmodel import col, select
 
 from bot.composition import Core
 from storage.tables import Client, ClientIdentity, Visit, VisitStatus
-from tests.chat import ChatClient
+from testing.chat import ChatClient
 
 
 async def register(

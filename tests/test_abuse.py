@@ -13,16 +13,16 @@ from aiohttp.test_utils import TestClient, TestServer
 from pywa_async import WhatsApp
 from sqlmodel import select
 
-from bot.adapters.whatsapp import add_whatsapp_webhook, create_whatsapp, whatsapp_channel
+from bot.adapters.whatsapp import add_whatsapp_webhook, whatsapp_channel
+from bot.adapters.whatsapp_outbound import create_whatsapp
 from bot.composition import Core
-from bot.importer import import_files
+from bot.tools.importer import import_files
 from domain.payloads import pack
 from domain.replies import Reply
 from scheduler.messages import Messages
 from storage.tables import ChurnReason, Client, Outbox, OutboxStatus, VisitStatus
-from tests.chat import ChatClient, Clock
-from tests.helpers import add_visit, book, chat_id, clients, register, visits
-from tests.whatsapp_fakes import (
+from testing.chat import ChatClient, Clock
+from testing.whatsapp_fakes import (
     API_URL,
     APP_SECRET,
     PHONE_ID,
@@ -31,6 +31,7 @@ from tests.whatsapp_fakes import (
     FakeGraphAPI,
     WhatsAppPerson,
 )
+from tests.helpers import add_visit, book, chat_id, clients, register, visits
 
 VERA = "+79161234567"  # the real owner's number; WhatsApp knows her as 79161234567
 TYPED = "+7 916 123-45-67"

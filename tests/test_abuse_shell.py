@@ -28,12 +28,8 @@ from sqlmodel import col, select
 
 from bot import i18n
 from bot.adapters.telegram import build_dispatcher, create_bot
-from bot.adapters.whatsapp import (
-    SIGNATURE_HEADER,
-    add_whatsapp_webhook,
-    create_whatsapp,
-    whatsapp_channel,
-)
+from bot.adapters.whatsapp import SIGNATURE_HEADER, add_whatsapp_webhook, whatsapp_channel
+from bot.adapters.whatsapp_outbound import create_whatsapp
 from bot.app import run
 from bot.cli import main
 from bot.composition import Core, build_core, build_core_on
@@ -54,11 +50,10 @@ from storage.tables import (
     Visit,
     VisitStatus,
 )
-from tests.chat import ChatClient, Clock
-from tests.helpers import add_client, add_visit, register, utc_visit, visits
-from tests.telegram_fakes import TOKEN as TELEGRAM_TOKEN
-from tests.telegram_fakes import FakeBotAPI, RecordingSession, message_update, person, texts
-from tests.whatsapp_fakes import (
+from testing.chat import ChatClient, Clock
+from testing.telegram_fakes import TOKEN as TELEGRAM_TOKEN
+from testing.telegram_fakes import FakeBotAPI, RecordingSession, message_update, person, texts
+from testing.whatsapp_fakes import (
     API_URL,
     APP_SECRET,
     PHONE_ID,
@@ -72,7 +67,8 @@ from tests.whatsapp_fakes import (
     stamp,
     undeliverable,
 )
-from tests.whatsapp_fakes import TOKEN as WA_TOKEN
+from testing.whatsapp_fakes import TOKEN as WA_TOKEN
+from tests.helpers import add_client, add_visit, register, utc_visit, visits
 
 ROOT = Path(__file__).resolve().parent.parent
 HUGE = "9" * 40

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from bot.composition import Core
 from storage.tables import VisitStatus
-from tests.chat import ChatClient, Clock
+from testing.chat import ChatClient, Clock
 from tests.helpers import add_client, add_visit, book, register, utc_visit, visits
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlmodel import SQLModel, col, select
 
 from bot.config import load_business_config
-from bot.demo_history import HistoryStats, seed_history, with_more_masters
+from bot.tools.demo_history import HistoryStats, seed_history, with_more_masters
 from domain.business import BusinessConfig
 from domain.retention import in_holdout
 from storage.catalog import Catalog, load_catalog, sync_catalog

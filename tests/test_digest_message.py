@@ -15,7 +15,7 @@ from bot.composition import Core, build_core_on
 from domain.business import BusinessConfig
 from storage.db import Database
 from storage.tables import Outbox
-from tests.fake_bot_api import TOKEN, FakeBotAPI, serving
+from testing.fake_bot_api import TOKEN, FakeBotAPI, serving
 from tests.helpers import add_client, add_visit, utc_visit
 
 OWNER_CHAT = 9001

@@ -14,7 +14,7 @@ from domain.replies import Reply
 from scheduler.messages import Messages
 from storage.db import Database
 from storage.tables import ChurnReason, Client, Feedback, Outbox, Staff, Visit, VisitStatus
-from tests.chat import ChatClient, Clock
+from testing.chat import ChatClient, Clock
 from tests.helpers import add_client, add_visit, chat_id, register, utc_visit, visits
 
 

@@ -1,4 +1,4 @@
-"""`regulars import` (bot/importer.py) on the files in tests/data (see its README.md)."""
+"""`regulars import` (bot/tools/importer.py) on the files in tests/data (see its README.md)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ import pytest
 from sqlmodel import SQLModel, func, select
 
 from bot.composition import Core, build_core_on
-from bot.importer import ImportFileError, ImportReport, Rejected, import_files
+from bot.tools.importer import ImportFileError, ImportReport, Rejected, import_files
 from domain.business import BusinessConfig
 from domain.retention import Segment, segment_of
 from domain.slots import Interval, working_intervals
 from storage.db import Database, create_engine
 from storage.tables import Client, Visit, VisitStatus
-from tests.chat import Clock
+from testing.chat import Clock
 from tests.helpers import add_client, chat_id, clients, visits
 
 DATA = Path(__file__).resolve().parent / "data"

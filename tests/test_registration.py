@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date
 
 from bot.composition import Core, build_core_on
-from tests.chat import ChatClient, Clock
+from testing.chat import ChatClient, Clock
 from tests.helpers import add_client, add_visit, chat_id, clients, register, utc_visit
 
 

@@ -22,8 +22,8 @@ from bot.composition import Core
 from bot.config import Settings
 from storage.db import Database, create_engine, sqlite_url_for
 from storage.tables import Client, ClientIdentity, Visit, VisitStatus
-from tests.chat import Clock
-from tests.telegram_fakes import TOKEN, FakeBotAPI
+from testing.chat import Clock
+from testing.telegram_fakes import TOKEN, FakeBotAPI
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAT = 4242

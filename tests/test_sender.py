@@ -27,7 +27,7 @@ from scheduler.engine import Engine
 from scheduler.sender import RECOVER_EVERY, STALE_AFTER, Pace, Pacer
 from storage.outbox import claim_due
 from storage.tables import Client, Outbox, OutboxStatus, VisitStatus
-from tests.fake_bot_api import (
+from testing.fake_bot_api import (
     TOKEN,
     FakeBotAPI,
     blocked,

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from bot.cli import main
 from bot.composition import build_core_on
-from bot.demo_history import seed_history
+from bot.tools.demo_history import seed_history
 from domain.business import BusinessConfig
 from storage.db import Database, create_engine, sqlite_url_for
 from storage.tables import Client, ClientIdentity, Outbox, Visit

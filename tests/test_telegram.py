@@ -43,9 +43,8 @@ from bot.composition import Core
 from domain.replies import Button, Reply
 from handlers.events import Command, Contact, Text
 from storage.tables import Client, Visit, VisitStatus
-from tests.chat import Clock
-from tests.helpers import chat_id
-from tests.telegram_fakes import (
+from testing.chat import Clock
+from testing.telegram_fakes import (
     SENT_AT,
     TOKEN,
     RecordingSession,
@@ -59,6 +58,7 @@ from tests.telegram_fakes import (
     retry_after,
     texts,
 )
+from tests.helpers import chat_id
 
 GREETING = "Hello! This is the booking bot of Барбершоп «Бритва»."
 

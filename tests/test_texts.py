@@ -8,7 +8,7 @@ from bot.composition import Core
 from bot.i18n import build_translators
 from domain.business import BusinessConfig
 from domain.people import first_name
-from tests.chat import ChatClient, utc
+from testing.chat import ChatClient, utc
 from tests.helpers import register
 
 

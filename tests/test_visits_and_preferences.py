@@ -4,7 +4,7 @@ from datetime import date
 
 from bot.composition import Core
 from storage.tables import VisitStatus
-from tests.chat import ChatClient, Clock
+from testing.chat import ChatClient, Clock
 from tests.helpers import add_client, add_visit, book, clients, register, utc_visit, visits
 
 

@@ -24,16 +24,12 @@ from sqlmodel import select
 from bot.adapters.whatsapp import (
     SIGNATURE_HEADER,
     WEBHOOK_PATH,
-    Outgoing,
     add_whatsapp_webhook,
-    create_whatsapp,
-    event_of,
-    fit,
-    graph_base,
-    split_body,
     whatsapp_channel,
 )
 from bot.adapters.whatsapp_delivery import THROUGHPUT_PAUSE, WhatsAppDelivery
+from bot.adapters.whatsapp_inbound import event_of
+from bot.adapters.whatsapp_outbound import Outgoing, create_whatsapp, fit, graph_base, split_body
 from bot.composition import Core
 from domain.business import BusinessConfig, Template
 from domain.business import WhatsApp as WhatsAppConfig
@@ -52,9 +48,8 @@ from storage.tables import (
     Visit,
     VisitStatus,
 )
-from tests.chat import Clock
-from tests.helpers import add_client, add_visit, chats, utc_visit
-from tests.whatsapp_fakes import (
+from testing.chat import Clock
+from testing.whatsapp_fakes import (
     API_URL,
     APP_SECRET,
     PHONE_ID,
@@ -72,6 +67,7 @@ from tests.whatsapp_fakes import (
     throughput_limit,
     undeliverable,
 )
+from tests.helpers import add_client, add_visit, chats, utc_visit
 
 # WhatsApp does not tell a person's language: a new client is served in the business's
 # (Russian for the demo barbershop) until they choose another in Preferences.
@@ -404,7 +400,7 @@ async def test_long_labels_go_to_a_list_with_the_full_label_in_the_description(
     reply = Reply(
         "Which one?",
         buttons=rows([Button("Short", pack("a")), Button(long_label, pack("b"))]),
-        meta={"locale": "en"},
+        locale="en",
     )
 
     await outgoing.send("79160000001", reply)

@@ -7,9 +7,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -45,10 +44,11 @@ from aiogram.types import (
 )
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
 
+from bot.adapters import common
+from bot.adapters.common import ChatLocks
 from bot.clock import Clock, utc_now
-from bot.config import StartupError
+from bot.web import serving
 from domain.replies import Reply
 from handlers.conversation import Conversations
 from handlers.events import Choice, Command, Contact, Event, Inbound, Text
@@ -189,7 +189,7 @@ def inline_keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
 
 
 def contact_keyboard(reply: Reply) -> ReplyKeyboardMarkup:
-    label = reply.meta.get("contact_button") or CONTACT_BUTTON
+    label = reply.contact_button or CONTACT_BUTTON
     return ReplyKeyboardMarkup(
         keyboard=[[KeyboardButton(text=label, request_contact=True)]],
         resize_keyboard=True,
@@ -198,35 +198,12 @@ def contact_keyboard(reply: Reply) -> ReplyKeyboardMarkup:
 
 
 def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """`text` in pieces Telegram accepts: at most `limit` UTF-16 units each, cut at a line
-    break or a space where one is near, never empty."""
-    chunks: list[str] = []
-    while _utf16_length(text) > limit:
-        fits = _fitting(text, limit)
-        cut = text.rfind("\n", 0, fits)
-        if cut < fits // 2:
-            cut = text.rfind(" ", 0, fits)
-        if cut < fits // 2:
-            chunks.append(text[:fits])
-            text = text[fits:]
-        else:
-            chunks.append(text[:cut])
-            text = text[cut + 1 :]
-    chunks.append(text)
-    return [chunk for chunk in chunks if chunk.strip()] or ["…"]
+    """`text` in pieces Telegram accepts, counted in UTF-16 units as Telegram counts."""
+    return common.split_text(text, limit, _utf16_length)
 
 
 def _utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
-
-
-def _fitting(text: str, limit: int) -> int:
-    used = 0
-    for index, char in enumerate(text):
-        used += 2 if ord(char) > 0xFFFF else 1
-        if used > limit:
-            return index
-    return len(text)
 
 
 async def call(bot: Bot, method: TelegramMethod[T]) -> T:
@@ -254,8 +231,7 @@ class TelegramChannel:
         self.conversations = conversations
         self.clock = clock
         self._contact_keyboard: set[int] = set()
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._waiting: dict[int, int] = {}
+        self._chats: ChatLocks[int] = ChatLocks()
         self._busy: set[asyncio.Task[Any]] = set()
 
     async def handle(
@@ -271,7 +247,7 @@ class TelegramChannel:
         """One turn: `edit` is the id of the message whose button was pressed; an
         `update_id` handled before (polling that stopped before confirming it, a webhook
         retry) gets no second answer."""
-        async with self._one_at_a_time(chat_id):
+        async with self._chats.one_at_a_time(chat_id):
             inbound = Inbound(
                 channel=CHANNEL,
                 external_id=str(chat_id),
@@ -356,18 +332,6 @@ class TelegramChannel:
         )
         with suppress(TelegramAPIError):
             await bot(DeleteMessage(chat_id=chat_id, message_id=sent.message_id))
-
-    @asynccontextmanager
-    async def _one_at_a_time(self, chat_id: int) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(chat_id, asyncio.Lock())
-        self._waiting[chat_id] = self._waiting.get(chat_id, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._waiting[chat_id] -= 1
-            if not self._waiting[chat_id]:
-                del self._waiting[chat_id], self._locks[chat_id]
 
     async def track(
         self,
@@ -602,35 +566,6 @@ async def serve_telegram(
             )
     finally:
         await bot.session.close()
-
-
-class PathOnlyAccessLog(AbstractAccessLogger):
-    """The access log without query strings or client addresses: Meta's handshake carries
-    hub.verify_token in the query, and an address is personal data."""
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info('"%s %s" %s %.3fs', request.method, request.path, response.status, time)
-
-
-@asynccontextmanager
-async def serving(web_app: web.Application | None, settings: Settings) -> AsyncIterator[None]:
-    """Listen on WEB_HOST:WEB_PORT while the block runs (nothing when there is no app)."""
-    if web_app is None:
-        yield
-        return
-    runner = web.AppRunner(web_app, access_log_class=PathOnlyAccessLog)
-    await runner.setup()
-    try:
-        try:
-            await web.TCPSite(runner, settings.web_host, settings.web_port).start()
-        except OSError as error:  # the port is taken, or the address is not this host's
-            where = f"{settings.web_host}:{settings.web_port}"
-            reason = os.strerror(error.errno) if error.errno else str(error)
-            raise StartupError(f"cannot listen on {where}: {reason}") from None
-        log.info("listening on %s:%s", settings.web_host, settings.web_port)
-        yield
-    finally:
-        await runner.cleanup()
 
 
 async def _poll(dp: Dispatcher, bot: Bot, *, stop: asyncio.Event, polling_timeout: int) -> None:

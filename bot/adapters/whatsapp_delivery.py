@@ -11,11 +11,11 @@ from pywa_async import WhatsApp
 from pywa_async.errors import AuthorizationError, ReEngagementMessage, WhatsAppError
 from pywa_async.types.templates import TemplateLanguage
 
-from bot.adapters.whatsapp import MARKETING_STOPPED, UNREACHABLE_CODES, Outgoing
+from bot.adapters.whatsapp_outbound import MARKETING_STOPPED, UNREACHABLE_CODES, Outgoing
 from bot.i18n import build_translators
 from domain.business import BusinessConfig, Template
 from domain.replies import Reply
-from domain.text import Translator
+from domain.text import Translator, translator_for
 from scheduler.delivery import (
     DeliveryError,
     OptedOut,
@@ -52,7 +52,7 @@ class WhatsAppDelivery:
         default = config.business.default_locale
 
         def translator(locale: str | None) -> Translator:
-            return words.get(locale or default) or words[default]
+            return translator_for(words, locale, default)
 
         self.outgoing = Outgoing(client, translator)
 
@@ -103,7 +103,7 @@ def template_params(template: Template, reply: Reply) -> list[dict[str, object]]
     values = []
     for name in template.params:
         # Template parameters may not hold line breaks, tabs or runs of spaces.
-        value = " ".join(reply.meta.get(name, "").split())
+        value = " ".join(reply.values.get(name, "").split())
         if not value:
             raise Refused(f"template {template.name} needs {name!r}; this {reply.kind} has none")
         values.append({"type": "text", "text": value})

@@ -15,8 +15,9 @@ from bot.adapters.console import ConsoleChat
 from bot.clock import utc_now
 from bot.composition import Core, build_core
 from bot.config import Settings
-from bot.demo_history import seed_history
+from bot.tools.demo_history import seed_history
 from domain.payloads import pack
+from domain.vocabulary import Act
 from handlers.registration import normalise_phone
 from storage.db import sqlite_url_for
 from storage.queries import client_by_phone, conversation_for
@@ -86,7 +87,7 @@ def _fresh_file(path: Path) -> Path:
 def _demo_config(settings: Settings) -> Path:
     if settings.business_config.exists():
         return settings.business_config
-    return Path(__file__).resolve().parent.parent / "business.example.toml"
+    return Path(__file__).resolve().parents[2] / "business.example.toml"
 
 
 async def chat(settings: Settings, *, phone: str | None, new: bool = False) -> int:
@@ -148,30 +149,30 @@ async def tour(core: Core) -> None:
     print("=== 1. A new client registers and books a visit ===\n")
     new = ConsoleChat(core.conversations, external_id="tour-new-client", display_name="Алексей")
     await new.type("/start")
-    await _press(new, "rn")
+    await _press(new, Act.USE_SHOWN_NAME)
     await new.type("8 916 555-12-34")
-    await _press(new, "rc", "1")
-    await _press(new, "rm", "1")
+    await _press(new, Act.ANSWER_CONSENT, "1")
+    await _press(new, Act.ANSWER_MARKETING, "1")
     await new.type("27.11.1990")
-    await _press(new, "bk")
-    await _press(new, "sv")
-    await _press(new, "ms")
-    await _press(new, "dy")
-    await _press(new, "tm")
-    await _press(new, "ok")
+    await _press(new, Act.START_BOOKING)
+    await _press(new, Act.CHOOSE_SERVICE)
+    await _press(new, Act.CHOOSE_DAYS_FOR)
+    await _press(new, Act.CHOOSE_DAY)
+    await _press(new, Act.CHOOSE_TIME)
+    await _press(new, Act.CONFIRM_BOOKING)
 
     print("=== 2. A regular repeats their last visit in one tap ===\n")
     phone = await _regular_without_booking(core)
     external_id = await _link_console(core, phone)
     regular = ConsoleChat(core.conversations, external_id=external_id)
     await regular.type("/start")
-    await _press(regular, "rp")
-    await _press(regular, "tm")
-    await _press(regular, "ok")
+    await _press(regular, Act.REPEAT_LAST_VISIT)
+    await _press(regular, Act.CHOOSE_TIME)
+    await _press(regular, Act.CONFIRM_BOOKING)
     print("=== The end of the tour. `make demo` in a terminal lets you chat yourself. ===")
 
 
-async def _press(chat: ConsoleChat, action: str, *args: str) -> None:
+async def _press(chat: ConsoleChat, action: Act, *args: str) -> None:
     prefix = pack(action, *args)
     buttons = chat.last.flat_buttons if chat.last else []
     for button in buttons:

@@ -1,4 +1,5 @@
-"""`regulars import`: clients and their visit history from CSV or XLSX (DESIGN.md section 8).
+"""`regulars import`: clients and their visit history from CSV or XLSX (see
+docs/architecture.md, "Product tools").
 
 A shop moving to the bot brings its client base and history from a spreadsheet or another
 booking system. Each row is checked on its own: a bad row is reported with its file, line
@@ -795,7 +796,7 @@ async def import_files(
     now: datetime,
     sheet: str | None = None,
 ) -> ImportReport:
-    """Import a clients file and/or a visits file (DESIGN.md section 8); see the module doc.
+    """Import a clients file and/or a visits file (docs/architecture.md); see the module doc.
 
     `now` (aware) is the import time: consent and opt-in times, and what counts as past
     (a booked visit must be in the future, a completed or no-show one in the past).
@@ -974,7 +975,7 @@ class _Run:
             birthday=row.birthday,
             source="import",
             staff_notes=row.notes or "",
-            consent_at=self.now,  # the business collected them (DESIGN.md section 8)
+            consent_at=self.now,  # the business collected them (docs/architecture.md)
             marketing_opt_in_at=self.now if row.opt_in else None,
             holdout=in_holdout(row.phone, self.config.retention.holdout_share),
             created_at=self.now,

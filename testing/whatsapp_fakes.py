@@ -1,6 +1,6 @@
 """WhatsApp without the network: a fake Graph API behind `httpx.MockTransport` that records
 every message the bot sends and answers like the Cloud API (or with its error JSON when
-scripted), webhook bodies built from the recorded payloads in tests/data/whatsapp, signed
+scripted), webhook bodies built from the recorded payloads in testing/data, signed
 with the app secret, and a person who types and taps through the aiohttp webhook.
 
     api = FakeGraphAPI()
@@ -33,7 +33,7 @@ TOKEN = "EAAJB-test-token"
 APP_SECRET = "41678a4f0b5e6c7d8e9f00112233aabb"
 VERIFY_TOKEN = "britva-webhook"
 API_URL = "https://graph.example.test"
-DATA = Path(__file__).resolve().parent / "data" / "whatsapp"
+DATA = Path(__file__).resolve().parent / "data"  # recorded WhatsApp Cloud API payloads
 RECORDED_SENDER = "16505551234"  # the person in the recorded payloads
 
 _MESSAGES_PATH = re.compile(r"^/v\d+\.\d+/(?P<phone_id>\d+)/messages$")
@@ -232,7 +232,7 @@ def _error(answer: Answer) -> httpx.Response:
 
 
 def recorded(name: str) -> dict[str, Any]:
-    """A recorded webhook body from tests/data/whatsapp."""
+    """A recorded webhook body from testing/data."""
     data: dict[str, Any] = json.loads((DATA / f"{name}.json").read_text(encoding="utf-8"))
     return data
 

@@ -1,0 +1,258 @@
+"""The conversation's words: every button action and every step, by name, and the typed
+builders of the payloads that name them.
+
+A conversation module and the scheduler never spell a payload themselves: a reminder's
+"Reschedule" button is `reschedule(visit_id)`, and the conversation that answers it is found
+by `Act.RESCHEDULE`. The wire format stays the short one of domain/payloads.py (`1:tm:n3.2:
+29385120`), so buttons in messages sent by an older version keep their meaning.
+
+A booking target names what is being booked: `n<service>.<master>` for a new visit (master 0
+= any available master) or `r<visit>` for a visit being moved; `encode_target` and
+`decode_target` are its only writer and reader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import StrEnum
+
+from domain.payloads import BadPayload, int_arg, number, pack
+
+
+class Act(StrEnum):
+    """What a button asks for; the value is its two-letter code on the wire."""
+
+    # registration
+    USE_SHOWN_NAME = "rn"
+    ANSWER_CONSENT = "rc"
+    ANSWER_MARKETING = "rm"
+    SKIP_BIRTHDAY = "rb"
+    # menu
+    MAIN_MENU = "mn"
+    HELP = "hp"
+    # booking
+    START_BOOKING = "bk"
+    CHOOSE_SERVICE = "sv"
+    CHOOSE_DAYS_FOR = "ms"  # a master (or "any") chosen, or "other time": show the days
+    CHOOSE_DAY = "dy"
+    CHOOSE_TIME = "tm"
+    ADD_COMMENT = "cm"
+    BACK_TO_SUMMARY = "sm"
+    CONFIRM_BOOKING = "ok"
+    REPEAT_LAST_VISIT = "rp"
+    # visits
+    MY_VISITS = "mv"
+    OPEN_VISIT = "vi"
+    CANCEL_VISIT = "cx"
+    CANCEL_VISIT_SURE = "cy"
+    RESCHEDULE = "rs"
+    # preferences
+    PREFERENCES = "pf"
+    OPEN_FAVOURITE_MASTER = "pm"
+    OPEN_TIME_OF_DAY = "pt"
+    OPEN_LANGUAGE = "pl"
+    OPEN_NOTE = "pn"
+    OPEN_BIRTHDAY = "pb"
+    SET_FAVOURITE_MASTER = "fa"
+    SET_TIME_OF_DAY = "ft"
+    SET_LANGUAGE = "fl"
+    CLEAR_NOTE = "fn"
+    TOGGLE_OFFERS = "pk"
+    # follow-ups of planned messages
+    CONFIRM_ATTENDANCE = "vc"
+    RATE_VISIT = "fb"
+    SKIP_FEEDBACK_COMMENT = "fs"
+    NOT_NOW = "nn"
+    WINBACK_REASON = "wr"
+    # staff: the visit check
+    STAFF_CAME = "mc"
+    STAFF_OTHER_AMOUNT = "ma"
+    STAFF_NO_SHOW = "mx"
+
+
+class Step(StrEnum):
+    """Where a conversation stands; stored in conversation.step."""
+
+    START = "start"
+    MENU = "menu"
+    HELP = "help"
+    REG_NAME = "reg.name"
+    REG_PHONE = "reg.phone"
+    REG_CONSENT = "reg.consent"
+    REG_MARKETING = "reg.marketing"
+    REG_BIRTHDAY = "reg.birthday"
+    BOOK_SERVICE = "book.service"
+    BOOK_MASTER = "book.master"
+    BOOK_DAY = "book.day"
+    BOOK_TIME = "book.time"
+    BOOK_SUMMARY = "book.summary"
+    BOOK_COMMENT = "book.comment"
+    BOOK_REPEAT = "book.repeat"
+    VISITS = "visits"
+    VISIT = "visits.one"
+    VISIT_CANCEL = "visits.cancel"
+    PREFS = "prefs"
+    PREFS_MASTER = "prefs.master"
+    PREFS_TIME = "prefs.time"
+    PREFS_LANGUAGE = "prefs.language"
+    PREFS_NOTE = "prefs.note"
+    PREFS_BIRTHDAY = "prefs.birthday"
+    FEEDBACK_COMMENT = "feedback.comment"
+    STAFF_AMOUNT = "staff.amount"
+
+
+def registering(step: str) -> bool:
+    """The step is one of registration's (the only steps open to an unknown person)."""
+    return step.startswith("reg.")
+
+
+# --- booking targets ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewVisit:
+    service_id: int
+    master_id: int  # 0: any available master
+
+
+@dataclass(frozen=True, slots=True)
+class MovedVisit:
+    visit_id: int
+
+
+TargetRef = NewVisit | MovedVisit
+
+
+def encode_target(ref: TargetRef) -> str:
+    if isinstance(ref, MovedVisit):
+        return f"r{ref.visit_id}"
+    return f"n{ref.service_id}.{ref.master_id}"
+
+
+def decode_target(token: str) -> TargetRef:
+    """The target a payload names; BadPayload when it is not one."""
+    if token.startswith("r"):
+        return MovedVisit(number(token[1:]))
+    parts = token[1:].split(".")
+    if not token.startswith("n") or len(parts) != 2:
+        raise BadPayload(token)
+    return NewVisit(number(parts[0]), number(parts[1]))
+
+
+def encode_moment(moment: datetime) -> int:
+    """A start time on the wire and in the state: whole minutes since 1970 (UTC)."""
+    return int(moment.timestamp() // 60)
+
+
+def decode_moment(args: list[str], index: int) -> datetime:
+    try:
+        return moment_of(int_arg(args, index))
+    except (OverflowError, ValueError, OSError):  # a forged minute count beyond the calendar
+        raise BadPayload(":".join(args)) from None
+
+
+def moment_of(minutes: int) -> datetime:
+    return datetime.fromtimestamp(minutes * 60, UTC)
+
+
+def decode_day(args: list[str], index: int) -> date:
+    try:
+        return datetime.strptime(args[index], "%Y%m%d").date()
+    except (IndexError, ValueError):
+        raise BadPayload(":".join(args)) from None
+
+
+# --- payload builders --------------------------------------------------------------------
+
+
+def tap(act: Act) -> str:
+    """A button whose action needs no argument."""
+    return pack(act)
+
+
+def choose_service(service_id: int) -> str:
+    return pack(Act.CHOOSE_SERVICE, service_id)
+
+
+def choose_days_for(target: TargetRef) -> str:
+    return pack(Act.CHOOSE_DAYS_FOR, encode_target(target))
+
+
+def choose_day(target: TargetRef, day: date) -> str:
+    return pack(Act.CHOOSE_DAY, encode_target(target), f"{day:%Y%m%d}")
+
+
+def choose_time(target: TargetRef, start: datetime) -> str:
+    return pack(Act.CHOOSE_TIME, encode_target(target), encode_moment(start))
+
+
+def confirm_booking(target: TargetRef, start: datetime) -> str:
+    return pack(Act.CONFIRM_BOOKING, encode_target(target), encode_moment(start))
+
+
+def book_slot(service_id: int, master_id: int, start: datetime) -> str:
+    """One tap books `service_id` with `master_id` at `start` (a nudge's suggested slot)."""
+    return confirm_booking(NewVisit(service_id, master_id), start)
+
+
+def open_visit(visit_id: int | None) -> str:
+    return pack(Act.OPEN_VISIT, visit_id)
+
+
+def cancel_visit(visit_id: int | None) -> str:
+    return pack(Act.CANCEL_VISIT, visit_id)
+
+
+def cancel_visit_sure(visit_id: int | None) -> str:
+    return pack(Act.CANCEL_VISIT_SURE, visit_id)
+
+
+def reschedule(visit_id: int | None) -> str:
+    return pack(Act.RESCHEDULE, visit_id)
+
+
+def confirm_attendance(visit_id: int | None) -> str:
+    return pack(Act.CONFIRM_ATTENDANCE, visit_id)
+
+
+def rate_visit(visit_id: int | None, stars: int) -> str:
+    return pack(Act.RATE_VISIT, visit_id, stars)
+
+
+def winback_reason(outbox_id: int | None, reason: str) -> str:
+    """The answer names the win-back it answers: one answer per message."""
+    return pack(Act.WINBACK_REASON, outbox_id, reason)
+
+
+def staff_came(visit_id: int | None) -> str:
+    return pack(Act.STAFF_CAME, visit_id)
+
+
+def staff_other_amount(visit_id: int | None) -> str:
+    return pack(Act.STAFF_OTHER_AMOUNT, visit_id)
+
+
+def staff_no_show(visit_id: int | None) -> str:
+    return pack(Act.STAFF_NO_SHOW, visit_id)
+
+
+def answer_consent(yes: bool) -> str:
+    return pack(Act.ANSWER_CONSENT, int(yes))
+
+
+def answer_marketing(yes: bool) -> str:
+    return pack(Act.ANSWER_MARKETING, int(yes))
+
+
+def set_favourite_master(master_id: int) -> str:
+    """Master 0: no favourite."""
+    return pack(Act.SET_FAVOURITE_MASTER, master_id)
+
+
+def set_time_of_day(key: str) -> str:
+    return pack(Act.SET_TIME_OF_DAY, key)
+
+
+def set_language(code: str) -> str:
+    return pack(Act.SET_LANGUAGE, code)

@@ -1,0 +1,130 @@
+"""Free time, in one place: the days and start times a service can still be booked with
+some masters, and the slots nearest a wish. Booking, "repeat my last visit", the nudge's
+suggested slot and (later) staff booking all ask here, so "free" means the same thing in
+a conversation and in a planned message.
+
+`openings()` loads what is busy (visits, time off) once for the booking horizon; the
+`Openings` it returns answers every question about that window without the database. The
+slot rules themselves are the pure ones of domain/slots.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from domain.business import BusinessConfig
+from domain.slots import (
+    Interval,
+    bookable_days,
+    free_slots,
+    nearest_free,
+    nearest_time_of_day,
+    suggest_like_usual,
+)
+from storage.catalog import MasterInfo, ServiceInfo
+from storage.queries import busy_intervals
+from storage.tables import Visit
+
+Busy = dict[int, list[Interval]]
+AFTERNOON = 15 * 60  # the wish of a client with no usual time yet
+
+
+@dataclass(frozen=True, slots=True)
+class Openings:
+    """Free start times of one service with some masters (in order of preference), from
+    `now` to the end of the booking horizon."""
+
+    service: ServiceInfo
+    masters: tuple[MasterInfo, ...]
+    busy: Busy
+    config: BusinessConfig
+    now: datetime
+
+    def _rules_for(self, master: MasterInfo) -> dict[str, Any]:
+        return {
+            "hours": master.hours,
+            "busy": self.busy.get(master.id, []),
+            "duration": self.service.duration,
+            "tz": self.config.tz,
+            "now": self.now,
+            "rules": self.config.booking.rules(),
+        }
+
+    def days(self) -> list[date]:
+        """Local days with at least one free start, with any of the masters."""
+        found: set[date] = set()
+        for master in self.masters:
+            found.update(bookable_days(**self._rules_for(master)))
+        return sorted(found)
+
+    def times(self, day: date) -> dict[datetime, int]:
+        """Free starts on a local day, each with the first master (by preference) free then."""
+        found: dict[datetime, int] = {}
+        for master in self.masters:
+            for start in free_slots(day=day, **self._rules_for(master)):
+                found.setdefault(start, master.id)
+        return dict(sorted(found.items()))
+
+    def all_times(self) -> dict[datetime, int]:
+        found: dict[datetime, int] = {}
+        for day in self.days():
+            found.update(self.times(day))
+        return found
+
+    def is_free(self, start: datetime) -> bool:
+        return start in self.times(start.astimezone(self.config.tz).date())
+
+    def nearest(self, wanted: datetime) -> dict[datetime, int]:
+        """The free starts closest to `wanted` (a slot just taken), each with its master."""
+        times = self.all_times()
+        return {
+            start: times[start] for start in nearest_free(wanted=wanted, candidates=list(times))
+        }
+
+    def like_usual(self, weekday: int | None, minute_of_day: int | None) -> dict[datetime, int]:
+        """A few free starts that look like the client's usual visit ("repeat my last")."""
+        times = self.all_times()
+        picks = suggest_like_usual(
+            candidates=list(times),
+            usual_weekday=weekday,
+            usual_minute_of_day=minute_of_day,
+            tz=self.config.tz,
+        )
+        return {start: times[start] for start in picks}
+
+    def near_usual_time(self, first_day: date, minute_of_day: int | None) -> datetime | None:
+        """The first day from `first_day` with a free start, at the start nearest the
+        client's usual time of day (the afternoon when there is none yet)."""
+        wanted = minute_of_day if minute_of_day is not None else AFTERNOON
+        for offset in range(self.config.booking.horizon_days):
+            day = first_day + timedelta(days=offset)
+            if slot := nearest_time_of_day(list(self.times(day)), wanted, self.config.tz):
+                return slot
+        return None
+
+
+async def openings(
+    *,
+    session: AsyncSession,
+    config: BusinessConfig,
+    service: ServiceInfo,
+    masters: list[MasterInfo],
+    now: datetime,
+    moving: Visit | None = None,
+) -> Openings:
+    """What is free for `service` with `masters`; the visit being `moving` does not block
+    its own time."""
+    today = now.astimezone(config.tz).date()
+    last_day = today + timedelta(days=config.booking.horizon_days)
+    end = datetime.combine(last_day, time(), config.tz).astimezone(UTC)
+    busy = await busy_intervals(
+        session=session, master_ids=[m.id for m in masters], start=now, end=end
+    )
+    if moving is not None:
+        own = Interval(moving.starts_at, moving.ends_at)
+        busy[moving.master_id] = [b for b in busy[moving.master_id] if b != own]
+    return Openings(service, tuple(masters), busy, config, now)

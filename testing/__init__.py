@@ -1,0 +1,1 @@
+"""Fakes of the messengers and a scripted chat, for the tests and the benchmarks."""
