@@ -148,12 +148,17 @@ class Business(_Strict):
     phone_region: Annotated[str, BeforeValidator(_region)] = "RU"
     default_locale: Literal["ru", "en"] = "ru"
     address: str = ""
+    address_en: str = ""
     phone: str = ""
     consent_text: Annotated[str, Field(min_length=1)] = (
         "Я согласен на обработку персональных данных для записи и напоминаний."
     )
     consent_url: str = ""
     review_url: str = ""
+
+    def where(self, locale: str) -> str:
+        """The address as a reader of `locale` can find it on a map."""
+        return localised(locale, self.address, self.address_en)
 
 
 class Booking(_Strict):
@@ -339,6 +344,7 @@ class Service(_Strict):
 class Master(_Strict):
     key: Key
     name: Annotated[str, Field(min_length=1, max_length=60)]
+    name_en: str = ""
     role: Literal["master", "admin", "owner"] = "master"
     telegram_id: Annotated[int, Field(gt=0, lt=2**53)] | None = None
     services: list[Key] = []  # empty: every service

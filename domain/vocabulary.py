@@ -28,6 +28,7 @@ class Act(StrEnum):
     ANSWER_CONSENT = "rc"
     ANSWER_MARKETING = "rm"
     SKIP_BIRTHDAY = "rb"
+    CHOOSE_FIRST_LANGUAGE = "rl"
     # menu
     MAIN_MENU = "mn"
     HELP = "hp"
@@ -54,10 +55,13 @@ class Act(StrEnum):
     OPEN_LANGUAGE = "pl"
     OPEN_NOTE = "pn"
     OPEN_BIRTHDAY = "pb"
+    OPEN_NAME = "pa"
+    OPEN_PHONE = "pp"
     SET_FAVOURITE_MASTER = "fa"
     SET_TIME_OF_DAY = "ft"
     SET_LANGUAGE = "fl"
     CLEAR_NOTE = "fn"
+    REMOVE_BIRTHDAY = "fd"
     TOGGLE_OFFERS = "pk"
     # follow-ups of planned messages
     CONFIRM_ATTENDANCE = "vc"
@@ -98,6 +102,8 @@ class Step(StrEnum):
     PREFS_LANGUAGE = "prefs.language"
     PREFS_NOTE = "prefs.note"
     PREFS_BIRTHDAY = "prefs.birthday"
+    PREFS_NAME = "prefs.name"
+    PREFS_PHONE = "prefs.phone"
     FEEDBACK_COMMENT = "feedback.comment"
     STAFF_AMOUNT = "staff.amount"
 
@@ -256,3 +262,8 @@ def set_time_of_day(key: str) -> str:
 
 def set_language(code: str) -> str:
     return pack(Act.SET_LANGUAGE, code)
+
+
+def choose_first_language(code: str) -> str:
+    """Registration's language button: switches before there is a client to keep it."""
+    return pack(Act.CHOOSE_FIRST_LANGUAGE, code)

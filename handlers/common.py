@@ -20,6 +20,9 @@ TextStep = Callable[[Turn, Text | Contact], Awaitable[list[Reply]]]
 
 NAME_MAX = 60
 
+# The languages the bot speaks, each named in itself so its reader finds it.
+LANGUAGES = {"ru": "Русский", "en": "English"}
+
 
 def menu_button(turn: Turn) -> Button:
     return Button(turn._("« Main menu"), press.tap(Act.MAIN_MENU))

@@ -233,7 +233,9 @@ async def _command(turn: Turn, command: Command) -> list[Reply]:
         return await menu.show_menu(turn)
     if command.name == "book" and turn.client is not None:
         return await booking.press_book(turn, [])
-    hint = turn._("I do not know this command. /start opens the menu, /help explains the rest.")
+    hint = turn._(
+        "Sorry, I don't know that command. /start opens the menu and /help explains the rest."
+    )
     return [with_hint(hint, await _view(turn))]
 
 
@@ -242,7 +244,7 @@ async def _choice(turn: Turn, choice: Choice) -> list[Reply]:
         action_name, args = unpack(choice.payload)
         action = FLOWS.action(action_name, among=REGISTERED if turn.client else REGISTERING)
         if action is None and turn.client is None:
-            hint = turn._("Let us finish registering first.")
+            hint = turn._("Please finish registering first.")
             return [with_hint(hint, await _view(turn))]
         if action is None:
             return await menu.stale(turn)

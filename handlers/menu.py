@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from domain import vocabulary as press
+from domain.people import first_name
 from domain.replies import Button, Reply, rows
 from domain.vocabulary import Act, Step
 from handlers.common import menu_button
@@ -24,7 +25,7 @@ async def view_menu(turn: Turn) -> Reply:
         Button(turn._("Preferences"), press.tap(Act.PREFERENCES)),
         Button(turn._("Help"), press.tap(Act.HELP)),
     ]
-    text = turn._("{name}, what would you like to do?").format(name=turn.client.name)
+    text = turn._("{name}, what would you like to do?").format(name=first_name(turn.client.name))
     return Reply(text, buttons=rows(buttons), edit=True)
 
 
@@ -47,8 +48,8 @@ async def view_help(turn: Turn) -> Reply:
         turn._("/stop — no more offers (reminders about your visits still come)"),
         turn._("/help — this help"),
     ]
-    if business.address:
-        lines += ["", turn._("Address: {address}").format(address=business.address)]
+    if address := business.where(turn.locale):
+        lines += ["", turn._("Address: {address}").format(address=address)]
     if business.phone:
         lines.append(turn._("Phone: {phone}").format(phone=business.phone))
     return Reply("\n".join(lines), buttons=rows([menu_button(turn)]), edit=True)

@@ -1,17 +1,19 @@
-"""Preferences: favourite master, time of day, a note for the master, language, birthday,
-offers on/off."""
+"""Preferences: name, phone, favourite master, time of day, a note for the master,
+language, birthday, offers on/off."""
 
 from __future__ import annotations
 
 from domain import vocabulary as press
 from domain.payloads import BadPayload, int_arg
-from domain.people import birthday_known_year, parse_birthday
+from domain.people import BirthdayMistake, birthday_known_year, read_birthday
 from domain.replies import Button, Reply, rows
 from domain.text import N_
 from domain.vocabulary import Act, Step
-from handlers.common import Action, View, menu_button, too_long, typed, with_hint
+from handlers import registration
+from handlers.common import LANGUAGES, Action, View, menu_button, too_long, typed, with_hint
 from handlers.events import Contact, Text
 from handlers.flows import Flow
+from handlers.registration import PhoneMistake
 from handlers.turn import Turn
 from storage.guards import opt_in_to_marketing, opt_out_of_marketing
 from storage.tables import Client
@@ -22,7 +24,6 @@ TIMES_OF_DAY = {
     "afternoon": N_("Afternoon"),
     "evening": N_("Evening"),
 }
-LANGUAGES = {"ru": "Русский", "en": "English"}
 
 
 def _client(turn: Turn) -> Client:
@@ -39,9 +40,14 @@ async def view_preferences(turn: Turn) -> Reply:
         birthday = turn.tr.day(client.birthday)
         if birthday_known_year(client.birthday):
             birthday += f" {client.birthday.year}"
+    phone = registration.shown_phone(client.phone) if client.phone else "—"
     lines = [
         turn._("Your preferences:"),
-        turn._("Favourite master: {value}").format(value=master.name if master else "—"),
+        turn._("Name: {value}").format(value=client.name),
+        turn._("Phone: {value}").format(value=phone),
+        turn._("Favourite master: {value}").format(
+            value=master.title(turn.locale) if master else "—"
+        ),
         turn._("Preferred time: {value}").format(value=turn._(when) if when else "—"),
         turn._("Note for the master: {value}").format(value=client.preference_note or "—"),
         turn._("Language: {value}").format(value=LANGUAGES.get(client.locale, client.locale)),
@@ -52,6 +58,8 @@ async def view_preferences(turn: Turn) -> Reply:
     ]
     offers = turn._("Turn offers off") if client.marketing_allowed else turn._("Turn offers on")
     buttons = [
+        Button(turn._("Name"), press.tap(Act.OPEN_NAME)),
+        Button(turn._("Phone"), press.tap(Act.OPEN_PHONE)),
         Button(turn._("Favourite master"), press.tap(Act.OPEN_FAVOURITE_MASTER)),
         Button(turn._("Preferred time"), press.tap(Act.OPEN_TIME_OF_DAY)),
         Button(turn._("Note for the master"), press.tap(Act.OPEN_NOTE)),
@@ -68,7 +76,8 @@ def _back(turn: Turn) -> Button:
 
 async def view_master(turn: Turn) -> Reply:
     buttons = [
-        Button(m.name, press.set_favourite_master(m.id)) for m in turn.catalog.masters.values()
+        Button(m.title(turn.locale), press.set_favourite_master(m.id))
+        for m in turn.catalog.masters.values()
     ]
     buttons.append(Button(turn._("No favourite"), press.set_favourite_master(0)))
     return Reply(
@@ -95,13 +104,31 @@ async def view_note(turn: Turn) -> Reply:
     text = turn._(
         "Type what the master should know, e.g. “short on the sides” (up to {limit} characters):"
     ).format(limit=NOTE_MAX)
-    buttons = [Button(turn._("Clear the note"), press.tap(Act.CLEAR_NOTE)), _back(turn)]
+    buttons = [_back(turn)]
+    if _client(turn).preference_note:  # nothing to clear otherwise
+        buttons.insert(0, Button(turn._("Clear the note"), press.tap(Act.CLEAR_NOTE)))
     return Reply(text, buttons=rows(buttons))
 
 
 async def view_birthday(turn: Turn) -> Reply:
     text = turn._("Type your birthday like 27.11 or 27.11.1990:")
-    return Reply(text, buttons=rows([_back(turn)]))
+    buttons = [_back(turn)]
+    if _client(turn).birthday:
+        buttons.insert(0, Button(turn._("Remove my birthday"), press.tap(Act.REMOVE_BIRTHDAY)))
+    return Reply(text, buttons=rows(buttons))
+
+
+async def view_name(turn: Turn) -> Reply:
+    return Reply(turn._("Type the name we should call you by:"), buttons=rows([_back(turn)]))
+
+
+async def view_phone(turn: Turn) -> Reply:
+    return Reply(
+        turn._("Your new phone number: tap the button below or type it."),
+        buttons=rows([_back(turn)]),
+        ask_contact=True,
+        contact_button=turn._("📱 Share my phone number"),
+    )
 
 
 async def _show(turn: Turn, hint: str | None = None) -> list[Reply]:
@@ -172,12 +199,43 @@ async def on_note(turn: Turn, event: Text | Contact) -> list[Reply]:
 
 async def on_birthday(turn: Turn, event: Text | Contact) -> list[Reply]:
     text = event.text if isinstance(event, Text) else ""
-    birthday = parse_birthday(text, today=turn.tr.local(turn.now).date())
-    if birthday is None:
-        hint = turn._("I could not read that date. Please type it like 27.11 or 27.11.1990.")
+    birthday = read_birthday(text, today=turn.tr.local(turn.now).date())
+    if isinstance(birthday, BirthdayMistake):
+        hint = registration.birthday_mistake_text(turn, birthday)
         return [with_hint(hint, await view_birthday(turn))]
     _client(turn).birthday = birthday
     return await _show(turn, turn._("Saved."))
+
+
+async def press_remove_birthday(turn: Turn, args: list[str]) -> list[Reply]:
+    _client(turn).birthday = None
+    return await _show(turn, turn._("Your birthday is removed."))
+
+
+async def on_name(turn: Turn, event: Text | Contact) -> list[Reply]:
+    name = registration.tidy_name(typed(event))
+    if not name:
+        return [with_hint(turn._("Please type your name."), await view_name(turn))]
+    if refusal := registration.name_problem(turn, name):
+        return [with_hint(refusal, await view_name(turn))]
+    _client(turn).name = name
+    return await _show(turn, turn._("Saved."))
+
+
+async def on_phone(turn: Turn, event: Text | Contact) -> list[Reply]:
+    """The same rules as at registration: a typed number is a claim, never a way into a
+    profile we know; only the messenger's own contact proves it."""
+    raw = event.phone if isinstance(event, Contact) else event.text
+    phone = registration.read_phone(raw, turn.config.business.phone_region)
+    if isinstance(phone, PhoneMistake):
+        hint = registration.phone_mistake_text(turn, phone)
+        return [with_hint(hint, await view_phone(turn))]
+    proven = registration.proven_by_messenger(event, turn)
+    if problem := await registration.phone_problem(turn, phone, proven=proven):
+        return [with_hint(problem, await view_phone(turn))]
+    await registration.save_phone(turn, _client(turn), phone, proven=proven)
+    saved = turn._("Saved: {phone}").format(phone=registration.shown_phone(phone))
+    return await _show(turn, saved)
 
 
 FLOW = Flow(
@@ -189,8 +247,15 @@ FLOW = Flow(
         Step.PREFS_LANGUAGE: view_language,
         Step.PREFS_NOTE: view_note,
         Step.PREFS_BIRTHDAY: view_birthday,
+        Step.PREFS_NAME: view_name,
+        Step.PREFS_PHONE: view_phone,
     },
-    text_steps={Step.PREFS_NOTE: on_note, Step.PREFS_BIRTHDAY: on_birthday},
+    text_steps={
+        Step.PREFS_NOTE: on_note,
+        Step.PREFS_BIRTHDAY: on_birthday,
+        Step.PREFS_NAME: on_name,
+        Step.PREFS_PHONE: on_phone,
+    },
     actions={
         Act.PREFERENCES: press_preferences,
         Act.OPEN_FAVOURITE_MASTER: _opener(Step.PREFS_MASTER, view_master),
@@ -198,10 +263,13 @@ FLOW = Flow(
         Act.OPEN_LANGUAGE: _opener(Step.PREFS_LANGUAGE, view_language),
         Act.OPEN_NOTE: _opener(Step.PREFS_NOTE, view_note),
         Act.OPEN_BIRTHDAY: _opener(Step.PREFS_BIRTHDAY, view_birthday),
+        Act.OPEN_NAME: _opener(Step.PREFS_NAME, view_name),
+        Act.OPEN_PHONE: _opener(Step.PREFS_PHONE, view_phone),
         Act.SET_FAVOURITE_MASTER: press_favourite,
         Act.SET_TIME_OF_DAY: press_time_of_day,
         Act.SET_LANGUAGE: press_language,
         Act.CLEAR_NOTE: press_clear_note,
+        Act.REMOVE_BIRTHDAY: press_remove_birthday,
         Act.TOGGLE_OFFERS: press_offers,
     },
 )

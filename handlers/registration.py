@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 
 import phonenumbers
 
 from domain import vocabulary as press
-from domain.people import parse_birthday
+from domain.payloads import BadPayload
+from domain.people import BirthdayMistake, first_name, read_birthday
 from domain.replies import Button, Reply, rows
 from domain.retention import in_holdout
 from domain.text import has_letter, without_format_characters
 from domain.vocabulary import Act, Step
 from handlers import menu
-from handlers.common import NAME_MAX, too_long, typed, with_hint
+from handlers.common import LANGUAGES, NAME_MAX, too_long, typed, with_hint
 from handlers.events import Contact, Text
 from handlers.flows import Flow
 from handlers.turn import Turn
@@ -27,25 +29,119 @@ log = logging.getLogger(__name__)
 REGISTRATION_LIFETIME = timedelta(hours=24)
 
 
+class PhoneMistake(StrEnum):
+    """Why a typed number was not taken, so the person knows what to fix."""
+
+    UNREADABLE = "unreadable"
+    LETTERS = "letters"
+    TOO_SHORT = "too_short"
+    TOO_LONG = "too_long"
+    INVALID = "invalid"  # the right length, but no such number in the region's plan
+
+
+_POSSIBLE = {
+    phonenumbers.ValidationResult.TOO_SHORT: PhoneMistake.TOO_SHORT,
+    phonenumbers.ValidationResult.TOO_LONG: PhoneMistake.TOO_LONG,
+}
+_PARSE = {
+    phonenumbers.NumberParseException.TOO_LONG: PhoneMistake.TOO_LONG,
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: PhoneMistake.TOO_SHORT,
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: PhoneMistake.TOO_SHORT,
+}
+
+
 def normalise_phone(raw: str, region: str) -> str | None:
-    """E.164 for a valid number typed in any common way, else None. Messengers give
-    international numbers without the '+' (447911123456): those are tried with it too."""
+    """E.164 for a valid number typed in any common way, else None."""
+    phone = read_phone(raw, region)
+    return None if isinstance(phone, PhoneMistake) else phone
+
+
+def read_phone(raw: str, region: str) -> str | PhoneMistake:
+    """E.164 for a valid number typed in any common way, else what is wrong with it.
+    Messengers give international numbers without the '+' (447911123456): those are tried
+    with it too."""
     text = raw.strip()
     # phonenumbers reads letters as keypad digits ("ABC" → "222"): a typo would silently
     # become somebody else's number.
     if any(char.isalpha() for char in text):
-        return None
+        return PhoneMistake.LETTERS
     candidates = [text]
     if text[:1].isdigit() and len(text) <= 20:
         candidates.append("+" + text)
+    mistakes = []
     for candidate in candidates:
         try:
             number = phonenumbers.parse(candidate, region)
-        except phonenumbers.NumberParseException:
+        except phonenumbers.NumberParseException as error:
+            mistakes.append(_PARSE.get(error.error_type, PhoneMistake.UNREADABLE))
             continue
         if phonenumbers.is_valid_number(number):
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return None
+        mistakes.append(_invalid(number, region))
+    # The number as typed says best what is wrong; the '+' guess only if it is all.
+    return mistakes[0] if mistakes else PhoneMistake.UNREADABLE
+
+
+def _invalid(number: phonenumbers.PhoneNumber, region: str) -> PhoneMistake:
+    """What is wrong with a parsed number that is not valid: a length the plan never has,
+    else a digit count unlike the region's mobiles, else no such number."""
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    if reason in _POSSIBLE:
+        return _POSSIBLE[reason]
+    where = phonenumbers.region_code_for_country_code(number.country_code or 0) or region
+    example = phonenumbers.example_number_for_type(where, phonenumbers.PhoneNumberType.MOBILE)
+    if example is not None:
+        digits, usual = len(str(number.national_number)), len(str(example.national_number))
+        if digits != usual:
+            return PhoneMistake.TOO_LONG if digits > usual else PhoneMistake.TOO_SHORT
+    return PhoneMistake.INVALID
+
+
+def phone_mistake_text(turn: Turn, mistake: PhoneMistake) -> str:
+    texts = {
+        PhoneMistake.UNREADABLE: turn._("That does not look like a phone number."),
+        PhoneMistake.LETTERS: turn._(
+            "A phone number has only digits (and perhaps +, spaces or dashes). Please check it."
+        ),
+        PhoneMistake.TOO_SHORT: turn._("That number is too short: some digits are missing."),
+        PhoneMistake.TOO_LONG: turn._("That number is too long: please check the digits."),
+        PhoneMistake.INVALID: turn._(
+            "There is no such phone number. Please check the digits and the country code."
+        ),
+    }
+    return texts[mistake]
+
+
+def shown_phone(phone: str) -> str:
+    """+79123456789 → '+7 912 345-67-89': how the person reads their number back."""
+    number = phonenumbers.parse(phone)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def birthday_mistake_text(turn: Turn, mistake: BirthdayMistake) -> str:
+    texts = {
+        BirthdayMistake.UNREADABLE: turn._(
+            "I could not read that date. Please type it like 27.11 or 27.11.1990."
+        ),
+        BirthdayMistake.NO_SUCH_DATE: turn._(
+            "There is no such date. Please check the day and the month."
+        ),
+        BirthdayMistake.IN_FUTURE: turn._("That date is in the future. Please check the year."),
+        BirthdayMistake.TOO_EARLY: turn._("That year is too long ago. Please check it."),
+    }
+    return texts[mistake]
+
+
+def tidy_name(raw: str) -> str:
+    """One line, single spaces, no invisible characters: how the name is kept."""
+    return " ".join(without_format_characters(raw).split())
+
+
+def name_problem(turn: Turn, name: str) -> str | None:
+    """Why a tidied name cannot be kept, or None."""
+    if not has_letter(name):
+        return turn._("A name needs at least one letter. Please type your name.")
+    return too_long(turn, name, NAME_MAX)
 
 
 async def begin(turn: Turn) -> list[Reply]:
@@ -53,11 +149,15 @@ async def begin(turn: Turn) -> list[Reply]:
     if locale in turn.deps.translators:
         turn.use_locale(locale)
     turn.goto(Step.REG_NAME, locale=turn.locale, since=turn.now.isoformat())
+    return _first_screen(turn, await view_name(turn))
+
+
+def _first_screen(turn: Turn, name: Reply) -> list[Reply]:
     greeting = turn._(
         "Hello! This is the booking bot of {business}. "
         "Book a visit in a few taps, and we will remind you about it."
     ).format(business=turn.config.business.name)
-    return [Reply(greeting), await view_name(turn)]
+    return [Reply(greeting), name]
 
 
 async def view_name(turn: Turn) -> Reply:
@@ -65,7 +165,24 @@ async def view_name(turn: Turn) -> Reply:
     shown = (turn.inbound.display_name or "").strip()
     if shown and len(shown) <= NAME_MAX:
         buttons.append(Button(shown, press.tap(Act.USE_SHOWN_NAME)))
+    # The messenger's language may not be the person's: the other languages, one tap away.
+    buttons += [
+        Button(label, press.choose_first_language(code))
+        for code, label in LANGUAGES.items()
+        if code != turn.locale and code in turn.deps.translators
+    ]
     return Reply(turn._("What is your name?"), buttons=rows(buttons))
+
+
+async def press_first_language(turn: Turn, args: list[str]) -> list[Reply]:
+    code = args[0] if args else ""
+    if turn.step != Step.REG_NAME:
+        return [await _current(turn)]
+    if code not in LANGUAGES or code not in turn.deps.translators:
+        raise BadPayload(code)
+    turn.use_locale(code)
+    turn.goto(Step.REG_NAME, **{**turn.data, "locale": code})
+    return _first_screen(turn, await view_name(turn))
 
 
 async def view_phone(turn: Turn) -> Reply:
@@ -146,12 +263,8 @@ async def press_name(turn: Turn, args: list[str]) -> list[Reply]:
 
 
 async def _set_name(turn: Turn, name: str) -> list[Reply]:
-    name = " ".join(without_format_characters(name).split())
-    if not has_letter(name):
-        hint = turn._("A name needs at least one letter. Please type your name.")
-        return [with_hint(hint, await view_name(turn))]
-    refusal = too_long(turn, name, NAME_MAX)
-    if refusal:
+    name = tidy_name(name)
+    if refusal := name_problem(turn, name):
         return [with_hint(refusal, await view_name(turn))]
     data = {**turn.data, "name": name}
     if turn.inbound.phone:  # the channel proves the number (WhatsApp): no need to ask
@@ -169,11 +282,10 @@ async def _set_name(turn: Turn, name: str) -> list[Reply]:
 
 async def on_phone(turn: Turn, event: Text | Contact) -> list[Reply]:
     raw = event.phone if isinstance(event, Contact) else event.text
-    phone = normalise_phone(raw, turn.config.business.phone_region)
-    if phone is None:
-        hint = turn._("That does not look like a phone number.")
-        return [with_hint(hint, await view_phone(turn))]
-    proven = _proven(event, turn)
+    phone = read_phone(raw, turn.config.business.phone_region)
+    if isinstance(phone, PhoneMistake):
+        return [with_hint(phone_mistake_text(turn, phone), await view_phone(turn))]
+    proven = proven_by_messenger(event, turn)
     if problem := await phone_problem(turn, phone, proven=proven):
         return [with_hint(problem, await view_phone(turn))]
     if turn.client is not None:  # a client whose number went to its proven owner
@@ -182,7 +294,7 @@ async def on_phone(turn: Turn, event: Text | Contact) -> list[Reply]:
     return [await view_consent(turn)]
 
 
-def _proven(event: Text | Contact, turn: Turn) -> bool:
+def proven_by_messenger(event: Text | Contact, turn: Turn) -> bool:
     """The messenger vouches for the number: Telegram's own-contact button (the adapter
     turns someone else's contact into text), or the terminal, which is the operator's."""
     return isinstance(event, Contact) or turn.inbound.channel == Channel.console
@@ -248,11 +360,19 @@ async def _take_number(turn: Turn, phone: str, proven: bool) -> Client | None:
 
 
 async def _replace_phone(turn: Turn, client: Client, phone: str, proven: bool) -> list[Reply]:
+    await save_phone(turn, client, phone, proven=proven)
+    done = turn._("Thank you, your phone number is saved.")
+    return [Reply(done), *await menu.show_menu(turn)]
+
+
+async def save_phone(turn: Turn, client: Client, phone: str, *, proven: bool) -> None:
+    """Give `client` the number once phone_problem has allowed it. A typed number is only
+    a claim (unverified); the client's own proven number stays proven when retyped."""
+    if phone == client.phone and client.phone_verified:
+        return
     await _take_number(turn, phone, proven)
     client.phone, client.phone_verified = phone, proven
     turn.session.add(client)
-    done = turn._("Thank you, your phone number is saved.")
-    return [Reply(done), *await menu.show_menu(turn)]
 
 
 async def ask_phone_again(turn: Turn) -> list[Reply]:
@@ -275,7 +395,7 @@ def expired(turn: Turn) -> bool:
 
 async def start_over(turn: Turn) -> list[Reply]:
     turn.goto(Step.REG_NAME, locale=turn.locale, since=turn.now.isoformat())
-    hint = turn._("Your registration was not finished within a day, so let us start again.")
+    hint = turn._("Your registration was not finished within a day, so let's start again.")
     return [with_hint(hint, await view_name(turn))]
 
 
@@ -306,9 +426,9 @@ async def press_marketing(turn: Turn, args: list[str]) -> list[Reply]:
 async def on_birthday(turn: Turn, event: Text | Contact) -> list[Reply]:
     if not isinstance(event, Text):
         return [with_hint(turn._("Please type your birthday."), await view_birthday(turn))]
-    birthday = parse_birthday(event.text, today=turn.tr.local(turn.now).date())
-    if birthday is None:
-        hint = turn._("I could not read that date. Please type it like 27.11 or 27.11.1990.")
+    birthday = read_birthday(event.text, today=turn.tr.local(turn.now).date())
+    if isinstance(birthday, BirthdayMistake):
+        hint = birthday_mistake_text(turn, birthday)
         return [with_hint(hint, await view_birthday(turn))]
     return await _finish(turn, birthday)
 
@@ -355,7 +475,7 @@ async def _finish(turn: Turn, birthday: date | None) -> list[Reply]:
     )
     turn.client = client
     turn.conversation.client_id = client.id
-    done = turn._("Thank you, {name}! You are registered.").format(name=client.name)
+    done = turn._("Thank you, {name}! You are registered.").format(name=first_name(client.name))
     return [Reply(done), *await menu.show_menu(turn)]
 
 
@@ -386,5 +506,6 @@ FLOW = Flow(
         Act.ANSWER_CONSENT: press_consent,
         Act.ANSWER_MARKETING: press_marketing,
         Act.SKIP_BIRTHDAY: press_skip_birthday,
+        Act.CHOOSE_FIRST_LANGUAGE: press_first_language,
     },
 )

@@ -37,14 +37,16 @@ async def view_visits(turn: Turn) -> Reply:
     assert turn.client is not None and turn.client.id is not None
     visits = await upcoming_visits(session=turn.session, client_id=turn.client.id, now=turn.now)
     done = turn.client.completed_visits
+    # A new client has no history to tell: "0 visits" would read as a reproach.
     history = turn.tr.n_("{n} visit with us so far.", "{n} visits with us so far.", done)
-    history = history.format(n=done)
+    history = history.format(n=done) if done else ""
     if not visits:
-        text = turn._("You have no upcoming visits.") + "\n" + history
+        text = "\n".join(filter(None, [turn._("You have no upcoming visits."), history]))
         buttons = [Button(turn._("Book a visit"), press.tap(Act.START_BOOKING)), menu_button(turn)]
         return Reply(text, buttons=rows(buttons), edit=True)
     count = turn.tr.n_("You have {n} upcoming visit:", "You have {n} upcoming visits:", len(visits))
-    lines = [count.format(n=len(visits)), *(_line(turn, v) for v in visits), "", history]
+    lines = [count.format(n=len(visits)), *(_line(turn, v) for v in visits)]
+    lines += ["", history] if history else []
     buttons = [
         Button(
             f"{turn.tr.short_day(turn.tr.local(v.starts_at).date())}, {turn.tr.clock(v.starts_at)}",

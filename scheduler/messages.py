@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import vocabulary as press
 from domain.business import BusinessConfig
+from domain.people import first_name
 from domain.replies import Button, Reply, rows
 from domain.retention import KIND_CLASS, MessageClass
 from domain.slots import usual_time
@@ -144,10 +145,12 @@ class Messages:
         tr = d.tr
         service, master = d.service_and_master(visit)
         text = tr._("Reminder: {service} with {master}, {when}.").format(
-            service=service.title(tr.locale), master=master.name, when=tr.when(visit.starts_at)
+            service=service.title(tr.locale),
+            master=master.title(tr.locale),
+            when=tr.when(visit.starts_at),
         )
-        if self.config.business.address:
-            text += "\n" + tr._("Address: {address}").format(address=self.config.business.address)
+        if address := self.config.business.where(tr.locale):
+            text += "\n" + tr._("Address: {address}").format(address=address)
         buttons = []
         if visit.status != VisitStatus.confirmed:
             buttons.append(Button(tr._("I'll be there"), press.confirm_attendance(visit.id)))
@@ -156,7 +159,9 @@ class Messages:
             Button(tr._("Cancel visit"), press.cancel_visit(visit.id)),
         ]
         values = d.values(
-            service=service.title(tr.locale), master=master.name, when=tr.when(visit.starts_at)
+            service=service.title(tr.locale),
+            master=master.title(tr.locale),
+            when=tr.when(visit.starts_at),
         )
         return Reply(text, buttons=rows(buttons), kind="reminder", values=values)
 
@@ -170,10 +175,10 @@ class Messages:
         tr = d.tr
         service, master = d.service_and_master(visit)
         text = tr._("How was your {service} with {master}? One tap to rate it:").format(
-            service=service.title(tr.locale), master=master.name
+            service=service.title(tr.locale), master=master.title(tr.locale)
         )
         stars = [Button("★" * n, press.rate_visit(visit.id, n)) for n in range(5, 0, -1)]
-        values = d.values(service=service.title(tr.locale), master=master.name)
+        values = d.values(service=service.title(tr.locale), master=master.title(tr.locale))
         return Reply(text, buttons=rows(stars), kind="feedback_request", values=values)
 
     async def _care_tip(self, d: _Draft) -> Reply:
@@ -193,7 +198,7 @@ class Messages:
             raise Skip("the last service is no longer offered")
         text = d.tr._(
             "{name}, it is nearly time for your {service}. Shall we book you with {master}?"
-        ).format(name=d.need_client().name, service=offer.service, master=offer.master)
+        ).format(name=first_name(d.need_client().name), service=offer.service, master=offer.master)
         return Reply(text, buttons=rows(offer.buttons), kind="return_nudge", values=offer.values)
 
     async def _next_visit_offer(self, d: _Draft) -> _NextVisitOffer | None:
@@ -206,7 +211,11 @@ class Messages:
         masters = {m.id for m in self.catalog.masters_for(service.id)}
         master_id = client.last_master_id if client.last_master_id in masters else None
         tr = d.tr
-        who = self.catalog.masters[master_id].name if master_id else tr._("any available master")
+        who = (
+            self.catalog.masters[master_id].title(tr.locale)
+            if master_id
+            else tr._("any available master")
+        )
         target = NewVisit(service.id, master_id or 0)
         buttons = []
         slot = await d.suggested_slot(service.id, master_id) if master_id else None
@@ -228,7 +237,11 @@ class Messages:
         until = d.local_today() + timedelta(days=self.config.offers.offer_valid_days)
         text = tr._(
             "{name}, we have kept a gift for you: {gift}. It is yours with any visit until {date}."
-        ).format(name=client.name, gift=self.config.offers.warm_gift(tr.locale), date=tr.day(until))
+        ).format(
+            name=first_name(client.name),
+            gift=self.config.offers.warm_gift(tr.locale),
+            date=tr.day(until),
+        )
         values = d.values(gift=self.config.offers.warm_gift(tr.locale), date=tr.day(until))
         return Reply(text, buttons=rows([d.book_button()]), kind="warm_offer", values=values)
 
@@ -238,7 +251,7 @@ class Messages:
         text = tr._(
             "{name}, we have not seen you for a while and we miss you. "
             "May we ask why? One tap — and a discount is waiting for you."
-        ).format(name=client.name)
+        ).format(name=first_name(client.name))
         labels = {
             "moved": tr._("I moved away"),
             "price": tr._("Too expensive"),
@@ -259,11 +272,11 @@ class Messages:
         client = d.need_client()
         tr = d.tr
         days = self.config.offers.birthday_valid_days
-        text = tr._(
-            "Happy birthday, {name}! Our gift: {gift} — "
-            "any day within {days} days of your birthday."
-        ).format(name=client.name, gift=self.config.offers.birthday_present(tr.locale), days=days)
-        values = d.values(gift=self.config.offers.birthday_present(tr.locale), days=str(days))
+        gift = self.config.offers.birthday_present(tr.locale)
+        text = tr._("Happy birthday, {name}! Our gift for you: {gift} — {valid}.").format(
+            name=first_name(client.name), gift=gift, valid=_birthday_validity(tr, days)
+        )
+        values = d.values(gift=gift, days=str(days))
         buttons = [d.book_button()]
         # A nudge due this week rides on the greeting instead of following it (planner).
         offer = await self._next_visit_offer(d) if "predicted" in d.row.payload else None
@@ -371,8 +384,11 @@ class _Draft:
 
     def values(self, **values: str) -> dict[str, str]:
         """The named values a WhatsApp template of this kind may show."""
-        name = self.client.name if self.client else self.staff.name if self.staff else ""
-        return {"name": name, "address": self.messages.config.business.address, **values}
+        name = (
+            first_name(self.client.name) if self.client else self.staff.name if self.staff else ""
+        )
+        address = self.messages.config.business.where(self.tr.locale)
+        return {"name": name, "address": address, **values}
 
     def book_button(self) -> Button:
         return Button(self.tr._("Book a visit"), press.tap(Act.START_BOOKING))
@@ -413,6 +429,17 @@ class _Draft:
         )
         today = self.local_today()
         return free.near_usual_time(max(today, client.next_visit_due or today), minute)
+
+
+def _birthday_validity(tr: Translator, days: int) -> str:
+    """In words, with the plural the number needs ("7 дней", never "7 дн.")."""
+    if not days:
+        return tr._("on your birthday")
+    return tr.n_(
+        "any day up to {n} day before or after your birthday",
+        "any day up to {n} days before or after your birthday",
+        days,
+    ).format(n=days)
 
 
 def _short(tr: Translator, moment: datetime) -> str:

@@ -43,10 +43,15 @@ class MasterInfo:
     id: int
     key: str
     name: str
+    name_en: str
     role: str
     telegram_id: int | None
     hours: tuple[WorkingHours, ...]
     service_ids: frozenset[int]
+
+    def title(self, locale: str) -> str:
+        """The name a client reading `locale` can read: staff texts keep `name`."""
+        return localised(locale, self.name, self.name_en)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +159,8 @@ async def load_catalog(session: AsyncSession, config: BusinessConfig) -> Catalog
             id=row.id,
             key=row.key,
             name=row.name,
+            # Read from the configuration, not the table: only clients' texts need it.
+            name_en=_master_name_en(config, row.key),
             role=row.role,
             telegram_id=row.telegram_id,
             hours=tuple(hours.get(row.id, ())),
@@ -163,3 +170,8 @@ async def load_catalog(session: AsyncSession, config: BusinessConfig) -> Catalog
         if row.id is not None
     }
     return Catalog(services=services, masters=masters)
+
+
+def _master_name_en(config: BusinessConfig, key: str) -> str:
+    master = config.master(key)
+    return master.name_en if master else ""

@@ -107,7 +107,7 @@ async def test_a_registration_left_for_a_day_starts_over(core: Core, clock: Cloc
     await stranger.click("I agree")
 
     assert stranger.last.text.startswith(
-        "Your registration was not finished within a day, so let us start again."
+        "Your registration was not finished within a day, so let's start again."
     )
     assert stranger.last.text.endswith("What is your name?")
     assert await clients(core) == []

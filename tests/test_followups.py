@@ -50,7 +50,7 @@ async def test_i_will_be_there_confirms_the_visit(chat: ChatClient, core: Core) 
     reminder = await _compose(
         core, chat.clock, kind="reminder", client_id=visit.client_id, payload={"visit_id": visit.id}
     )
-    assert reminder.text.startswith("Reminder: Fade with Илья, on Tuesday, November 24, 15:00.")
+    assert reminder.text.startswith("Reminder: Fade with Ilya, on Tuesday, November 24, 15:00.")
     assert [b.label for b in reminder.flat_buttons] == [
         "I'll be there",
         "Reschedule",
@@ -76,7 +76,7 @@ async def test_a_low_rating_asks_what_went_wrong_and_keeps_the_comment(
         client_id=visit.client_id,
         payload={"visit_id": visit.id},
     )
-    assert request.text == "How was your Fade with Илья? One tap to rate it:"
+    assert request.text == "How was your Fade with Ilya? One tap to rate it:"
     await chat.click("★★", request)
     assert "What went wrong?" in chat.last.text
     await chat.send("x" * 1200)
@@ -190,3 +190,25 @@ async def test_a_second_tap_on_the_stars_does_not_close_a_complaint(
     async with core.db.reading() as session:
         feedback = (await session.exec(select(Feedback))).one()
     assert (feedback.rating, feedback.status) == (1, "open")
+
+
+async def test_friendly_messages_use_the_first_name_and_a_spelled_out_validity(
+    core: Core, clock: Clock
+) -> None:
+    ru = await add_client(
+        core, name="Виктор Зайцев", phone="+79130000001", locale="ru", **_welcome(clock, 81)
+    )
+    greeting = await _compose(core, clock, kind="birthday", client_id=ru.id, payload={})
+    assert greeting.text.startswith("С днём рождения, Виктор! Наш подарок для вас:")
+    assert "в пределах 7 дней до или после дня рождения" in greeting.text
+    assert "дн." not in greeting.text
+    en = await add_client(
+        core, name="Anna Smith", phone="+79130000002", locale="en", **_welcome(clock, 82)
+    )
+    winback = await _compose(core, clock, kind="winback", client_id=en.id, payload={})
+    assert winback.text.startswith("Anna, we have not seen you for a while")
+
+
+def _welcome(clock: Clock, chat: int) -> dict[str, object]:
+    """A client who may get offers, with a chat to get them in."""
+    return {"consent_at": clock.now, "marketing_opt_in_at": clock.now, "telegram_id": chat}

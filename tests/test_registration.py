@@ -14,7 +14,8 @@ async def test_new_client_registers_and_lands_in_the_main_menu(
     replies = await chat.send("/start")
     assert "booking bot of Барбершоп «Бритва»" in replies[0].text
     assert replies[-1].text == "What is your name?"
-    assert chat.labels == ["Ivan"]  # the messenger's name, one tap away
+    # The messenger's name, one tap away, and the other language for a wrong guess.
+    assert chat.labels == ["Ivan", "Русский"]
 
     await chat.click("Ivan")
     assert chat.last.ask_contact
@@ -43,7 +44,7 @@ async def test_invalid_phone_is_refused_and_asked_again(chat: ChatClient, core: 
     await chat.send("/start")
     await chat.send("Ivan")
     await chat.send("12345")
-    assert chat.last.text.startswith("That does not look like a phone number.")
+    assert chat.last.text.startswith("That number is too short: some digits are missing.")
     assert chat.last.ask_contact
     await chat.send("+7 912 345 67 89")
     assert "consent" in chat.last.text
@@ -90,6 +91,8 @@ async def test_too_long_name_and_bad_birthday_are_refused_politely(chat: ChatCli
     await chat.click("I agree")
     await chat.click("Yes, please")
     await chat.send("31.02.1990")
+    assert chat.last.text.startswith("There is no such date.")
+    await chat.send("yesterday")
     assert chat.last.text.startswith("I could not read that date.")
     await chat.send("31.12")
     assert "You are registered" in chat.history[-2].text
@@ -99,7 +102,7 @@ async def test_a_button_from_the_menu_before_registering_asks_to_finish(chat: Ch
     chat.language = "en"
     await chat.send("/start")
     await chat.press("1:bk")
-    assert chat.last.text.startswith("Let us finish registering first.")
+    assert chat.last.text.startswith("Please finish registering first.")
     assert "What is your name?" in chat.last.text
 
 
@@ -209,4 +212,36 @@ async def test_a_phone_with_letters_is_refused(chat: ChatClient) -> None:
     await chat.send("/start")
     await chat.send("Ivan")
     await chat.send("+7 912 ABC-DE-FG")
-    assert chat.last.text.startswith("That does not look like a phone number.")
+    assert chat.last.text.startswith("A phone number has only digits")
+
+
+async def test_the_first_screen_switches_the_language(chat: ChatClient) -> None:
+    chat.language = "en"
+    await chat.send("/start")
+    replies = await chat.click("Русский")
+    assert replies[0].text.startswith("Здравствуйте! Барбершоп «Бритва» на связи")
+    assert chat.last.text == "Как вас зовут?"
+    assert "English" in chat.labels
+    await chat.send("Иван")
+    assert chat.last.ask_contact
+    assert chat.last.locale == "ru"
+
+
+async def test_a_russian_messenger_gets_russian_from_the_first_message(chat: ChatClient) -> None:
+    chat.language = "ru-RU"
+    replies = await chat.send("/start")
+    assert replies[-1].text == "Как вас зовут?"
+    assert "English" in chat.labels
+
+
+async def test_a_year_in_the_future_or_before_1900_is_named(chat: ChatClient) -> None:
+    chat.language = "en"
+    await chat.send("/start")
+    await chat.send("Ivan")
+    await chat.send("+79123456789")
+    await chat.click("I agree")
+    await chat.click("Yes, please")
+    await chat.send("01.01.2090")
+    assert chat.last.text.startswith("That date is in the future. Please check the year.")
+    await chat.send("01.01.1850")
+    assert chat.last.text.startswith("That year is too long ago.")

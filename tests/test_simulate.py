@@ -84,7 +84,7 @@ def test_simulate_previews_the_days_ahead_without_touching_the_real_outbox(
         ("2026-11-24T13:00:00+03:00", "reminder", "+79160000001", None, "telegram"),
     ]
     assert lines[0]["name"] == "Anna"
-    assert lines[0]["text"].startswith("Reminder: Fade with Илья, on Tuesday, November 24, 15:00.")
+    assert lines[0]["text"].startswith("Reminder: Fade with Ilya, on Tuesday, November 24, 15:00.")
     assert lines[0]["buttons"] == ["I'll be there", "Reschedule", "Cancel visit"]
     # The simulation ran on a copy: the real outbox is untouched.
     assert asyncio.run(_outbox(path)) == []

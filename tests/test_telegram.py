@@ -116,8 +116,9 @@ async def test_a_new_client_gets_the_greeting_and_the_name_question(
     question = sent[1]
     assert isinstance(question, SendMessage) and question.chat_id == 1001
     assert isinstance(question.reply_markup, InlineKeyboardMarkup)
-    [[name]] = question.reply_markup.inline_keyboard
+    [[name], [language]] = question.reply_markup.inline_keyboard
     assert (name.text, name.callback_data) == ("Ivan", "1:rn")
+    assert (language.text, language.callback_data) == ("Русский", "1:rl:ru")
     assert bot.default is not None and bot.default.parse_mode is None  # nothing parsed as HTML
 
 
@@ -197,7 +198,7 @@ async def test_a_wrong_number_asks_again_with_the_phone_keyboard(ivan: TelegramP
     await ivan.click("Ivan")
     [again] = await ivan.send("12")
     assert isinstance(again, SendMessage)
-    assert again.text.startswith("That does not look like a phone number.")
+    assert again.text.startswith("That number is too short")
     assert isinstance(again.reply_markup, ReplyKeyboardMarkup)
 
 

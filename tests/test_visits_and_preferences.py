@@ -118,7 +118,7 @@ async def test_preferences_are_saved(chat: ChatClient, core: Core) -> None:
     await register(chat)
     await chat.click("Preferences")
     await chat.click("Favourite master")
-    await chat.click("Марина")
+    await chat.click("Marina")  # an English reader reads the master's name in English
     assert chat.last.text.startswith("Saved.")
     await chat.click("Preferred time")
     await chat.click("Evening")
@@ -130,7 +130,7 @@ async def test_preferences_are_saved(chat: ChatClient, core: Core) -> None:
     await chat.send("05.03.1988")
     await chat.click("Turn offers off")
     assert "Offers: off" in chat.last.text
-    assert "Favourite master: Марина" in chat.last.text
+    assert "Favourite master: Marina" in chat.last.text
     [client] = await clients(core)
     assert client.favourite_master_id == core.deps.catalog.master_by_key("marina").id  # type: ignore[union-attr]
     assert client.preferred_time_of_day == "evening"
@@ -142,3 +142,65 @@ async def test_preferences_are_saved(chat: ChatClient, core: Core) -> None:
     await chat.click("Book a visit")
     await chat.click("Men's haircut")
     assert chat.labels[1] == "★ Марина"
+
+
+async def test_name_and_phone_are_changed_in_preferences(chat: ChatClient, core: Core) -> None:
+    chat.language = "en"
+    await register(chat)
+    await chat.click("Preferences")
+    await chat.click("Name")
+    await chat.send("  Ivan   Petrov ")
+    assert chat.last.text.startswith("Saved.")
+    assert "Name: Ivan Petrov" in chat.last.text
+    await chat.click("Phone")
+    await chat.send("+7 912")
+    assert chat.last.text.startswith("That number is too short: some digits are missing.")
+    await chat.send("+7 912 345 67 89 00 11")
+    assert chat.last.text.startswith("That number is too long")
+    await chat.send("8 (913) 222-33-44")
+    assert chat.last.text.startswith("Saved: +7 913 222-33-44")
+    [client] = await clients(core)
+    assert client.phone == "+79132223344"
+    assert not client.phone_verified  # typed: only a claim until the messenger proves it
+    await chat.click("Phone")
+    await chat.share_contact("+79132223344")
+    assert chat.last.text.startswith("Saved: +7 913 222-33-44")
+    [client] = await clients(core)
+    assert client.phone_verified
+
+
+async def test_a_typed_phone_of_another_client_is_refused_in_preferences(
+    chat: ChatClient, core: Core
+) -> None:
+    await add_client(core, name="Olga", phone="+79135556677")
+    chat.language = "en"
+    await register(chat)
+    await chat.click("Preferences")
+    await chat.click("Phone")
+    await chat.send("+7 913 555-66-77")
+    assert chat.last.text.startswith("We already know this number.")
+    me = [c for c in await clients(core) if c.name != "Olga"]
+    assert me[0].phone == "+79123456789"
+
+
+async def test_birthday_is_removed_and_clear_note_only_with_a_note(chat: ChatClient) -> None:
+    chat.language = "en"
+    await register(chat)
+    await chat.click("Preferences")
+    await chat.click("Note for the master")
+    assert "Clear the note" not in chat.labels
+    await chat.send("Short on the sides")
+    await chat.click("Note for the master")
+    assert "Clear the note" in chat.labels
+    await chat.click("« Back")
+    await chat.click("Birthday")
+    assert "Remove my birthday" not in chat.labels
+    await chat.send("01.01.2090")
+    assert chat.last.text.startswith("That date is in the future.")
+    await chat.send("01.01.1899")
+    assert chat.last.text.startswith("That year is too long ago.")
+    await chat.send("05.03.1988")
+    await chat.click("Birthday")
+    await chat.click("Remove my birthday")
+    assert chat.last.text.startswith("Your birthday is removed.")
+    assert "Birthday: —" in chat.last.text
