@@ -190,12 +190,7 @@ async def view_days(turn: Turn) -> Reply:
     if target is None:
         return await view_services(turn)
     days = (await _openings(turn, target)).days()
-    back = Button(
-        turn._("« Back"),
-        press.choose_service(target.service.id)
-        if target.visit is None
-        else press.tap(Act.MY_VISITS),
-    )
+    back = Button(turn._("« Back"), _back_from_days(turn, target))
     if not days:
         text = turn._("{who} has no free time in the next {n} days. Please choose another master.")
         text = text.format(who=_who(turn, target.master_id), n=turn.config.booking.horizon_days)
@@ -205,6 +200,16 @@ async def view_days(turn: Turn) -> Reply:
         service=target.service.title(turn.locale), who=_who(turn, target.master_id)
     )
     return Reply(text, buttons=(*rows(buttons, 3), (back,)), edit=True)
+
+
+def _back_from_days(turn: Turn, target: Target) -> str:
+    """Where "« Back" leads from the day list. A service only one master does skips the
+    master step, so going back to it would land on this very day list again."""
+    if target.visit is not None:
+        return press.tap(Act.MY_VISITS)
+    if len(turn.catalog.masters_for(target.service.id)) == 1:
+        return press.tap(Act.START_BOOKING)
+    return press.choose_service(target.service.id)
 
 
 async def view_times(turn: Turn) -> Reply:
@@ -236,11 +241,11 @@ async def view_summary(turn: Turn) -> Reply:
     start = moment_of(turn.data["at"])
     service = target.service
     lines = [
-        turn._("Moving your visit to:") if target.visit else turn._("Please check your booking:"),
+        turn._("Moving your visit:") if target.visit else turn._("Please check your booking:"),
         "",
         turn._("Service: {service}").format(service=service.title(turn.locale)),
         turn._("Master: {master}").format(master=_master(turn, target.master_id).name),
-        turn._("When: {when}").format(when=turn.tr.when(start)),
+        *_when_lines(turn, target, start),
         turn._("Duration: {duration}").format(duration=turn.tr.minutes(service.minutes)),
         turn._("Price: {price}").format(price=turn.tr.money(service.price)),
     ]
@@ -251,13 +256,25 @@ async def view_summary(turn: Turn) -> Reply:
     confirm = Button(turn._("Confirm"), press.confirm_booking(target.ref, start))
     buttons = [confirm]
     if target.visit is None:
-        buttons.append(Button(turn._("Add a comment"), press.tap(Act.ADD_COMMENT)))
+        commented = bool(turn.data.get("comment"))
+        label = turn._("Change the comment") if commented else turn._("Add a comment")
+        buttons.append(Button(label, press.tap(Act.ADD_COMMENT)))
     day = start.astimezone(turn.config.tz).date()
     buttons += [
         Button(turn._("Change time"), press.choose_day(target.ref, day)),
         Button(turn._("Cancel"), press.tap(Act.MAIN_MENU)),
     ]
     return Reply("\n".join(lines), buttons=rows(buttons), edit=True)
+
+
+def _when_lines(turn: Turn, target: Target, start: datetime) -> list[str]:
+    """A move shows the old time next to the new one, so the client sees what changes."""
+    if target.visit is None:
+        return [turn._("When: {when}").format(when=turn.tr.when(start))]
+    return [
+        turn._("From: {when}").format(when=_slot_label(turn, target.visit.starts_at)),
+        turn._("To: {when}").format(when=_slot_label(turn, start)),
+    ]
 
 
 async def view_comment(turn: Turn) -> Reply:
@@ -323,8 +340,15 @@ async def press_master(turn: Turn, args: list[str]) -> list[Reply]:
     return await show_days(turn, target)
 
 
+def _kept(turn: Turn) -> dict[str, str]:
+    """What the client already told us about this booking (the comment): changing the day
+    or the time must not lose it."""
+    comment = turn.data.get("comment")
+    return {"comment": comment} if comment else {}
+
+
 async def show_days(turn: Turn, target: Target) -> list[Reply]:
-    turn.goto(Step.BOOK_DAY, t=target.token)
+    turn.goto(Step.BOOK_DAY, t=target.token, **_kept(turn))
     return [await view_days(turn)]
 
 
@@ -333,7 +357,7 @@ async def press_day(turn: Turn, args: list[str]) -> list[Reply]:
     if target is None:
         return await _gone(turn)
     day = decode_day(args, 1)
-    turn.goto(Step.BOOK_TIME, t=target.token, day=day.isoformat())
+    turn.goto(Step.BOOK_TIME, t=target.token, day=day.isoformat(), **_kept(turn))
     return [await view_times(turn)]
 
 
@@ -346,7 +370,8 @@ async def press_time(turn: Turn, args: list[str]) -> list[Reply]:
     master_id = free.times(start.astimezone(turn.config.tz).date()).get(start)
     if master_id is None:
         return [await _taken(turn, target, start, free)]
-    turn.goto(Step.BOOK_SUMMARY, t=target.with_master(master_id).token, at=encode_moment(start))
+    token = target.with_master(master_id).token
+    turn.goto(Step.BOOK_SUMMARY, t=token, at=encode_moment(start), **_kept(turn))
     return [await view_summary(turn)]
 
 
@@ -432,6 +457,8 @@ def confirmation(turn: Turn, visit: Visit, headline: str) -> Reply:
     ]
     if turn.config.business.address:
         lines.append(turn._("Address: {address}").format(address=turn.config.business.address))
+    if visit.comment:
+        lines.append(turn._("Comment: {comment}").format(comment=visit.comment))
     promise = _reminder_promise(turn, visit)
     if promise:
         lines += ["", promise]
@@ -480,7 +507,7 @@ async def _already_booked(turn: Turn, start: datetime) -> list[Reply] | None:
 async def _taken(turn: Turn, target: Target, wanted: datetime, free: Openings) -> Reply:
     """The slot is gone: say so and offer the nearest free ones with the same master."""
     picks = free.nearest(wanted)
-    turn.goto(Step.BOOK_DAY, t=target.token)
+    turn.goto(Step.BOOK_DAY, t=target.token, **_kept(turn))
     text = turn._("Sorry, {when} is no longer available.").format(when=turn.tr.when(wanted))
     if picks:
         text += "\n" + turn._("The nearest free times:")

@@ -266,3 +266,42 @@ async def test_the_confirmation_promises_only_the_reminders_still_ahead(
     await book(chat, service="Men's haircut", master="Илья", day="Tue, Nov 24", time="13:00")
     assert chat.last.kind == "booking_confirmation"
     assert "remind" not in chat.last.text
+
+
+async def test_the_comment_survives_a_change_of_time_and_is_repeated_in_the_confirmation(
+    chat: ChatClient, core: Core
+) -> None:
+    chat.language = "en"
+    await register(chat)
+    await chat.click("Book a visit")
+    await chat.click("Men's haircut")
+    await chat.click("Марина")
+    await chat.click("Wed, Nov 25")
+    await chat.click("10:00")
+    await chat.click("Add a comment")
+    await chat.send("Short on the sides, please")
+    assert "Add a comment" not in chat.labels
+    await chat.click("Change the comment")  # the comment can still be changed
+    await chat.send("Short on the sides")
+    await chat.click("Change time")
+    await chat.click("« Other day")
+    await chat.click("Thu, Nov 26")
+    await chat.click("11:00")
+    assert "Comment: Short on the sides" in chat.last.text
+    assert "Change the comment" in chat.labels
+    await chat.click("Confirm")
+    assert "Comment: Short on the sides" in chat.last.text
+    [visit] = await visits(core)
+    assert visit.comment == "Short on the sides"
+    assert visit.starts_at == utc_visit(2026, 11, 26, 11)
+
+
+async def test_back_from_the_days_of_a_one_master_service_goes_to_the_services(
+    chat: ChatClient,
+) -> None:
+    chat.language = "en"
+    await register(chat)
+    await chat.click("Book a visit")
+    await chat.click("Kids' haircut")  # only Марина does it: no master step
+    await chat.click("« Back")
+    assert chat.last.text.startswith("Choose a service:")

@@ -65,7 +65,9 @@ async def test_reschedule_keeps_service_and_master_and_moves_the_time(
     assert "Men's haircut, Илья. Choose a day:" in chat.last.text
     await chat.click("Fri, Nov 27")
     await chat.click("17:00")
-    assert chat.last.text.startswith("Moving your visit to:")
+    assert chat.last.text.startswith("Moving your visit:")
+    assert "From: Thu, Nov 26, 15:00" in chat.last.text
+    assert "To: Fri, Nov 27, 17:00" in chat.last.text
     await chat.click("Confirm")
     assert chat.last.text.startswith("Done! Your visit is moved.")
     [visit] = await visits(core)
