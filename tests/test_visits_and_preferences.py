@@ -45,10 +45,15 @@ async def test_after_the_cutoff_the_client_is_asked_to_call(
     chat: ChatClient, core: Core, clock: Clock
 ) -> None:
     await _booked(chat)
-    clock.now = utc_visit(2026, 11, 26, 13)  # two hours before; the cutoff is three
     await chat.click("My visits")
     await chat.click("Thu, Nov 26, 15:00")
-    await chat.click("Cancel visit")
+    cancel = chat.button("Cancel visit").payload
+    clock.now = utc_visit(2026, 11, 26, 13)  # two hours before; the cutoff is three
+    await chat.click("« My visits")
+    await chat.click("Thu, Nov 26, 15:00")
+    assert chat.labels == ["« My visits"]  # no buttons that cannot work
+    assert "please call us: +7 495 123-45-67" in chat.last.text
+    await chat.press(cancel)  # the button of the earlier card
     assert "less than 3 h before your visit" in chat.last.text
     assert "+7 495 123-45-67" in chat.last.text
     [visit] = await visits(core)
@@ -144,3 +149,51 @@ async def test_preferences_are_saved(chat: ChatClient, core: Core) -> None:
     await chat.click("Book a visit")
     await chat.click("Men's haircut")
     assert chat.labels[1] == "★ Марина"
+
+
+async def test_a_visit_booked_minutes_ago_can_be_cancelled_within_the_cutoff(
+    chat: ChatClient, core: Core, clock: Clock
+) -> None:
+    chat.language = "en"
+    await register(chat)
+    clock.now = utc_visit(2026, 11, 24, 12)
+    await book(chat, service="Men's haircut", master="Илья", day="Tue, Nov 24", time="13:00")
+    clock.advance(minutes=10)  # 50 minutes before the visit, 10 minutes after booking
+    await chat.click("My visits")
+    await chat.click("Tue, Nov 24, 13:00")
+    await chat.click("Cancel visit")
+    await chat.click("Yes, cancel it")
+    assert chat.last.text.startswith("Your visit is cancelled:")
+    [visit] = await visits(core)
+    assert visit.status == VisitStatus.cancelled
+
+
+async def test_the_grace_ends_fifteen_minutes_after_booking(chat: ChatClient, clock: Clock) -> None:
+    chat.language = "en"
+    await register(chat)
+    clock.now = utc_visit(2026, 11, 24, 12)
+    await book(chat, service="Men's haircut", master="Илья", day="Tue, Nov 24", time="14:00")
+    clock.advance(minutes=16)
+    await chat.click("My visits")
+    await chat.click("Tue, Nov 24, 14:00")
+    assert "Cancel visit" not in chat.labels and "Reschedule" not in chat.labels
+
+
+async def test_the_visit_card_shows_price_address_and_comment(chat: ChatClient) -> None:
+    chat.language = "en"
+    await register(chat)
+    await chat.click("Book a visit")
+    await chat.click("Men's haircut")
+    await chat.click("Илья")
+    await chat.click("Thu, Nov 26")
+    await chat.click("15:00")
+    await chat.click("Add a comment")
+    await chat.send("Short on the sides")
+    await chat.click("Confirm")
+    await chat.click("My visits")
+    await chat.click("Thu, Nov 26, 15:00")
+    card = chat.last.text
+    assert "Price: ₽1,800" in card
+    assert "Address: Москва, ул. Покровка, 12" in card
+    assert "Comment: Short on the sides" in card
+    assert chat.labels == ["Reschedule", "Cancel visit", "« My visits"]
