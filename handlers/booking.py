@@ -294,7 +294,7 @@ async def view_repeat(turn: Turn) -> Reply:
     picks = (await _openings(turn, target)).like_usual(weekday, minute)
     other = Button(turn._("Other time"), press.choose_days_for(target.ref))
     head = turn._("Same as last time: {service} with {master}.").format(
-        service=_service_line(turn, target.service), master=_who(turn, target.master_id)
+        service=target.service.title(turn.locale), master=_who(turn, target.master_id)
     )
     if not picks:
         text = (
@@ -306,7 +306,7 @@ async def view_repeat(turn: Turn) -> Reply:
         )
         return Reply(text, buttons=rows([other, menu_button(turn)]), edit=True)
     buttons = _slot_buttons(turn, target, picks)
-    text = head + "\n" + turn._("The nearest times close to your usual one:")
+    text = head + "\n" + turn._("Free times close to your usual day and hour:")
     return Reply(text, buttons=rows([*buttons, other, menu_button(turn)]), edit=True)
 
 
@@ -526,6 +526,9 @@ async def press_repeat(turn: Turn, args: list[str]) -> list[Reply]:
     assert turn.client is not None and turn.client.id is not None
     if refusal := await booking_refusal(turn):
         return [refusal]
+    booked = await upcoming_visits(session=turn.session, client_id=turn.client.id, now=turn.now)
+    if booked:
+        return [_already_coming(turn, booked[0])]
     visit = await last_visit(session=turn.session, client_id=turn.client.id, now=turn.now)
     service = turn.catalog.services.get(visit.service_id) if visit else None
     if visit is None or service is None or not turn.catalog.masters_for(service.id):
@@ -536,6 +539,27 @@ async def press_repeat(turn: Turn, args: list[str]) -> list[Reply]:
     master_id = visit.master_id if visit.master_id in master_ids else 0
     turn.goto(Step.BOOK_REPEAT, t=encode_target(NewVisit(service.id, master_id)))
     return [await view_repeat(turn)]
+
+
+def _already_coming(turn: Turn, visit: Visit) -> Reply:
+    """A "Repeat last visit" from a client who already has one booked: a second visit is rarely
+    what they want, so show the booked one and offer to move it."""
+    service = turn.catalog.services[visit.service_id]
+    text = "\n".join(
+        [
+            turn._("You already have a visit booked:"),
+            f"{service.title(turn.locale)} · {_master(turn, visit.master_id).name}",
+            upper_first(turn.tr.when(visit.starts_at)),
+            "",
+            turn._("Would you like to move it to another time?"),
+        ]
+    )
+    buttons = [
+        Button(turn._("Move this visit"), press.reschedule(visit.id)),
+        Button(turn._("My visits"), press.tap(Act.MY_VISITS)),
+        menu_button(turn),
+    ]
+    return Reply(text, buttons=rows(buttons), edit=True)
 
 
 FLOW = Flow(

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from bot.composition import Core
 from storage.tables import VisitStatus
 from testing.chat import ChatClient, Clock
-from tests.helpers import add_client, add_visit, book, register, utc_visit, visits
+from tests.helpers import add_client, add_visit, book, clients, register, utc_visit, visits
 
 
 async def test_client_books_a_visit_and_gets_the_confirmation(chat: ChatClient, core: Core) -> None:
@@ -218,9 +218,10 @@ async def test_repeat_last_visit_offers_the_same_service_and_master_near_the_usu
     chat.language = "en"
     await chat.send("/start")
     await chat.click("Repeat last visit")
-    assert chat.last.text.startswith("Same as last time: Fade · ₽2,200 with Илья.")
-    # The usual Friday at 15:00 this week and next, and the closest alternative this week.
-    assert chat.labels[:3] == ["Fri, Nov 27, 14:45", "Fri, Nov 27, 15:00", "Fri, Dec 4, 15:00"]
+    assert chat.last.text.startswith("Same as last time: Fade with Илья.")
+    # Three different days: the usual Friday at 15:00 this week and next, and the Thursday
+    # before (the nearest other weekday), not three times a quarter of an hour apart.
+    assert chat.labels[:3] == ["Thu, Nov 26, 15:00", "Fri, Nov 27, 15:00", "Fri, Dec 4, 15:00"]
     await chat.click("Fri, Nov 27, 15:00")
     await chat.click("Confirm")
     new = [v for v in await visits(core) if v.status == VisitStatus.booked]
@@ -305,3 +306,31 @@ async def test_back_from_the_days_of_a_one_master_service_goes_to_the_services(
     await chat.click("Kids' haircut")  # only Марина does it: no master step
     await chat.click("« Back")
     assert chat.last.text.startswith("Choose a service:")
+
+
+async def test_repeat_last_visit_with_a_visit_already_booked_offers_to_move_it(
+    chat: ChatClient, core: Core
+) -> None:
+    chat.language = "en"
+    await register(chat)
+    [client] = await clients(core)
+    assert client.id is not None
+    done = await add_visit(
+        core, client_id=client.id, master="ilya", service="fade", start=utc_visit(2026, 10, 30, 15)
+    )
+    assert done.id is not None
+    await book(chat, service="Fade", master="Илья", day="Wed, Nov 25", time="14:00")
+    await chat.send("/start")
+    await chat.click("Repeat last visit")
+    assert chat.last.text.startswith("You already have a visit booked:")
+    assert "On Wednesday, November 25, 14:00" in chat.last.text
+    await chat.click("Move this visit")
+    assert "Fade, Илья. Choose a day:" in chat.last.text
+    await chat.click("Thu, Nov 26")
+    await chat.click("16:00")
+    await chat.click("Confirm")
+    assert chat.last.text.startswith("Done! Your visit is moved.")
+    assert [(v.id, v.starts_at) for v in await visits(core)] == [
+        (done.id, done.starts_at),
+        (done.id + 1, utc_visit(2026, 11, 26, 16)),  # moved, not a second booking
+    ]
