@@ -367,6 +367,21 @@ def suggest_on_different_days(
     return sorted(best[day] for day in days)
 
 
+#: Parts of the day a long list of times is split into, by their local starting minute.
+DAY_PARTS = {"morning": 0, "afternoon": 12 * 60, "evening": 17 * 60}
+
+
+def by_part_of_day(starts: Sequence[datetime], tz: ZoneInfo) -> dict[str, list[datetime]]:
+    """``starts`` grouped by local part of the day, in the day's order; parts without a
+    start are left out (a button for them would lead nowhere)."""
+    groups: dict[str, list[datetime]] = {}
+    for start in sorted(starts):
+        minute = _minute_of_day(start, tz)
+        part = [p for p, first in DAY_PARTS.items() if minute >= first][-1]
+        groups.setdefault(part, []).append(start)
+    return groups
+
+
 def usual_time(starts: Sequence[datetime], tz: ZoneInfo) -> tuple[int | None, int | None]:
     """The client's usual local weekday and minute-of-day from past visit starts.
 

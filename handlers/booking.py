@@ -13,6 +13,7 @@ from domain.replies import Button, Reply, rows
 from domain.retention import reminders_ahead
 from domain.slots import (
     Interval,
+    by_part_of_day,
     usual_time,
 )
 from domain.text import upper_first
@@ -24,6 +25,7 @@ from domain.vocabulary import (
     TargetRef,
     decode_day,
     decode_moment,
+    decode_part_of_day,
     decode_target,
     encode_moment,
     encode_target,
@@ -136,6 +138,15 @@ def _slot_label(turn: Turn, moment: datetime) -> str:
     return f"{turn.tr.short_day(turn.tr.local(moment).date())}, {turn.tr.clock(moment)}"
 
 
+TIMES_PER_SCREEN = 12  # more time buttons than this are grouped by part of the day
+
+
+def _service_button(turn: Turn, service: ServiceInfo) -> str:
+    """'Men's haircut · 1 h · ₽1,800': how long it takes matters as much as the price."""
+    duration = turn.tr.minutes(service.minutes)
+    return f"{service.title(turn.locale)} · {duration} · {turn.tr.money(service.price)}"
+
+
 def _service_line(turn: Turn, service: ServiceInfo) -> str:
     return f"{service.title(turn.locale)} · {turn.tr.money(service.price)}"
 
@@ -149,7 +160,7 @@ def _who(turn: Turn, master_id: int) -> str:
 
 async def view_services(turn: Turn) -> Reply:
     buttons = [
-        Button(_service_line(turn, service), press.choose_service(service.id))
+        Button(_service_button(turn, service), press.choose_service(service.id))
         for service in turn.catalog.services.values()
         if turn.catalog.masters_for(service.id)
     ]
@@ -227,11 +238,59 @@ async def view_times(turn: Turn) -> Reply:
     if not times:
         text = turn._("No free time is left on {day}. Please choose another day.")
         return Reply(text.format(day=turn.tr.day(day)), buttons=rows([back]), edit=True)
+    shown, more = list(times), list[Button]()
+    if len(times) > TIMES_PER_SCREEN:
+        parts = by_part_of_day(shown, turn.config.tz)
+        part = turn.data.get("part")
+        if part not in parts:
+            return _parts_of_day(turn, target, day, parts, back)
+        shown, more = _page(turn, target, day, parts[part], part)
+        back = Button(turn._("« Other part of the day"), press.choose_day(target.ref, day))
     buttons = [
-        Button(turn.tr.clock(moment), press.choose_time(target.ref, moment)) for moment in times
+        Button(turn.tr.clock(moment), press.choose_time(target.ref, moment)) for moment in shown
     ]
     text = turn._("{day}: choose a time:").format(day=upper_first(turn.tr.weekday_day(day)))
-    return Reply(text, buttons=(*rows(buttons, 4), (back,)), edit=True)
+    return Reply(text, buttons=(*rows(buttons, 4), *rows(more, 2), (back,)), edit=True)
+
+
+def _part_label(turn: Turn, part: str) -> str:
+    labels = {
+        "morning": turn._("Morning"),
+        "afternoon": turn._("Afternoon"),
+        "evening": turn._("Evening"),
+    }
+    return labels[part]
+
+
+def _parts_of_day(
+    turn: Turn, target: Target, day: date, parts: dict[str, list[datetime]], back: Button
+) -> Reply:
+    """Too many times for one screen: first the parts of the day that have free times."""
+    buttons = [
+        Button(_part_label(turn, part), press.choose_part_of_day(target.ref, day, part))
+        for part in parts
+    ]
+    text = turn._("{day}: what time of day suits you?").format(
+        day=upper_first(turn.tr.weekday_day(day))
+    )
+    return Reply(text, buttons=(*rows(buttons, 3), (back,)), edit=True)
+
+
+def _page(
+    turn: Turn, target: Target, day: date, times: list[datetime], part: str
+) -> tuple[list[datetime], list[Button]]:
+    """One screen of a part of the day, and the buttons to its neighbouring screens."""
+    pages = max(1, -(-len(times) // TIMES_PER_SCREEN))
+    page = min(int(turn.data.get("page", 0)), pages - 1)
+    shown = times[page * TIMES_PER_SCREEN : (page + 1) * TIMES_PER_SCREEN]
+    more = []
+    if page > 0:
+        earlier = press.choose_part_of_day(target.ref, day, part, page - 1)
+        more.append(Button(turn._("« Earlier times"), earlier))
+    if page < pages - 1:
+        later = press.choose_part_of_day(target.ref, day, part, page + 1)
+        more.append(Button(turn._("Later times »"), later))
+    return shown, more
 
 
 async def view_summary(turn: Turn) -> Reply:
@@ -358,6 +417,18 @@ async def press_day(turn: Turn, args: list[str]) -> list[Reply]:
         return await _gone(turn)
     day = decode_day(args, 1)
     turn.goto(Step.BOOK_TIME, t=target.token, day=day.isoformat(), **_kept(turn))
+    return [await view_times(turn)]
+
+
+async def press_part_of_day(turn: Turn, args: list[str]) -> list[Reply]:
+    target = await target_of(turn, args[0] if args else "")
+    if target is None:
+        return await _gone(turn)
+    day = decode_day(args, 1)
+    part, page = decode_part_of_day(args, 2)
+    turn.goto(
+        Step.BOOK_TIME, t=target.token, day=day.isoformat(), part=part, page=page, **_kept(turn)
+    )
     return [await view_times(turn)]
 
 
@@ -579,6 +650,7 @@ FLOW = Flow(
         Act.CHOOSE_SERVICE: press_service,
         Act.CHOOSE_DAYS_FOR: press_master,
         Act.CHOOSE_DAY: press_day,
+        Act.CHOOSE_PART_OF_DAY: press_part_of_day,
         Act.CHOOSE_TIME: press_time,
         Act.ADD_COMMENT: press_comment,
         Act.BACK_TO_SUMMARY: press_back_to_summary,

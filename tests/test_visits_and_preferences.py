@@ -5,7 +5,16 @@ from datetime import date
 from bot.composition import Core
 from storage.tables import VisitStatus
 from testing.chat import ChatClient, Clock
-from tests.helpers import add_client, add_visit, book, clients, register, utc_visit, visits
+from tests.helpers import (
+    add_client,
+    add_visit,
+    book,
+    clients,
+    pick_time,
+    register,
+    utc_visit,
+    visits,
+)
 
 
 async def _booked(chat: ChatClient) -> None:
@@ -69,7 +78,7 @@ async def test_reschedule_keeps_service_and_master_and_moves_the_time(
     await chat.click("Reschedule")
     assert "Men's haircut, Илья. Choose a day:" in chat.last.text
     await chat.click("Fri, Nov 27")
-    await chat.click("17:00")
+    await pick_time(chat, "17:00")
     assert chat.last.text.startswith("Moving your visit:")
     assert "From: Thu, Nov 26, 15:00" in chat.last.text
     assert "To: Fri, Nov 27, 17:00" in chat.last.text
@@ -89,7 +98,7 @@ async def test_a_reschedule_cannot_be_confirmed_after_the_cutoff(
     await chat.click("Thu, Nov 26, 15:00")
     await chat.click("Reschedule")
     await chat.click("Fri, Nov 27")
-    await chat.click("17:00")
+    await pick_time(chat, "17:00")
     clock.now = utc_visit(2026, 11, 26, 14, 30)  # the summary is confirmed half an hour before
     await chat.click("Confirm")
     assert "less than 3 h before your visit" in chat.last.text
@@ -186,7 +195,7 @@ async def test_the_visit_card_shows_price_address_and_comment(chat: ChatClient) 
     await chat.click("Men's haircut")
     await chat.click("Илья")
     await chat.click("Thu, Nov 26")
-    await chat.click("15:00")
+    await pick_time(chat, "15:00")
     await chat.click("Add a comment")
     await chat.send("Short on the sides")
     await chat.click("Confirm")
