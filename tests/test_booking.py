@@ -345,3 +345,24 @@ async def test_repeat_last_visit_with_a_visit_already_booked_offers_to_move_it(
         (done.id, done.starts_at),
         (done.id + 1, utc_visit(2026, 11, 26, 16)),  # moved, not a second booking
     ]
+
+
+async def test_a_day_with_many_free_times_asks_the_part_of_the_day_first(chat: ChatClient) -> None:
+    chat.language = "en"
+    await register(chat)
+    await chat.click("Book a visit")
+    await chat.click("Men's haircut")
+    await chat.click("Илья")
+    await chat.click("Tue, Nov 24")  # 12:00-21:00: no morning
+    assert chat.last.text == "On Tuesday, November 24: what time of day suits you?"
+    assert chat.labels == ["Afternoon", "Evening", "« Other day"]
+    await chat.click("Afternoon")
+    first = [label for label in chat.labels if ":" in label]
+    assert first == [f"{h}:{m:02}" for h in (12, 13, 14) for m in (0, 15, 30, 45)]
+    await chat.click("Later times »")
+    assert chat.labels[0] == "15:00"
+    assert "« Earlier times" in chat.labels
+    await chat.click("« Other part of the day")
+    assert chat.labels == ["Afternoon", "Evening", "« Other day"]
+    await chat.press("1:pd:n1.2:20261124:night:0")  # a forged part of the day
+    assert chat.last.text.startswith("That button is out of date")
