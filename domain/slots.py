@@ -22,6 +22,7 @@ __all__ = [
     "free_slots",
     "nearest_free",
     "suggest_like_usual",
+    "suggest_on_different_days",
     "usual_time",
     "working_intervals",
 ]
@@ -329,6 +330,56 @@ def suggest_like_usual(
         return (0 if preferred else 1, distance, candidate)
 
     return sorted(sorted(unique, key=rank)[:limit])
+
+
+def suggest_on_different_days(
+    *,
+    candidates: Sequence[datetime],
+    usual_weekday: int | None,
+    usual_minute_of_day: int | None,
+    tz: ZoneInfo,
+    limit: int = 3,
+) -> list[datetime]:
+    """Up to ``limit`` starts, one per local day, for "repeat my last visit".
+
+    Three times a quarter of an hour apart are one choice, not three: each day offers its
+    start nearest the usual time of day (the earliest without one), and the days closest
+    to the usual weekday (in either direction) win, sooner first on ties. The result is
+    sorted ascending.
+    """
+    by_day: dict[date, list[datetime]] = {}
+    for candidate in sorted(set(candidates)):
+        by_day.setdefault(candidate.astimezone(tz).date(), []).append(candidate)
+    best = {
+        day: starts[0]
+        if usual_minute_of_day is None
+        else min(starts, key=lambda c: abs(_minute_of_day(c, tz) - usual_minute_of_day))
+        for day, starts in by_day.items()
+    }
+
+    def weekday_distance(day: date) -> int:
+        if usual_weekday is None:
+            return 0
+        apart = abs(day.weekday() - usual_weekday)
+        return min(apart, 7 - apart)
+
+    days = sorted(best, key=lambda day: (weekday_distance(day), day))[: max(limit, 0)]
+    return sorted(best[day] for day in days)
+
+
+#: Parts of the day a long list of times is split into, by their local starting minute.
+DAY_PARTS = {"morning": 0, "afternoon": 12 * 60, "evening": 17 * 60}
+
+
+def by_part_of_day(starts: Sequence[datetime], tz: ZoneInfo) -> dict[str, list[datetime]]:
+    """``starts`` grouped by local part of the day, in the day's order; parts without a
+    start are left out (a button for them would lead nowhere)."""
+    groups: dict[str, list[datetime]] = {}
+    for start in sorted(starts):
+        minute = _minute_of_day(start, tz)
+        part = [p for p, first in DAY_PARTS.items() if minute >= first][-1]
+        groups.setdefault(part, []).append(start)
+    return groups
 
 
 def usual_time(starts: Sequence[datetime], tz: ZoneInfo) -> tuple[int | None, int | None]:

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from domain.payloads import BadPayload, int_arg, number, pack
+from domain.slots import DAY_PARTS
 
 
 class Act(StrEnum):
@@ -38,6 +39,7 @@ class Act(StrEnum):
     CHOOSE_DAYS_FOR = "ms"  # a master (or "any") chosen, or "other time": show the days
     CHOOSE_DAY = "dy"
     CHOOSE_TIME = "tm"
+    CHOOSE_PART_OF_DAY = "pd"  # morning / afternoon / evening of a day, and a page of it
     ADD_COMMENT = "cm"
     BACK_TO_SUMMARY = "sm"
     CONFIRM_BOOKING = "ok"
@@ -169,6 +171,20 @@ def decode_day(args: list[str], index: int) -> date:
         raise BadPayload(":".join(args)) from None
 
 
+PARTS_OF_DAY = tuple(DAY_PARTS)
+LAST_PAGE = 20  # a day has fewer screens of times than this; a larger page is forged
+
+
+def decode_part_of_day(args: list[str], index: int) -> tuple[str, int]:
+    """A part of the day and a page of its times; BadPayload for anything else."""
+    if index >= len(args) or args[index] not in PARTS_OF_DAY:
+        raise BadPayload(":".join(args))
+    page = int_arg(args, index + 1)
+    if page > LAST_PAGE:
+        raise BadPayload(":".join(args))
+    return args[index], page
+
+
 # --- payload builders --------------------------------------------------------------------
 
 
@@ -187,6 +203,10 @@ def choose_days_for(target: TargetRef) -> str:
 
 def choose_day(target: TargetRef, day: date) -> str:
     return pack(Act.CHOOSE_DAY, encode_target(target), f"{day:%Y%m%d}")
+
+
+def choose_part_of_day(target: TargetRef, day: date, part: str, page: int = 0) -> str:
+    return pack(Act.CHOOSE_PART_OF_DAY, encode_target(target), f"{day:%Y%m%d}", part, page)
 
 
 def choose_time(target: TargetRef, start: datetime) -> str:

@@ -13,6 +13,7 @@ from domain.replies import Button, Reply, rows
 from domain.retention import reminders_ahead
 from domain.slots import (
     Interval,
+    by_part_of_day,
     usual_time,
 )
 from domain.text import upper_first
@@ -24,6 +25,7 @@ from domain.vocabulary import (
     TargetRef,
     decode_day,
     decode_moment,
+    decode_part_of_day,
     decode_target,
     encode_moment,
     encode_target,
@@ -136,6 +138,15 @@ def _slot_label(turn: Turn, moment: datetime) -> str:
     return f"{turn.tr.short_day(turn.tr.local(moment).date())}, {turn.tr.clock(moment)}"
 
 
+TIMES_PER_SCREEN = 12  # more time buttons than this are grouped by part of the day
+
+
+def _service_button(turn: Turn, service: ServiceInfo) -> str:
+    """'Men's haircut · 1 h · ₽1,800': how long it takes matters as much as the price."""
+    duration = turn.tr.minutes(service.minutes)
+    return f"{service.title(turn.locale)} · {duration} · {turn.tr.money(service.price)}"
+
+
 def _service_line(turn: Turn, service: ServiceInfo) -> str:
     return f"{service.title(turn.locale)} · {turn.tr.money(service.price)}"
 
@@ -149,7 +160,7 @@ def _who(turn: Turn, master_id: int) -> str:
 
 async def view_services(turn: Turn) -> Reply:
     buttons = [
-        Button(_service_line(turn, service), press.choose_service(service.id))
+        Button(_service_button(turn, service), press.choose_service(service.id))
         for service in turn.catalog.services.values()
         if turn.catalog.masters_for(service.id)
     ]
@@ -190,12 +201,7 @@ async def view_days(turn: Turn) -> Reply:
     if target is None:
         return await view_services(turn)
     days = (await _openings(turn, target)).days()
-    back = Button(
-        turn._("« Back"),
-        press.choose_service(target.service.id)
-        if target.visit is None
-        else press.tap(Act.MY_VISITS),
-    )
+    back = Button(turn._("« Back"), _back_from_days(turn, target))
     if not days:
         text = turn._("{who} has no free time in the next {n} days. Please choose another master.")
         text = text.format(who=_who(turn, target.master_id), n=turn.config.booking.horizon_days)
@@ -205,6 +211,16 @@ async def view_days(turn: Turn) -> Reply:
         service=target.service.title(turn.locale), who=_who(turn, target.master_id)
     )
     return Reply(text, buttons=(*rows(buttons, 3), (back,)), edit=True)
+
+
+def _back_from_days(turn: Turn, target: Target) -> str:
+    """Where "« Back" leads from the day list. A service only one master does skips the
+    master step, so going back to it would land on this very day list again."""
+    if target.visit is not None:
+        return press.tap(Act.MY_VISITS)
+    if len(turn.catalog.masters_for(target.service.id)) == 1:
+        return press.tap(Act.START_BOOKING)
+    return press.choose_service(target.service.id)
 
 
 async def view_times(turn: Turn) -> Reply:
@@ -222,11 +238,59 @@ async def view_times(turn: Turn) -> Reply:
     if not times:
         text = turn._("No free time is left on {day}. Please choose another day.")
         return Reply(text.format(day=turn.tr.day(day)), buttons=rows([back]), edit=True)
+    shown, more = list(times), list[Button]()
+    if len(times) > TIMES_PER_SCREEN:
+        parts = by_part_of_day(shown, turn.config.tz)
+        part = turn.data.get("part")
+        if part not in parts:
+            return _parts_of_day(turn, target, day, parts, back)
+        shown, more = _page(turn, target, day, parts[part], part)
+        back = Button(turn._("« Other part of the day"), press.choose_day(target.ref, day))
     buttons = [
-        Button(turn.tr.clock(moment), press.choose_time(target.ref, moment)) for moment in times
+        Button(turn.tr.clock(moment), press.choose_time(target.ref, moment)) for moment in shown
     ]
     text = turn._("{day}: choose a time:").format(day=upper_first(turn.tr.weekday_day(day)))
-    return Reply(text, buttons=(*rows(buttons, 4), (back,)), edit=True)
+    return Reply(text, buttons=(*rows(buttons, 4), *rows(more, 2), (back,)), edit=True)
+
+
+def _part_label(turn: Turn, part: str) -> str:
+    labels = {
+        "morning": turn._("Morning"),
+        "afternoon": turn._("Afternoon"),
+        "evening": turn._("Evening"),
+    }
+    return labels[part]
+
+
+def _parts_of_day(
+    turn: Turn, target: Target, day: date, parts: dict[str, list[datetime]], back: Button
+) -> Reply:
+    """Too many times for one screen: first the parts of the day that have free times."""
+    buttons = [
+        Button(_part_label(turn, part), press.choose_part_of_day(target.ref, day, part))
+        for part in parts
+    ]
+    text = turn._("{day}: what time of day suits you?").format(
+        day=upper_first(turn.tr.weekday_day(day))
+    )
+    return Reply(text, buttons=(*rows(buttons, 3), (back,)), edit=True)
+
+
+def _page(
+    turn: Turn, target: Target, day: date, times: list[datetime], part: str
+) -> tuple[list[datetime], list[Button]]:
+    """One screen of a part of the day, and the buttons to its neighbouring screens."""
+    pages = max(1, -(-len(times) // TIMES_PER_SCREEN))
+    page = min(int(turn.data.get("page", 0)), pages - 1)
+    shown = times[page * TIMES_PER_SCREEN : (page + 1) * TIMES_PER_SCREEN]
+    more = []
+    if page > 0:
+        earlier = press.choose_part_of_day(target.ref, day, part, page - 1)
+        more.append(Button(turn._("« Earlier times"), earlier))
+    if page < pages - 1:
+        later = press.choose_part_of_day(target.ref, day, part, page + 1)
+        more.append(Button(turn._("Later times »"), later))
+    return shown, more
 
 
 async def view_summary(turn: Turn) -> Reply:
@@ -236,11 +300,11 @@ async def view_summary(turn: Turn) -> Reply:
     start = moment_of(turn.data["at"])
     service = target.service
     lines = [
-        turn._("Moving your visit to:") if target.visit else turn._("Please check your booking:"),
+        turn._("Moving your visit:") if target.visit else turn._("Please check your booking:"),
         "",
         turn._("Service: {service}").format(service=service.title(turn.locale)),
         turn._("Master: {master}").format(master=_master(turn, target.master_id).name),
-        turn._("When: {when}").format(when=turn.tr.when(start)),
+        *_when_lines(turn, target, start),
         turn._("Duration: {duration}").format(duration=turn.tr.minutes(service.minutes)),
         turn._("Price: {price}").format(price=turn.tr.money(service.price)),
     ]
@@ -251,13 +315,25 @@ async def view_summary(turn: Turn) -> Reply:
     confirm = Button(turn._("Confirm"), press.confirm_booking(target.ref, start))
     buttons = [confirm]
     if target.visit is None:
-        buttons.append(Button(turn._("Add a comment"), press.tap(Act.ADD_COMMENT)))
+        commented = bool(turn.data.get("comment"))
+        label = turn._("Change the comment") if commented else turn._("Add a comment")
+        buttons.append(Button(label, press.tap(Act.ADD_COMMENT)))
     day = start.astimezone(turn.config.tz).date()
     buttons += [
         Button(turn._("Change time"), press.choose_day(target.ref, day)),
         Button(turn._("Cancel"), press.tap(Act.MAIN_MENU)),
     ]
     return Reply("\n".join(lines), buttons=rows(buttons), edit=True)
+
+
+def _when_lines(turn: Turn, target: Target, start: datetime) -> list[str]:
+    """A move shows the old time next to the new one, so the client sees what changes."""
+    if target.visit is None:
+        return [turn._("When: {when}").format(when=turn.tr.when(start))]
+    return [
+        turn._("From: {when}").format(when=_slot_label(turn, target.visit.starts_at)),
+        turn._("To: {when}").format(when=_slot_label(turn, start)),
+    ]
 
 
 async def view_comment(turn: Turn) -> Reply:
@@ -277,7 +353,7 @@ async def view_repeat(turn: Turn) -> Reply:
     picks = (await _openings(turn, target)).like_usual(weekday, minute)
     other = Button(turn._("Other time"), press.choose_days_for(target.ref))
     head = turn._("Same as last time: {service} with {master}.").format(
-        service=_service_line(turn, target.service), master=_who(turn, target.master_id)
+        service=target.service.title(turn.locale), master=_who(turn, target.master_id)
     )
     if not picks:
         text = (
@@ -289,7 +365,7 @@ async def view_repeat(turn: Turn) -> Reply:
         )
         return Reply(text, buttons=rows([other, menu_button(turn)]), edit=True)
     buttons = _slot_buttons(turn, target, picks)
-    text = head + "\n" + turn._("The nearest times close to your usual one:")
+    text = head + "\n" + turn._("Free times close to your usual day and hour:")
     return Reply(text, buttons=rows([*buttons, other, menu_button(turn)]), edit=True)
 
 
@@ -323,8 +399,15 @@ async def press_master(turn: Turn, args: list[str]) -> list[Reply]:
     return await show_days(turn, target)
 
 
+def _kept(turn: Turn) -> dict[str, str]:
+    """What the client already told us about this booking (the comment): changing the day
+    or the time must not lose it."""
+    comment = turn.data.get("comment")
+    return {"comment": comment} if comment else {}
+
+
 async def show_days(turn: Turn, target: Target) -> list[Reply]:
-    turn.goto(Step.BOOK_DAY, t=target.token)
+    turn.goto(Step.BOOK_DAY, t=target.token, **_kept(turn))
     return [await view_days(turn)]
 
 
@@ -333,7 +416,19 @@ async def press_day(turn: Turn, args: list[str]) -> list[Reply]:
     if target is None:
         return await _gone(turn)
     day = decode_day(args, 1)
-    turn.goto(Step.BOOK_TIME, t=target.token, day=day.isoformat())
+    turn.goto(Step.BOOK_TIME, t=target.token, day=day.isoformat(), **_kept(turn))
+    return [await view_times(turn)]
+
+
+async def press_part_of_day(turn: Turn, args: list[str]) -> list[Reply]:
+    target = await target_of(turn, args[0] if args else "")
+    if target is None:
+        return await _gone(turn)
+    day = decode_day(args, 1)
+    part, page = decode_part_of_day(args, 2)
+    turn.goto(
+        Step.BOOK_TIME, t=target.token, day=day.isoformat(), part=part, page=page, **_kept(turn)
+    )
     return [await view_times(turn)]
 
 
@@ -346,7 +441,8 @@ async def press_time(turn: Turn, args: list[str]) -> list[Reply]:
     master_id = free.times(start.astimezone(turn.config.tz).date()).get(start)
     if master_id is None:
         return [await _taken(turn, target, start, free)]
-    turn.goto(Step.BOOK_SUMMARY, t=target.with_master(master_id).token, at=encode_moment(start))
+    token = target.with_master(master_id).token
+    turn.goto(Step.BOOK_SUMMARY, t=token, at=encode_moment(start), **_kept(turn))
     return [await view_summary(turn)]
 
 
@@ -432,6 +528,8 @@ def confirmation(turn: Turn, visit: Visit, headline: str) -> Reply:
     ]
     if turn.config.business.address:
         lines.append(turn._("Address: {address}").format(address=turn.config.business.address))
+    if visit.comment:
+        lines.append(turn._("Comment: {comment}").format(comment=visit.comment))
     promise = _reminder_promise(turn, visit)
     if promise:
         lines += ["", promise]
@@ -480,7 +578,7 @@ async def _already_booked(turn: Turn, start: datetime) -> list[Reply] | None:
 async def _taken(turn: Turn, target: Target, wanted: datetime, free: Openings) -> Reply:
     """The slot is gone: say so and offer the nearest free ones with the same master."""
     picks = free.nearest(wanted)
-    turn.goto(Step.BOOK_DAY, t=target.token)
+    turn.goto(Step.BOOK_DAY, t=target.token, **_kept(turn))
     text = turn._("Sorry, {when} is no longer available.").format(when=turn.tr.when(wanted))
     if picks:
         text += "\n" + turn._("The nearest free times:")
@@ -499,6 +597,9 @@ async def press_repeat(turn: Turn, args: list[str]) -> list[Reply]:
     assert turn.client is not None and turn.client.id is not None
     if refusal := await booking_refusal(turn):
         return [refusal]
+    booked = await upcoming_visits(session=turn.session, client_id=turn.client.id, now=turn.now)
+    if booked:
+        return [_already_coming(turn, booked[0])]
     visit = await last_visit(session=turn.session, client_id=turn.client.id, now=turn.now)
     service = turn.catalog.services.get(visit.service_id) if visit else None
     if visit is None or service is None or not turn.catalog.masters_for(service.id):
@@ -509,6 +610,27 @@ async def press_repeat(turn: Turn, args: list[str]) -> list[Reply]:
     master_id = visit.master_id if visit.master_id in master_ids else 0
     turn.goto(Step.BOOK_REPEAT, t=encode_target(NewVisit(service.id, master_id)))
     return [await view_repeat(turn)]
+
+
+def _already_coming(turn: Turn, visit: Visit) -> Reply:
+    """A "Repeat last visit" from a client who already has one booked: a second visit is rarely
+    what they want, so show the booked one and offer to move it."""
+    service = turn.catalog.services[visit.service_id]
+    text = "\n".join(
+        [
+            turn._("You already have a visit booked:"),
+            f"{service.title(turn.locale)} · {_master(turn, visit.master_id).name}",
+            upper_first(turn.tr.when(visit.starts_at)),
+            "",
+            turn._("Would you like to move it to another time?"),
+        ]
+    )
+    buttons = [
+        Button(turn._("Move this visit"), press.reschedule(visit.id)),
+        Button(turn._("My visits"), press.tap(Act.MY_VISITS)),
+        menu_button(turn),
+    ]
+    return Reply(text, buttons=rows(buttons), edit=True)
 
 
 FLOW = Flow(
@@ -528,6 +650,7 @@ FLOW = Flow(
         Act.CHOOSE_SERVICE: press_service,
         Act.CHOOSE_DAYS_FOR: press_master,
         Act.CHOOSE_DAY: press_day,
+        Act.CHOOSE_PART_OF_DAY: press_part_of_day,
         Act.CHOOSE_TIME: press_time,
         Act.ADD_COMMENT: press_comment,
         Act.BACK_TO_SUMMARY: press_back_to_summary,

@@ -50,10 +50,24 @@ def too_long(turn: Turn, text: str, limit: int) -> str | None:
     )
 
 
-def too_late_to_change(turn: Turn, visit: Visit) -> Reply | None:
-    """The answer when the visit is too close to change in the bot, or None."""
+# A visit booked by mistake can be undone at once, even one starting within the cutoff:
+# the master has not planned around it yet.
+CHANGE_GRACE = timedelta(minutes=15)
+
+
+def can_change(turn: Turn, visit: Visit) -> bool:
+    """The client may still cancel or move the visit in the bot: it is further away than
+    the cutoff, or it was booked (or last moved) less than CHANGE_GRACE ago."""
     cutoff = timedelta(hours=turn.config.booking.cancel_cutoff_hours)
     if visit.starts_at - turn.now >= cutoff:
+        return True
+    booked = max(visit.created_at, visit.rescheduled_at or visit.created_at)
+    return turn.now - booked <= CHANGE_GRACE
+
+
+def too_late_to_change(turn: Turn, visit: Visit) -> Reply | None:
+    """The answer when the visit is too close to change in the bot, or None."""
+    if can_change(turn, visit):
         return None
     text = turn._(
         "It is less than {hours} h before your visit, so it cannot be changed in the bot. "

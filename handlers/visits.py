@@ -8,7 +8,7 @@ from domain.replies import Button, Reply, rows
 from domain.text import upper_first
 from domain.vocabulary import Act, Step
 from handlers.booking import show_days, target_of
-from handlers.common import menu_button, too_late_to_change, with_hint
+from handlers.common import can_change, menu_button, too_late_to_change, with_hint
 from handlers.flows import Flow
 from handlers.turn import Turn
 from storage.queries import upcoming_visits
@@ -62,15 +62,32 @@ async def view_visit(turn: Turn) -> Reply:
     if visit is None:
         return await view_visits(turn)
     status = turn._("confirmed") if visit.status == VisitStatus.confirmed else turn._("booked")
-    lines = [_line(turn, visit), turn._("Status: {status}").format(status=status)]
+    lines = [
+        _line(turn, visit),
+        turn._("Status: {status}").format(status=status),
+        turn._("Price: {price}").format(price=turn.tr.money(visit.price)),
+    ]
+    if turn.config.business.address:
+        lines.append(turn._("Address: {address}").format(address=turn.config.business.address))
     if visit.comment:
         lines.append(turn._("Comment: {comment}").format(comment=visit.comment))
-    buttons = [
-        Button(turn._("Reschedule"), press.reschedule(visit.id)),
-        Button(turn._("Cancel visit"), press.cancel_visit(visit.id)),
-        Button(turn._("« My visits"), press.tap(Act.MY_VISITS)),
-    ]
+    buttons = [Button(turn._("« My visits"), press.tap(Act.MY_VISITS))]
+    if can_change(turn, visit):
+        buttons[:0] = [
+            Button(turn._("Reschedule"), press.reschedule(visit.id)),
+            Button(turn._("Cancel visit"), press.cancel_visit(visit.id)),
+        ]
+    else:  # buttons that would only answer "too late" are not shown at all
+        lines += ["", _call_us(turn)]
     return Reply("\n".join(lines), buttons=rows(buttons), edit=True)
+
+
+def _call_us(turn: Turn) -> str:
+    text = turn._(
+        "This visit is too soon to change in the bot. To move or cancel it, please call us: "
+        "{phone}."
+    )
+    return text.format(phone=turn.config.business.phone or "—")
 
 
 async def view_cancel(turn: Turn) -> Reply:

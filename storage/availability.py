@@ -23,7 +23,7 @@ from domain.slots import (
     free_slots,
     nearest_free,
     nearest_time_of_day,
-    suggest_like_usual,
+    suggest_on_different_days,
 )
 from storage.catalog import MasterInfo, ServiceInfo
 from storage.queries import busy_intervals
@@ -86,9 +86,10 @@ class Openings:
         }
 
     def like_usual(self, weekday: int | None, minute_of_day: int | None) -> dict[datetime, int]:
-        """A few free starts that look like the client's usual visit ("repeat my last")."""
+        """Free starts on a few different days that look like the client's usual visit
+        ("repeat my last")."""
         times = self.all_times()
-        picks = suggest_like_usual(
+        picks = suggest_on_different_days(
             candidates=list(times),
             usual_weekday=weekday,
             usual_minute_of_day=minute_of_day,

@@ -32,8 +32,21 @@ async def book(chat: ChatClient, *, service: str, master: str, day: str, time: s
     if any(master in label for label in chat.labels):
         await chat.click(master)
     await chat.click(day)
-    await chat.click(time)
+    await pick_time(chat, time)
     await chat.click("Confirm")
+
+
+async def pick_time(chat: ChatClient, time: str) -> None:
+    """A time on the day shown, through its part of the day and screens when the day has
+    too many free times for one screen (as a person would look for it)."""
+    if time not in chat.labels:
+        hour = int(time.split(":")[0])
+        part = "Morning" if hour < 12 else "Afternoon" if hour < 17 else "Evening"
+        if part in chat.labels:
+            await chat.click(part)
+    while time not in chat.labels and "Later times »" in chat.labels:
+        await chat.click("Later times »")
+    await chat.click(time)
 
 
 async def visits(core: Core) -> list[Visit]:

@@ -31,7 +31,7 @@ from testing.whatsapp_fakes import (
     FakeGraphAPI,
     WhatsAppPerson,
 )
-from tests.helpers import add_visit, book, chat_id, clients, register, visits
+from tests.helpers import add_visit, book, chat_id, clients, pick_time, register, visits
 
 VERA = "+79161234567"  # the real owner's number; WhatsApp knows her as 79161234567
 TYPED = "+7 916 123-45-67"
@@ -262,7 +262,7 @@ async def test_a_fourth_visit_is_refused_even_from_an_old_confirm_button(
     await chat.click("Fade")
     await chat.click("Илья")
     await chat.click("Thu, Nov 26")
-    await chat.click("14:00")
+    await pick_time(chat, "14:00")
     confirm = chat.button("Confirm").payload
     await book(chat, service="Fade", master="Илья", day="Fri, Nov 27", time="14:00")
 
@@ -296,10 +296,10 @@ async def test_a_visit_cannot_be_moved_onto_another_of_the_clients_visits(
     await book(chat, service="Men's haircut", master="Артём", day="Tue, Nov 24", time="17:00")
     await chat.send("/start")
     await chat.click("My visits")
-    await chat.click("17:00")
+    await pick_time(chat, "17:00")
     await chat.click("Reschedule")
     await chat.click("Tue, Nov 24")
-    await chat.click("14:00")
+    await pick_time(chat, "14:00")
 
     await chat.click("Confirm")
 

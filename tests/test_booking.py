@@ -9,21 +9,32 @@ from sqlalchemy import text
 from bot.composition import Core
 from storage.tables import VisitStatus
 from testing.chat import ChatClient, Clock
-from tests.helpers import add_client, add_visit, book, register, utc_visit, visits
+from tests.helpers import (
+    add_client,
+    add_visit,
+    book,
+    clients,
+    pick_time,
+    register,
+    utc_visit,
+    visits,
+)
 
 
 async def test_client_books_a_visit_and_gets_the_confirmation(chat: ChatClient, core: Core) -> None:
     chat.language = "en"
     await register(chat)
     await chat.click("Book a visit")
-    assert chat.labels[0] == "Men's haircut · ₽1,800"
+    assert chat.labels[0] == "Men's haircut · 1 h · ₽1,800"
     await chat.click("Men's haircut")
     assert chat.labels[:4] == ["Any available master", "Артём", "Илья", "Марина"]
     await chat.click("Илья")
     assert chat.labels[0] == "Tue, Nov 24"  # Monday is Ilya's day off
     await chat.click("Tue, Nov 24")
-    assert chat.labels[0] == "12:00"  # Ilya starts at 12 on Tuesdays
-    await chat.click("15:30")
+    assert chat.labels == ["Afternoon", "Evening", "« Other day"]  # Ilya starts at 12
+    await chat.click("Afternoon")
+    assert chat.labels[0] == "12:00"
+    await pick_time(chat, "15:30")
 
     summary = chat.last.text
     assert "Service: Men's haircut" in summary
@@ -87,7 +98,7 @@ async def test_free_text_where_buttons_are_expected_shows_the_step_again(chat: C
     assert chat.last.text.startswith("Please choose one of the buttons below.")
     assert chat.labels == days
     await chat.click("Wed, Nov 25")  # the conversation goes on from the same step
-    assert "choose a time" in chat.last.text
+    assert chat.last.text.startswith("On Wednesday, November 25: what time of day suits you?")
 
 
 async def test_a_slot_taken_meanwhile_is_refused_with_the_nearest_free_ones(
@@ -129,7 +140,7 @@ async def test_two_clients_confirming_the_same_slot_at_once_only_one_gets_it(
         await chat.click("Fade")
         await chat.click("Илья")
         await chat.click("Thu, Nov 26")
-        await chat.click("16:00")
+        await pick_time(chat, "16:00")
     confirm = [chat.button("Confirm").payload for chat in chats]
 
     answers = await asyncio.gather(*(chat.press(p) for chat, p in zip(chats, confirm, strict=True)))
@@ -162,7 +173,7 @@ async def test_a_comment_over_the_limit_is_refused_and_the_booking_goes_on(
     await chat.click("Men's haircut")
     await chat.click("Марина")
     await chat.click("Wed, Nov 25")
-    await chat.click("10:00")
+    await pick_time(chat, "10:00")
     await chat.click("Add a comment")
     await chat.send("a" * 5000)
     assert chat.last.text.startswith("That is 5000 characters; the limit is 500.")
@@ -193,7 +204,7 @@ async def test_a_summary_whose_time_has_passed_is_not_booked(
     await chat.click("Men's haircut")
     await chat.click("Артём")
     await chat.click("Mon, Nov 23")
-    await chat.click("11:00")
+    await pick_time(chat, "11:00")
     clock.advance(hours=2)  # now 11:00 Moscow: too late for an 11:00 visit
     await chat.click("Confirm")
     assert "is no longer available" in chat.last.text
@@ -218,9 +229,10 @@ async def test_repeat_last_visit_offers_the_same_service_and_master_near_the_usu
     chat.language = "en"
     await chat.send("/start")
     await chat.click("Repeat last visit")
-    assert chat.last.text.startswith("Same as last time: Fade · ₽2,200 with Илья.")
-    # The usual Friday at 15:00 this week and next, and the closest alternative this week.
-    assert chat.labels[:3] == ["Fri, Nov 27, 14:45", "Fri, Nov 27, 15:00", "Fri, Dec 4, 15:00"]
+    assert chat.last.text.startswith("Same as last time: Fade with Илья.")
+    # Three different days: the usual Friday at 15:00 this week and next, and the Thursday
+    # before (the nearest other weekday), not three times a quarter of an hour apart.
+    assert chat.labels[:3] == ["Thu, Nov 26, 15:00", "Fri, Nov 27, 15:00", "Fri, Dec 4, 15:00"]
     await chat.click("Fri, Nov 27, 15:00")
     await chat.click("Confirm")
     new = [v for v in await visits(core) if v.status == VisitStatus.booked]
@@ -238,7 +250,7 @@ async def test_a_database_error_says_try_again_and_loses_nothing(
     await chat.click("Fade")
     await chat.click("Илья")
     await chat.click("Wed, Nov 25")
-    await chat.click("12:00")
+    await pick_time(chat, "12:00")
     async with core.db.engine.begin() as connection:
         await connection.execute(text("ALTER TABLE visit RENAME TO visit_away"))
     await chat.click("Confirm")
@@ -266,3 +278,91 @@ async def test_the_confirmation_promises_only_the_reminders_still_ahead(
     await book(chat, service="Men's haircut", master="Илья", day="Tue, Nov 24", time="13:00")
     assert chat.last.kind == "booking_confirmation"
     assert "remind" not in chat.last.text
+
+
+async def test_the_comment_survives_a_change_of_time_and_is_repeated_in_the_confirmation(
+    chat: ChatClient, core: Core
+) -> None:
+    chat.language = "en"
+    await register(chat)
+    await chat.click("Book a visit")
+    await chat.click("Men's haircut")
+    await chat.click("Марина")
+    await chat.click("Wed, Nov 25")
+    await pick_time(chat, "10:00")
+    await chat.click("Add a comment")
+    await chat.send("Short on the sides, please")
+    assert "Add a comment" not in chat.labels
+    await chat.click("Change the comment")  # the comment can still be changed
+    await chat.send("Short on the sides")
+    await chat.click("Change time")
+    await chat.click("« Other day")
+    await chat.click("Thu, Nov 26")
+    await pick_time(chat, "11:00")
+    assert "Comment: Short on the sides" in chat.last.text
+    assert "Change the comment" in chat.labels
+    await chat.click("Confirm")
+    assert "Comment: Short on the sides" in chat.last.text
+    [visit] = await visits(core)
+    assert visit.comment == "Short on the sides"
+    assert visit.starts_at == utc_visit(2026, 11, 26, 11)
+
+
+async def test_back_from_the_days_of_a_one_master_service_goes_to_the_services(
+    chat: ChatClient,
+) -> None:
+    chat.language = "en"
+    await register(chat)
+    await chat.click("Book a visit")
+    await chat.click("Kids' haircut")  # only Марина does it: no master step
+    await chat.click("« Back")
+    assert chat.last.text.startswith("Choose a service:")
+
+
+async def test_repeat_last_visit_with_a_visit_already_booked_offers_to_move_it(
+    chat: ChatClient, core: Core
+) -> None:
+    chat.language = "en"
+    await register(chat)
+    [client] = await clients(core)
+    assert client.id is not None
+    done = await add_visit(
+        core, client_id=client.id, master="ilya", service="fade", start=utc_visit(2026, 10, 30, 15)
+    )
+    assert done.id is not None
+    await book(chat, service="Fade", master="Илья", day="Wed, Nov 25", time="14:00")
+    await chat.send("/start")
+    await chat.click("Repeat last visit")
+    assert chat.last.text.startswith("You already have a visit booked:")
+    assert "On Wednesday, November 25, 14:00" in chat.last.text
+    await chat.click("Move this visit")
+    assert "Fade, Илья. Choose a day:" in chat.last.text
+    await chat.click("Thu, Nov 26")
+    await pick_time(chat, "16:00")
+    await chat.click("Confirm")
+    assert chat.last.text.startswith("Done! Your visit is moved.")
+    assert [(v.id, v.starts_at) for v in await visits(core)] == [
+        (done.id, done.starts_at),
+        (done.id + 1, utc_visit(2026, 11, 26, 16)),  # moved, not a second booking
+    ]
+
+
+async def test_a_day_with_many_free_times_asks_the_part_of_the_day_first(chat: ChatClient) -> None:
+    chat.language = "en"
+    await register(chat)
+    await chat.click("Book a visit")
+    await chat.click("Men's haircut")
+    await chat.click("Илья")
+    await chat.click("Tue, Nov 24")  # 12:00-21:00: no morning
+    assert chat.last.text == "On Tuesday, November 24: what time of day suits you?"
+    assert chat.labels == ["Afternoon", "Evening", "« Other day"]
+    await chat.click("Afternoon")
+    first = [label for label in chat.labels if ":" in label]
+    assert first == [f"{h}:{m:02}" for h in (12, 13, 14) for m in (0, 15, 30, 45)]
+    await chat.click("Later times »")
+    assert chat.labels[0] == "15:00"
+    assert "« Earlier times" in chat.labels
+    await chat.click("« Other part of the day")
+    assert chat.labels == ["Afternoon", "Evening", "« Other day"]
+    await chat.press("1:pd:n1.2:20261124:night:0")  # a forged part of the day
+    assert chat.last.text.startswith("That button is out of date")

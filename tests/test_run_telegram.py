@@ -120,7 +120,10 @@ async def book_a_visit(anna: Person) -> None:
     await anna.tap("Book a visit", expect="Choose a service:")
     await anna.tap("Men's haircut", expect="Choose a master:")
     await anna.tap("Any available master", expect="Choose a day:")
-    await anna.tap(expect="choose a time:")  # the first day with free time, whenever now is
+    # The first day with free time, whenever now is; a day with many asks the part first.
+    await anna.tap(expect="time")
+    if anna.buttons()[1][0]["text"] in ("Morning", "Afternoon", "Evening"):
+        await anna.tap(expect="choose a time:")
     await anna.tap(expect="Please check your booking:")
     await anna.tap("Confirm", expect="Done! You are booked.")
 
@@ -183,7 +186,7 @@ async def test_regulars_run_serves_telegram_until_stopped(
     menu = fake.calls_of("setMyCommands")
     assert {params.get("language_code") for params in menu} == {"ru", "en", None}
     answered = len(fake.calls_of("answerCallbackQuery"))
-    assert answered == 10  # every tap
+    assert answered in (10, 11)  # every tap (one more when the day asks the part of the day)
     # The token is in every Bot API path: only the fake server's access log may show it.
     leaks = [r for r in caplog.records if TOKEN in r.getMessage() and r.name != "aiohttp.access"]
     assert not leaks

@@ -21,6 +21,7 @@ from domain.slots import (
     free_slots,
     nearest_free,
     suggest_like_usual,
+    suggest_on_different_days,
     usual_time,
     working_intervals,
 )
@@ -700,3 +701,30 @@ def test_usual_time_weekday_tie_goes_to_the_most_recent_visit() -> None:
     ]
     # Minutes 540, 600, 660, 720 -> median (600 + 660) / 2 = 630.
     assert usual_time(visits, MSK) == (0, 630)
+
+
+def test_suggest_on_different_days_offers_one_start_a_day_near_the_usual_weekday() -> None:
+    # 2026-11-23 is a Monday; the usual visit is a Friday (4) at 15:00.
+    every_quarter = [
+        msk(11, day, hour, minute)
+        for day in range(23, 31)
+        for hour in (10, 14, 15)
+        for minute in (0, 15, 30, 45)
+    ]
+    got = suggest_on_different_days(
+        candidates=every_quarter, usual_weekday=4, usual_minute_of_day=15 * 60, tz=MSK
+    )
+    # Friday, then its neighbours Thursday and Saturday: three days, each at 15:00.
+    assert got == [
+        msk(11, 26, 15),
+        msk(11, 27, 15),
+        msk(11, 28, 15),
+    ]
+
+
+def test_suggest_on_different_days_without_history_takes_the_first_days_earliest() -> None:
+    starts = [msk(11, 23, 12), msk(11, 23, 13), msk(11, 25, 11)]
+    got = suggest_on_different_days(
+        candidates=starts, usual_weekday=None, usual_minute_of_day=None, tz=MSK
+    )
+    assert got == [msk(11, 23, 12), msk(11, 25, 11)]

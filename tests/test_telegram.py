@@ -164,6 +164,8 @@ async def test_registration_and_booking_through_buttons_end_with_a_visit(
     await ivan.click("Men's haircut")
     await ivan.click("Илья")
     await ivan.click("Tue, Nov 24")
+    await ivan.click("Afternoon")
+    await ivan.click("Later times »")
     sent = await ivan.click("15:30")
     assert "When: on Tuesday, November 24, 15:30" in texts(sent)[0]
     sent = await ivan.click("Confirm")
@@ -180,7 +182,7 @@ async def test_registration_and_booking_through_buttons_end_with_a_visit(
     assert client is not None and client.phone == "+79123456789"
     assert await chat_id(core, client.id) == "1001"
     # Every tap was answered, so no spinner is left turning.
-    assert len(session.sent(AnswerCallbackQuery)) == 10
+    assert len(session.sent(AnswerCallbackQuery)) == 12  # two more: afternoon, later times
 
 
 async def test_a_typed_phone_also_takes_the_phone_keyboard_away(ivan: TelegramPerson) -> None:
@@ -228,7 +230,11 @@ async def test_a_time_taken_meanwhile_is_refused_politely(
         await someone.click("Men's haircut")
         await someone.click("Илья")
         await someone.click("Tue, Nov 24")
+    await ivan.click("Afternoon")
+    await ivan.click("Later times »")
     times = ivan.keyboard_message()  # Ivan looks at the times…
+    await olga.click("Afternoon")
+    await olga.click("Later times »")
     await olga.click("15:30")
     await olga.click("Confirm")  # …while Olga takes 15:30
 

@@ -5,7 +5,16 @@ from datetime import date
 from bot.composition import Core
 from storage.tables import VisitStatus
 from testing.chat import ChatClient, Clock
-from tests.helpers import add_client, add_visit, book, clients, register, utc_visit, visits
+from tests.helpers import (
+    add_client,
+    add_visit,
+    book,
+    clients,
+    pick_time,
+    register,
+    utc_visit,
+    visits,
+)
 
 
 async def _booked(chat: ChatClient) -> None:
@@ -45,10 +54,15 @@ async def test_after_the_cutoff_the_client_is_asked_to_call(
     chat: ChatClient, core: Core, clock: Clock
 ) -> None:
     await _booked(chat)
-    clock.now = utc_visit(2026, 11, 26, 13)  # two hours before; the cutoff is three
     await chat.click("My visits")
     await chat.click("Thu, Nov 26, 15:00")
-    await chat.click("Cancel visit")
+    cancel = chat.button("Cancel visit").payload
+    clock.now = utc_visit(2026, 11, 26, 13)  # two hours before; the cutoff is three
+    await chat.click("« My visits")
+    await chat.click("Thu, Nov 26, 15:00")
+    assert chat.labels == ["« My visits"]  # no buttons that cannot work
+    assert "please call us: +7 495 123-45-67" in chat.last.text
+    await chat.press(cancel)  # the button of the earlier card
     assert "less than 3 h before your visit" in chat.last.text
     assert "+7 495 123-45-67" in chat.last.text
     [visit] = await visits(core)
@@ -64,8 +78,10 @@ async def test_reschedule_keeps_service_and_master_and_moves_the_time(
     await chat.click("Reschedule")
     assert "Men's haircut, Илья. Choose a day:" in chat.last.text
     await chat.click("Fri, Nov 27")
-    await chat.click("17:00")
-    assert chat.last.text.startswith("Moving your visit to:")
+    await pick_time(chat, "17:00")
+    assert chat.last.text.startswith("Moving your visit:")
+    assert "From: Thu, Nov 26, 15:00" in chat.last.text
+    assert "To: Fri, Nov 27, 17:00" in chat.last.text
     await chat.click("Confirm")
     assert chat.last.text.startswith("Done! Your visit is moved.")
     [visit] = await visits(core)
@@ -82,7 +98,7 @@ async def test_a_reschedule_cannot_be_confirmed_after_the_cutoff(
     await chat.click("Thu, Nov 26, 15:00")
     await chat.click("Reschedule")
     await chat.click("Fri, Nov 27")
-    await chat.click("17:00")
+    await pick_time(chat, "17:00")
     clock.now = utc_visit(2026, 11, 26, 14, 30)  # the summary is confirmed half an hour before
     await chat.click("Confirm")
     assert "less than 3 h before your visit" in chat.last.text
@@ -204,3 +220,51 @@ async def test_birthday_is_removed_and_clear_note_only_with_a_note(chat: ChatCli
     await chat.click("Remove my birthday")
     assert chat.last.text.startswith("Your birthday is removed.")
     assert "Birthday: —" in chat.last.text
+
+
+async def test_a_visit_booked_minutes_ago_can_be_cancelled_within_the_cutoff(
+    chat: ChatClient, core: Core, clock: Clock
+) -> None:
+    chat.language = "en"
+    await register(chat)
+    clock.now = utc_visit(2026, 11, 24, 12)
+    await book(chat, service="Men's haircut", master="Илья", day="Tue, Nov 24", time="13:00")
+    clock.advance(minutes=10)  # 50 minutes before the visit, 10 minutes after booking
+    await chat.click("My visits")
+    await chat.click("Tue, Nov 24, 13:00")
+    await chat.click("Cancel visit")
+    await chat.click("Yes, cancel it")
+    assert chat.last.text.startswith("Your visit is cancelled:")
+    [visit] = await visits(core)
+    assert visit.status == VisitStatus.cancelled
+
+
+async def test_the_grace_ends_fifteen_minutes_after_booking(chat: ChatClient, clock: Clock) -> None:
+    chat.language = "en"
+    await register(chat)
+    clock.now = utc_visit(2026, 11, 24, 12)
+    await book(chat, service="Men's haircut", master="Илья", day="Tue, Nov 24", time="14:00")
+    clock.advance(minutes=16)
+    await chat.click("My visits")
+    await chat.click("Tue, Nov 24, 14:00")
+    assert "Cancel visit" not in chat.labels and "Reschedule" not in chat.labels
+
+
+async def test_the_visit_card_shows_price_address_and_comment(chat: ChatClient) -> None:
+    chat.language = "en"
+    await register(chat)
+    await chat.click("Book a visit")
+    await chat.click("Men's haircut")
+    await chat.click("Илья")
+    await chat.click("Thu, Nov 26")
+    await pick_time(chat, "15:00")
+    await chat.click("Add a comment")
+    await chat.send("Short on the sides")
+    await chat.click("Confirm")
+    await chat.click("My visits")
+    await chat.click("Thu, Nov 26, 15:00")
+    card = chat.last.text
+    assert "Price: ₽1,800" in card
+    assert "Address: Москва, ул. Покровка, 12" in card
+    assert "Comment: Short on the sides" in card
+    assert chat.labels == ["Reschedule", "Cancel visit", "« My visits"]

@@ -78,7 +78,7 @@ GREETING = (
 NAME = "Как вас зовут?"
 HINT = "Выберите, пожалуйста, одну из кнопок ниже."
 MENU = "Ivan, чем можем помочь?"
-HAIRCUT = "Мужская стрижка · 1\xa0800\xa0₽"  # 25 characters: a row shows "Мужская стрижка…"
+HAIRCUT = "Мужская стрижка · 1 ч · 1\xa0800\xa0₽"  # too long for a row: "Мужская стрижка · 1 ч…"
 
 
 # --- fixtures --------------------------------------------------------------------------------
@@ -315,17 +315,21 @@ async def test_registration_and_booking_by_lists_and_buttons_end_with_a_visit(
     [services] = await ivan.tap("Записаться")
     assert services.text == "Выберите услугу:"
     haircut = ivan.find(HAIRCUT)
-    assert (haircut.title, haircut.description) == ("Мужская стрижка…", HAIRCUT)
+    assert (haircut.title, haircut.description) == ("Мужская стрижка · 1 ч…", HAIRCUT)
     await ivan.tap(HAIRCUT)
     [days] = await ivan.tap("Илья")
     # Twelve working days and "« Назад": nine on the first page, then "More…".
     assert len(days.titles) == 10 and days.titles[-1] == ru._("More…")
     [times] = await ivan.tap("вт, 24 нояб.")
-    assert times.text == "Во вторник, 24 ноября. Выберите время:"
-    assert times.titles[0] == "12:00" and "15:30" not in times.titles
-    [second_page] = await ivan.tap(ru._("More…"))
-    assert second_page.text == times.text
-    assert second_page.titles[0] == "14:15" and "15:30" in second_page.titles
+    assert times.text == "Во вторник, 24 ноября. В какое время дня вам удобно?"
+    assert times.titles == ["День", "Вечер", "« Другой день"]
+    [afternoon] = await ivan.tap("День")
+    assert afternoon.text == "Во вторник, 24 ноября. Выберите время:"
+    assert afternoon.titles[0] == "12:00" and "15:30" not in afternoon.titles
+    [rest] = await ivan.tap(ru._("More…"))  # a WhatsApp list holds ten rows
+    assert "Позже »" in rest.titles
+    [later] = await ivan.tap("Позже »")
+    assert later.titles[0] == "15:00" and "15:30" in later.titles
     [summary] = await ivan.tap("15:30")
     assert "Когда: во вторник, 24 ноября, 15:30" in summary.text
     assert summary.titles == ["Подтвердить", "Добавить комментарий", "Изменить время", "Отмена"]

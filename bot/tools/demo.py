@@ -158,6 +158,7 @@ async def tour(core: Core) -> None:
     await _press(new, Act.CHOOSE_SERVICE)
     await _press(new, Act.CHOOSE_DAYS_FOR)
     await _press(new, Act.CHOOSE_DAY)
+    await _press_if_shown(new, Act.CHOOSE_PART_OF_DAY)  # a day with many free times
     await _press(new, Act.CHOOSE_TIME)
     await _press(new, Act.CONFIRM_BOOKING)
 
@@ -180,6 +181,12 @@ async def _press(chat: ConsoleChat, action: Act, *args: str) -> None:
             await chat.choose(button.label)
             return
     raise LookupError(f"the tour expected a {prefix!r} button; the bot showed {buttons}")
+
+
+async def _press_if_shown(chat: ConsoleChat, action: Act) -> None:
+    buttons = chat.last.flat_buttons if chat.last else []
+    if any(button.payload.startswith(pack(action) + ":") for button in buttons):
+        await _press(chat, action)
 
 
 async def _regular_without_booking(core: Core) -> str:
