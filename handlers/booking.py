@@ -152,7 +152,9 @@ def _service_line(turn: Turn, service: ServiceInfo) -> str:
 
 
 def _who(turn: Turn, master_id: int) -> str:
-    return _master(turn, master_id).name if master_id else turn._("any available master")
+    return (
+        _master(turn, master_id).title(turn.locale) if master_id else turn._("any available master")
+    )
 
 
 # Views: each shows its step again from the conversation data alone.
@@ -182,7 +184,7 @@ async def view_masters(turn: Turn) -> Reply:
         star = "★ " if master_id == favourite else ""
         buttons.append(
             Button(
-                star + _master(turn, master_id).name,
+                star + _master(turn, master_id).title(turn.locale),
                 press.choose_days_for(NewVisit(service.id, master_id)),
             )
         )
@@ -303,13 +305,17 @@ async def view_summary(turn: Turn) -> Reply:
         turn._("Moving your visit:") if target.visit else turn._("Please check your booking:"),
         "",
         turn._("Service: {service}").format(service=service.title(turn.locale)),
-        turn._("Master: {master}").format(master=_master(turn, target.master_id).name),
+        turn._("Master: {master}").format(
+            master=_master(turn, target.master_id).title(turn.locale)
+        ),
         *_when_lines(turn, target, start),
         turn._("Duration: {duration}").format(duration=turn.tr.minutes(service.minutes)),
         turn._("Price: {price}").format(price=turn.tr.money(service.price)),
     ]
     if turn.config.business.address:
-        lines.append(turn._("Address: {address}").format(address=turn.config.business.address))
+        lines.append(
+            turn._("Address: {address}").format(address=turn.config.business.where(turn.locale))
+        )
     if turn.data.get("comment"):
         lines.append(turn._("Comment: {comment}").format(comment=turn.data["comment"]))
     confirm = Button(turn._("Confirm"), press.confirm_booking(target.ref, start))
@@ -521,13 +527,15 @@ def confirmation(turn: Turn, visit: Visit, headline: str) -> Reply:
     lines = [
         headline,
         "",
-        f"{service.title(turn.locale)} · {_master(turn, visit.master_id).name}",
+        f"{service.title(turn.locale)} · {_master(turn, visit.master_id).title(turn.locale)}",
         upper_first(turn.tr.when(visit.starts_at)),
         turn._("Duration: {duration}").format(duration=turn.tr.minutes(service.minutes)),
         turn._("Price: {price}").format(price=turn.tr.money(visit.price)),
     ]
     if turn.config.business.address:
-        lines.append(turn._("Address: {address}").format(address=turn.config.business.address))
+        lines.append(
+            turn._("Address: {address}").format(address=turn.config.business.where(turn.locale))
+        )
     if visit.comment:
         lines.append(turn._("Comment: {comment}").format(comment=visit.comment))
     promise = _reminder_promise(turn, visit)
@@ -619,7 +627,7 @@ def _already_coming(turn: Turn, visit: Visit) -> Reply:
     text = "\n".join(
         [
             turn._("You already have a visit booked:"),
-            f"{service.title(turn.locale)} · {_master(turn, visit.master_id).name}",
+            f"{service.title(turn.locale)} · {_master(turn, visit.master_id).title(turn.locale)}",
             upper_first(turn.tr.when(visit.starts_at)),
             "",
             turn._("Would you like to move it to another time?"),

@@ -19,9 +19,8 @@ def _line(turn: Turn, visit: Visit) -> str:
     service = turn.catalog.services.get(visit.service_id)
     master = turn.catalog.masters.get(visit.master_id)
     title = service.title(turn.locale) if service else "—"
-    return (
-        f"{upper_first(turn.tr.when(visit.starts_at))} — {title}, {master.name if master else '—'}"
-    )
+    who = master.title(turn.locale) if master else "—"
+    return f"{upper_first(turn.tr.when(visit.starts_at))} — {title}, {who}"
 
 
 async def _own_active(turn: Turn, visit_id: int) -> Visit | None:
@@ -68,7 +67,9 @@ async def view_visit(turn: Turn) -> Reply:
         turn._("Price: {price}").format(price=turn.tr.money(visit.price)),
     ]
     if turn.config.business.address:
-        lines.append(turn._("Address: {address}").format(address=turn.config.business.address))
+        lines.append(
+            turn._("Address: {address}").format(address=turn.config.business.where(turn.locale))
+        )
     if visit.comment:
         lines.append(turn._("Comment: {comment}").format(comment=visit.comment))
     buttons = [Button(turn._("« My visits"), press.tap(Act.MY_VISITS))]

@@ -20,7 +20,7 @@ from tests.helpers import (
 async def _booked(chat: ChatClient) -> None:
     chat.language = "en"
     await register(chat)
-    await book(chat, service="Men's haircut", master="Илья", day="Thu, Nov 26", time="15:00")
+    await book(chat, service="Men's haircut", master="Ilya", day="Thu, Nov 26", time="15:00")
 
 
 async def test_my_visits_lists_upcoming_visits(chat: ChatClient) -> None:
@@ -28,7 +28,7 @@ async def test_my_visits_lists_upcoming_visits(chat: ChatClient) -> None:
     await chat.click("My visits")
     assert chat.last.text.splitlines()[:2] == [
         "You have 1 upcoming visit:",
-        "On Thursday, November 26, 15:00 — Men's haircut, Илья",
+        "On Thursday, November 26, 15:00 — Men's haircut, Ilya",
     ]
     assert chat.labels == ["Thu, Nov 26, 15:00", "« Main menu"]
 
@@ -76,7 +76,7 @@ async def test_reschedule_keeps_service_and_master_and_moves_the_time(
     await chat.click("My visits")
     await chat.click("Thu, Nov 26, 15:00")
     await chat.click("Reschedule")
-    assert "Men's haircut, Илья. Choose a day:" in chat.last.text
+    assert "Men's haircut, Ilya. Choose a day:" in chat.last.text
     await chat.click("Fri, Nov 27")
     await pick_time(chat, "17:00")
     assert chat.last.text.startswith("Moving your visit:")
@@ -157,7 +157,7 @@ async def test_preferences_are_saved(chat: ChatClient, core: Core) -> None:
     await chat.click("Main menu")
     await chat.click("Book a visit")
     await chat.click("Men's haircut")
-    assert chat.labels[1] == "★ Марина"
+    assert chat.labels[1] == "★ Marina"
 
 
 async def test_name_and_phone_are_changed_in_preferences(chat: ChatClient, core: Core) -> None:
@@ -228,7 +228,7 @@ async def test_a_visit_booked_minutes_ago_can_be_cancelled_within_the_cutoff(
     chat.language = "en"
     await register(chat)
     clock.now = utc_visit(2026, 11, 24, 12)
-    await book(chat, service="Men's haircut", master="Илья", day="Tue, Nov 24", time="13:00")
+    await book(chat, service="Men's haircut", master="Ilya", day="Tue, Nov 24", time="13:00")
     clock.advance(minutes=10)  # 50 minutes before the visit, 10 minutes after booking
     await chat.click("My visits")
     await chat.click("Tue, Nov 24, 13:00")
@@ -243,7 +243,7 @@ async def test_the_grace_ends_fifteen_minutes_after_booking(chat: ChatClient, cl
     chat.language = "en"
     await register(chat)
     clock.now = utc_visit(2026, 11, 24, 12)
-    await book(chat, service="Men's haircut", master="Илья", day="Tue, Nov 24", time="14:00")
+    await book(chat, service="Men's haircut", master="Ilya", day="Tue, Nov 24", time="14:00")
     clock.advance(minutes=16)
     await chat.click("My visits")
     await chat.click("Tue, Nov 24, 14:00")
@@ -255,7 +255,7 @@ async def test_the_visit_card_shows_price_address_and_comment(chat: ChatClient) 
     await register(chat)
     await chat.click("Book a visit")
     await chat.click("Men's haircut")
-    await chat.click("Илья")
+    await chat.click("Ilya")
     await chat.click("Thu, Nov 26")
     await pick_time(chat, "15:00")
     await chat.click("Add a comment")
@@ -265,6 +265,6 @@ async def test_the_visit_card_shows_price_address_and_comment(chat: ChatClient) 
     await chat.click("Thu, Nov 26, 15:00")
     card = chat.last.text
     assert "Price: ₽1,800" in card
-    assert "Address: Москва, ул. Покровка, 12" in card
+    assert "Address: 12 Pokrovka Street, Moscow" in card
     assert "Comment: Short on the sides" in card
     assert chat.labels == ["Reschedule", "Cancel visit", "« My visits"]
