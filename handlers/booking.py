@@ -251,7 +251,7 @@ async def view_times(turn: Turn) -> Reply:
     buttons = [
         Button(turn.tr.clock(moment), press.choose_time(target.ref, moment)) for moment in shown
     ]
-    text = turn._("{day}: choose a time:").format(day=upper_first(turn.tr.weekday_day(day)))
+    text = turn._("Which time suits you {day}?").format(day=turn.tr.weekday_day(day))
     return Reply(text, buttons=(*rows(buttons, 4), *rows(more, 2), (back,)), edit=True)
 
 
@@ -596,7 +596,7 @@ async def _taken(turn: Turn, target: Target, wanted: datetime, free: Openings) -
 
 
 async def _gone(turn: Turn) -> list[Reply]:
-    hint = turn._("That choice is no longer available. Let us start again.")
+    hint = turn._("That choice is no longer available, so let's start again.")
     turn.goto(Step.BOOK_SERVICE)
     return [with_hint(hint, await view_services(turn))]
 
@@ -611,7 +611,7 @@ async def press_repeat(turn: Turn, args: list[str]) -> list[Reply]:
     visit = await last_visit(session=turn.session, client_id=turn.client.id, now=turn.now)
     service = turn.catalog.services.get(visit.service_id) if visit else None
     if visit is None or service is None or not turn.catalog.masters_for(service.id):
-        hint = turn._("There is no earlier visit to repeat. Let us choose a service.")
+        hint = turn._("There is no earlier visit to repeat yet. Please choose a service.")
         turn.goto(Step.BOOK_SERVICE)
         return [with_hint(hint, await view_services(turn))]
     master_ids = {m.id for m in turn.catalog.masters_for(service.id)}

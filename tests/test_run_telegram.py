@@ -123,7 +123,7 @@ async def book_a_visit(anna: Person) -> None:
     # The first day with free time, whenever now is; a day with many asks the part first.
     await anna.tap(expect="time")
     if anna.buttons()[1][0]["text"] in ("Morning", "Afternoon", "Evening"):
-        await anna.tap(expect="choose a time:")
+        await anna.tap(expect="Which time suits you")
     await anna.tap(expect="Please check your booking:")
     await anna.tap("Confirm", expect="Done! You are booked.")
 

@@ -324,7 +324,7 @@ async def test_registration_and_booking_by_lists_and_buttons_end_with_a_visit(
     assert times.text == "Во вторник, 24 ноября. В какое время дня вам удобно?"
     assert times.titles == ["День", "Вечер", "« Другой день"]
     [afternoon] = await ivan.tap("День")
-    assert afternoon.text == "Во вторник, 24 ноября. Выберите время:"
+    assert afternoon.text == "Какое время вам удобно во вторник, 24 ноября?"
     assert afternoon.titles[0] == "12:00" and "15:30" not in afternoon.titles
     [rest] = await ivan.tap(ru._("More…"))  # a WhatsApp list holds ten rows
     assert "Позже »" in rest.titles
