@@ -21,14 +21,10 @@ __all__ = [
     "bookable_days",
     "free_slots",
     "nearest_free",
-    "suggest_like_usual",
     "suggest_on_different_days",
     "usual_time",
     "working_intervals",
 ]
-
-#: How far ahead a "same weekday" suggestion may lie (see :func:`suggest_like_usual`).
-_USUAL_WEEKDAY_WINDOW = timedelta(days=14)
 
 
 def _require_aware(value: datetime, name: str) -> None:
@@ -292,44 +288,6 @@ def nearest_time_of_day(
     if not candidates:
         return None
     return min(candidates, key=lambda c: abs(_minute_of_day(c, tz) - minute_of_day))
-
-
-def suggest_like_usual(
-    *,
-    candidates: Sequence[datetime],
-    usual_weekday: int | None,
-    usual_minute_of_day: int | None,
-    tz: ZoneInfo,
-    limit: int = 3,
-) -> list[datetime]:
-    """Pick up to ``limit`` free candidates that look like the client's usual visit.
-
-    Ranking: first candidates on ``usual_weekday`` (local) within two weeks of the earliest
-    candidate's local date, nearest to ``usual_minute_of_day`` (local), earlier first on ties;
-    then all other candidates, nearest to the usual time of day, earlier first on ties. With
-    ``usual_weekday`` None only the time of day counts; with both None the earliest
-    candidates win. The chosen candidates are returned sorted ascending by time.
-    """
-    if limit <= 0 or not candidates:
-        return []
-    unique = set(candidates)
-    window_end = min(c.astimezone(tz).date() for c in unique) + _USUAL_WEEKDAY_WINDOW
-
-    def rank(candidate: datetime) -> tuple[int, int, datetime]:
-        local = candidate.astimezone(tz)
-        preferred = (
-            usual_weekday is not None
-            and local.weekday() == usual_weekday
-            and local.date() < window_end
-        )
-        distance = (
-            0
-            if usual_minute_of_day is None
-            else abs(_minute_of_day(local, tz) - usual_minute_of_day)
-        )
-        return (0 if preferred else 1, distance, candidate)
-
-    return sorted(sorted(unique, key=rank)[:limit])
 
 
 def suggest_on_different_days(

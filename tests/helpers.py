@@ -26,6 +26,12 @@ async def register(
 
 async def book(chat: ChatClient, *, service: str, master: str, day: str, time: str) -> None:
     """From the main menu to a confirmed visit."""
+    await to_summary(chat, service=service, master=master, day=day, time=time)
+    await chat.click("Confirm")
+
+
+async def to_summary(chat: ChatClient, *, service: str, master: str, day: str, time: str) -> None:
+    """From the main menu to the booking summary, before Confirm."""
     await chat.send("/start")
     await chat.click("Book a visit")
     await chat.click(service)
@@ -33,7 +39,6 @@ async def book(chat: ChatClient, *, service: str, master: str, day: str, time: s
         await chat.click(master)
     await chat.click(day)
     await pick_time(chat, time)
-    await chat.click("Confirm")
 
 
 async def pick_time(chat: ChatClient, time: str) -> None:

@@ -31,7 +31,7 @@ from testing.whatsapp_fakes import (
     FakeGraphAPI,
     WhatsAppPerson,
 )
-from tests.helpers import add_visit, book, chat_id, clients, pick_time, register, visits
+from tests.helpers import add_visit, book, chat_id, clients, pick_time, register, to_summary, visits
 
 VERA = "+79161234567"  # the real owner's number; WhatsApp knows her as 79161234567
 TYPED = "+7 916 123-45-67"
@@ -258,11 +258,7 @@ async def test_a_fourth_visit_is_refused_even_from_an_old_confirm_button(
     await book(chat, service="Fade", master="Ilya", day="Tue, Nov 24", time="14:00")
     await book(chat, service="Fade", master="Ilya", day="Wed, Nov 25", time="14:00")
     await chat.send("/start")
-    await chat.click("Book a visit")
-    await chat.click("Fade")
-    await chat.click("Ilya")
-    await chat.click("Thu, Nov 26")
-    await pick_time(chat, "14:00")
+    await to_summary(chat, service="Fade", master="Ilya", day="Thu, Nov 26", time="14:00")
     confirm = chat.button("Confirm").payload
     await book(chat, service="Fade", master="Ilya", day="Fri, Nov 27", time="14:00")
 

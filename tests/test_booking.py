@@ -16,6 +16,7 @@ from tests.helpers import (
     clients,
     pick_time,
     register,
+    to_summary,
     utc_visit,
     visits,
 )
@@ -169,11 +170,9 @@ async def test_a_comment_over_the_limit_is_refused_and_the_booking_goes_on(
 ) -> None:
     chat.language = "en"
     await register(chat)
-    await chat.click("Book a visit")
-    await chat.click("Men's haircut")
-    await chat.click("Marina")
-    await chat.click("Wed, Nov 25")
-    await pick_time(chat, "10:00")
+    await to_summary(
+        chat, service="Men's haircut", master="Marina", day="Wed, Nov 25", time="10:00"
+    )
     await chat.click("Add a comment")
     await chat.send("a" * 5000)
     assert chat.last.text.startswith("That is 5000 characters; the limit is 500.")
@@ -200,11 +199,7 @@ async def test_a_summary_whose_time_has_passed_is_not_booked(
 ) -> None:
     chat.language = "en"
     await register(chat)
-    await chat.click("Book a visit")
-    await chat.click("Men's haircut")
-    await chat.click("Artem")
-    await chat.click("Mon, Nov 23")
-    await pick_time(chat, "11:00")
+    await to_summary(chat, service="Men's haircut", master="Artem", day="Mon, Nov 23", time="11:00")
     clock.advance(hours=2)  # now 11:00 Moscow: too late for an 11:00 visit
     await chat.click("Confirm")
     assert "is no longer available" in chat.last.text
@@ -246,11 +241,7 @@ async def test_a_database_error_says_try_again_and_loses_nothing(
 ) -> None:
     chat.language = "en"
     await register(chat)
-    await chat.click("Book a visit")
-    await chat.click("Fade")
-    await chat.click("Ilya")
-    await chat.click("Wed, Nov 25")
-    await pick_time(chat, "12:00")
+    await to_summary(chat, service="Fade", master="Ilya", day="Wed, Nov 25", time="12:00")
     async with core.db.engine.begin() as connection:
         await connection.execute(text("ALTER TABLE visit RENAME TO visit_away"))
     await chat.click("Confirm")
@@ -285,11 +276,9 @@ async def test_the_comment_survives_a_change_of_time_and_is_repeated_in_the_conf
 ) -> None:
     chat.language = "en"
     await register(chat)
-    await chat.click("Book a visit")
-    await chat.click("Men's haircut")
-    await chat.click("Marina")
-    await chat.click("Wed, Nov 25")
-    await pick_time(chat, "10:00")
+    await to_summary(
+        chat, service="Men's haircut", master="Marina", day="Wed, Nov 25", time="10:00"
+    )
     await chat.click("Add a comment")
     await chat.send("Short on the sides, please")
     assert "Add a comment" not in chat.labels

@@ -20,7 +20,6 @@ from domain.slots import (
     bookable_days,
     free_slots,
     nearest_free,
-    suggest_like_usual,
     suggest_on_different_days,
     usual_time,
     working_intervals,
@@ -615,63 +614,6 @@ USUAL_CANDIDATES = [
     msk(3, 10, 10),  # Tue next week, exact time
     msk(3, 17, 10),  # Tue beyond two weeks of the first candidate
 ]
-
-
-def test_suggest_like_usual_prefers_the_usual_weekday_then_the_usual_time() -> None:
-    got = suggest_like_usual(
-        candidates=USUAL_CANDIDATES, usual_weekday=1, usual_minute_of_day=600, tz=MSK
-    )
-    assert got == [msk(3, 3, 10, 30), msk(3, 3, 12), msk(3, 10, 10)]
-
-
-def test_suggest_like_usual_picks_the_closest_time_on_the_usual_weekday_first() -> None:
-    got = suggest_like_usual(
-        candidates=USUAL_CANDIDATES, usual_weekday=1, usual_minute_of_day=600, tz=MSK, limit=2
-    )
-    assert got == [msk(3, 3, 10, 30), msk(3, 10, 10)]
-
-
-def test_suggest_like_usual_falls_back_to_other_days_nearest_usual_time_earliest_first() -> None:
-    got = suggest_like_usual(
-        candidates=USUAL_CANDIDATES, usual_weekday=1, usual_minute_of_day=600, tz=MSK, limit=5
-    )
-    # Three Tuesday slots, then the exact-time Monday and Wednesday (earlier than 03-17).
-    assert got == [msk(3, 2, 10), msk(3, 3, 10, 30), msk(3, 3, 12), msk(3, 4, 10), msk(3, 10, 10)]
-
-
-def test_suggest_like_usual_without_weekday_uses_only_time_of_day() -> None:
-    candidates = [msk(3, 2, 12), msk(3, 2, 9), msk(3, 3, 10, 15), msk(3, 4, 10)]
-    got = suggest_like_usual(
-        candidates=candidates, usual_weekday=None, usual_minute_of_day=600, tz=MSK, limit=2
-    )
-    assert got == [msk(3, 3, 10, 15), msk(3, 4, 10)]
-
-
-def test_suggest_like_usual_with_weekday_only_takes_earliest_on_that_day() -> None:
-    got = suggest_like_usual(
-        candidates=USUAL_CANDIDATES, usual_weekday=1, usual_minute_of_day=None, tz=MSK, limit=2
-    )
-    assert got == [msk(3, 3, 10, 30), msk(3, 3, 12)]
-
-
-def test_suggest_like_usual_without_history_offers_the_earliest() -> None:
-    got = suggest_like_usual(
-        candidates=USUAL_CANDIDATES, usual_weekday=None, usual_minute_of_day=None, tz=MSK
-    )
-    assert got == [msk(3, 2, 10), msk(3, 3, 10, 30), msk(3, 3, 12)]
-
-
-def test_suggest_like_usual_compares_local_wall_time_in_summer() -> None:
-    # Tuesday 2026-06-02 in Berlin (CEST, UTC+2): 08:00 UTC is the usual 10:00 local.
-    candidates = [utc(6, 2, 7), utc(6, 2, 8), utc(6, 2, 10)]
-    got = suggest_like_usual(
-        candidates=candidates, usual_weekday=1, usual_minute_of_day=600, tz=BER, limit=1
-    )
-    assert got == [utc(6, 2, 8)]
-
-
-def test_suggest_like_usual_with_no_candidates_is_empty() -> None:
-    assert suggest_like_usual(candidates=[], usual_weekday=1, usual_minute_of_day=600, tz=MSK) == []
 
 
 # ------------------------------------------------------------------------ usual time

@@ -12,6 +12,7 @@ from tests.helpers import (
     clients,
     pick_time,
     register,
+    to_summary,
     utc_visit,
     visits,
 )
@@ -253,11 +254,7 @@ async def test_the_grace_ends_fifteen_minutes_after_booking(chat: ChatClient, cl
 async def test_the_visit_card_shows_price_address_and_comment(chat: ChatClient) -> None:
     chat.language = "en"
     await register(chat)
-    await chat.click("Book a visit")
-    await chat.click("Men's haircut")
-    await chat.click("Ilya")
-    await chat.click("Thu, Nov 26")
-    await pick_time(chat, "15:00")
+    await to_summary(chat, service="Men's haircut", master="Ilya", day="Thu, Nov 26", time="15:00")
     await chat.click("Add a comment")
     await chat.send("Short on the sides")
     await chat.click("Confirm")
