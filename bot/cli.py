@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     who = chat.add_mutually_exclusive_group()
     who.add_argument("--phone", help="talk as the client with this phone number")
     who.add_argument("--new", action="store_true", help="talk as a new client (a fresh chat)")
+    who.add_argument(
+        "--as", dest="as_staff", metavar="KEY", help="talk as the master with this key (staff side)"
+    )
     simulate = commands.add_parser(
         "simulate", parents=[common], help="preview what the bot will send (on a copy of the data)"
     )
@@ -166,7 +169,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "chat":
         from bot.tools.demo import chat
 
-        return await chat(settings, phone=args.phone, new=args.new)
+        return await chat(settings, phone=args.phone, new=args.new, as_staff=args.as_staff)
     if args.command == "simulate":
         from bot.tools.simulate import SimulationError, print_human, print_lines, simulate
 

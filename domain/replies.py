@@ -39,6 +39,9 @@ class Reply:
     values: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     image: Image | None = field(default=None, compare=False)  # channels without pictures skip it
+    # From now on this chat's command list (name, description): a member of staff gets the
+    # commands of their role. Channels without a command list ignore it.
+    commands: tuple[tuple[str, str], ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "values", MappingProxyType(dict(self.values)))

@@ -136,6 +136,7 @@ KIND_CLASS: Mapping[str, MessageClass] = MappingProxyType(
     {
         "booking_confirmation": MessageClass.transactional,
         "reminder": MessageClass.transactional,
+        "visit_cancelled": MessageClass.transactional,
         "feedback_request": MessageClass.transactional,
         "care_tip": MessageClass.marketing,
         "return_nudge": MessageClass.marketing,

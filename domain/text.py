@@ -13,7 +13,7 @@ from datetime import date, datetime, tzinfo
 from decimal import Decimal
 
 from babel import Locale
-from babel.dates import format_skeleton
+from babel.dates import format_date, format_skeleton
 from babel.numbers import format_decimal, format_percent, get_currency_symbol
 
 
@@ -102,6 +102,11 @@ class Translator:
     def weekday_day(self, value: date) -> str:
         """'в пятницу, 27 ноября' / 'on Friday, November 27'."""
         return f"{self._(_ON_WEEKDAY[value.weekday()])}, {self.day(value)}"
+
+    def full_day(self, value: date) -> str:
+        """'Понедельник, 23 ноября' / 'Monday, November 23' — a heading."""
+        weekday = format_date(value, "EEEE", locale=self._babel)
+        return upper_first(f"{weekday}, {self.day(value)}")
 
     def short_day(self, value: date) -> str:
         """'пт, 27 нояб.' / 'Fri, Nov 27' — for buttons."""

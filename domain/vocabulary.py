@@ -75,6 +75,12 @@ class Act(StrEnum):
     STAFF_CAME = "mc"
     STAFF_OTHER_AMOUNT = "ma"
     STAFF_NO_SHOW = "mx"
+    # staff: the menu and the day
+    STAFF_OPEN = "so"  # a staff menu button: runs the command it names
+    STAFF_DAY = "sd"  # a day's visits (the day plan's "previous / next day")
+    STAFF_VISIT = "se"  # one visit's card, for staff
+    STAFF_CANCEL = "mz"  # cancel a visit for the client
+    STAFF_CANCEL_SURE = "my"
 
 
 class Step(StrEnum):
@@ -108,6 +114,8 @@ class Step(StrEnum):
     PREFS_PHONE = "prefs.phone"
     FEEDBACK_COMMENT = "feedback.comment"
     STAFF_AMOUNT = "staff.amount"
+    STAFF_MENU = "staff.menu"
+    STAFF_DAY = "staff.day"
 
 
 def registering(step: str) -> bool:
@@ -261,6 +269,26 @@ def staff_other_amount(visit_id: int | None) -> str:
 
 def staff_no_show(visit_id: int | None) -> str:
     return pack(Act.STAFF_NO_SHOW, visit_id)
+
+
+def staff_open(command: str) -> str:
+    return pack(Act.STAFF_OPEN, command)
+
+
+def staff_day(day: date) -> str:
+    return pack(Act.STAFF_DAY, f"{day:%Y%m%d}")
+
+
+def staff_visit(visit_id: int | None) -> str:
+    return pack(Act.STAFF_VISIT, visit_id)
+
+
+def staff_cancel(visit_id: int | None) -> str:
+    return pack(Act.STAFF_CANCEL, visit_id)
+
+
+def staff_cancel_sure(visit_id: int | None) -> str:
+    return pack(Act.STAFF_CANCEL_SURE, visit_id)
 
 
 def answer_consent(yes: bool) -> str:

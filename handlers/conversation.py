@@ -17,7 +17,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain.payloads import BadPayload, unpack
 from domain.replies import Reply
 from domain.vocabulary import Step, registering
-from handlers import booking, followups, menu, preferences, registration, staff, visits
+from handlers import (
+    booking,
+    followups,
+    menu,
+    preferences,
+    registration,
+    staff,
+    staff_day,
+    staff_menu,
+    visits,
+)
 from handlers.common import with_hint
 from handlers.events import Choice, Command, Contact, Event, Inbound, Text
 from handlers.flows import Flows
@@ -26,10 +36,12 @@ from storage.db import Database
 from storage.identities import record_inbound
 from storage.processed import forget_handled, mark_handled
 from storage.queries import client_for, conversation_for, staff_for
+from storage.staff import staff_by_key
 from storage.tables import Conversation, Staff
 
 log = logging.getLogger(__name__)
 
+CONSOLE_STAFF = "staff:"  # the terminal's chat of `regulars chat --as <master key>`
 HANDLED_KEPT = timedelta(days=7)  # WhatsApp retries a webhook for up to 7 days
 FORGET_EVERY = timedelta(hours=1)
 
@@ -43,13 +55,16 @@ FLOWS = Flows(
         preferences.FLOW,
         followups.FLOW,
         staff.FLOW,
+        staff_day.FLOW,
+        staff_menu.FLOW,
     ]
 )
 CLIENT_FLOWS = (menu.FLOW, booking.FLOW, visits.FLOW, preferences.FLOW, followups.FLOW)
 # A registered client may still press a registration button of an old message.
 REGISTERED = (*CLIENT_FLOWS, registration.FLOW)
 REGISTERING = (registration.FLOW,)
-STAFF = (staff.FLOW,)
+# In the order of the staff menu's buttons.
+STAFF = (staff.FLOW, staff_day.FLOW, staff_menu.FLOW)
 
 
 class AlreadyHandled(Exception):
@@ -118,11 +133,12 @@ class Conversations:
             await forget_handled(session, channel=channel, before=now - HANDLED_KEPT)
 
     async def _staff(self, session: AsyncSession, inbound: Inbound) -> Staff | None:
-        """The member of staff writing, with the role as the database has it now; chats
-        that are no master's skip the query."""
-        known = {str(m.telegram_id) for m in self.deps.catalog.masters.values() if m.telegram_id}
-        if inbound.channel != "telegram" or inbound.external_id not in known:
-            return None
+        """The member of staff writing, with the role as the database has it now: a
+        Telegram chat bound to staff, or the terminal of `regulars chat --as <key>`."""
+        if inbound.channel == "console" and inbound.external_id.startswith(CONSOLE_STAFF):
+            return await staff_by_key(
+                session=session, key=inbound.external_id.removeprefix(CONSOLE_STAFF)
+            )
         return await staff_for(
             session=session, channel=inbound.channel, external_id=inbound.external_id
         )
@@ -164,8 +180,10 @@ class Conversations:
 async def _route(turn: Turn) -> list[Reply]:
     """Who answers an event, in this order (the one place it is decided):
 
-    1. staff: a member of staff's visit-check buttons and typed amounts (`STAFF`);
-       anything else a master sends falls through to the client path below;
+    0. an invitation link (/start staff_<code>), for anyone;
+    1. staff: the staff commands, menu, buttons and typed answers (`STAFF`); a button
+       or text that is no staff's falls through to the client path below (a master may
+       book for themselves); a client typing a staff command gets the client menu;
     2. registration gate: an expired half-registration starts over, and a client without
        a phone number gives one before anything but /stop and /help;
     3. commands (/start, /menu, /book, /stop, /help), for everyone;
@@ -175,6 +193,12 @@ async def _route(turn: Turn) -> list[Reply]:
     6. text: the current step's text handler, or the step shown again with a hint.
     """
     event = turn.inbound.event
+    if isinstance(event, Command) and event.name == "start":
+        code = event.args.strip()
+        if code.startswith(staff_menu.INVITE_PREFIX):
+            return await staff_menu.start_with_invite(
+                turn, code.removeprefix(staff_menu.INVITE_PREFIX)
+            )
     if turn.staff is not None and (answer := await _staff(turn, event)) is not None:
         return answer
     if turn.client is None and registering(turn.step) and registration.expired(turn):
@@ -206,7 +230,12 @@ async def _phone_again(turn: Turn, event: Event) -> list[Reply]:
 
 
 async def _staff(turn: Turn, event: Event) -> list[Reply] | None:
-    """Staff buttons and the staff's typed answers; None when the event is not for staff."""
+    """Staff commands, buttons and typed answers; None when the event is not for staff."""
+    if isinstance(event, Command):
+        if event.name in ("start", "menu", "help"):
+            return await staff_menu.show_staff_menu(turn)
+        command = FLOWS.command(event.name)
+        return await staff_menu.run_command(turn, command, event.args) if command else None
     if isinstance(event, Choice):
         try:
             name, args = unpack(event.payload)
@@ -217,6 +246,10 @@ async def _staff(turn: Turn, event: Event) -> list[Reply] | None:
     step = FLOWS.text_step(turn.step, among=STAFF)
     if isinstance(event, Text | Contact) and step is not None:
         return await step(turn, event)
+    if turn.client is None and not registering(turn.step):
+        # Staff who are not clients too: text outside a staff step gets the staff menu.
+        hint = turn._("Please choose one of the buttons below, or a command.")
+        return [with_hint(hint, await staff_menu.view_staff_menu(turn))]
     return None
 
 
@@ -233,6 +266,10 @@ async def _command(turn: Turn, command: Command) -> list[Reply]:
         return await menu.show_menu(turn)
     if command.name == "book" and turn.client is not None:
         return await booking.press_book(turn, [])
+    if FLOWS.command(command.name) is not None:  # a staff command, from a client: no hint
+        if turn.client is None:
+            return await registration.begin(turn)
+        return await menu.show_menu(turn)
     hint = turn._(
         "Sorry, I don't know that command. /start opens the menu and /help explains the rest."
     )

@@ -7,10 +7,11 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import vocabulary as press
+from domain.agenda import visit_lines
 from domain.business import BusinessConfig
 from domain.people import first_name
 from domain.replies import Button, Reply, rows
@@ -26,6 +27,7 @@ from storage.guards import has_open_visit, marketing_allowed, why_unreachable, w
 from storage.identities import identities_of
 from storage.outbox import winback_percent
 from storage.queries import completed_starts
+from storage.staff import agenda
 from storage.tables import (
     ACTIVE_VISIT,
     Channel,
@@ -65,6 +67,7 @@ class Messages:
         self.translators = translators
         self._kinds: dict[str, Callable[[_Draft], Awaitable[Reply]]] = {
             "reminder": self._reminder,
+            "visit_cancelled": self._visit_cancelled,
             "feedback_request": self._feedback_request,
             "care_tip": self._care_tip,
             "return_nudge": self._return_nudge,
@@ -164,6 +167,27 @@ class Messages:
             when=tr.when(visit.starts_at),
         )
         return Reply(text, buttons=rows(buttons), kind="reminder", values=values)
+
+    async def _visit_cancelled(self, d: _Draft) -> Reply:
+        """The shop cancelled the visit (a master's time off, a call): say so and offer
+        another time."""
+        visit = await d.visit()
+        if visit.status != VisitStatus.cancelled:
+            raise Skip(f"the visit is {visit.status}")
+        tr = d.tr
+        service, master = d.service_and_master(visit)
+        when = tr.when(visit.starts_at)
+        text = tr._(
+            "Sorry: we had to cancel your visit, {service} with {master}, {when}. "
+            "Please choose another time, or call us: {phone}."
+        ).format(
+            service=service.title(tr.locale),
+            master=master.title(tr.locale),
+            when=when,
+            phone=self.config.business.phone or "—",
+        )
+        values = d.values(service=service.title(tr.locale), when=when)
+        return Reply(text, buttons=rows([d.book_button()]), kind="visit_cancelled", values=values)
 
     async def _feedback_request(self, d: _Draft) -> Reply:
         visit = await d.visit()
@@ -315,40 +339,24 @@ class Messages:
         start = datetime.combine(day, time(), self.config.tz).astimezone(UTC)
         # The next local midnight, not start + 24 h: a DST day has 23 or 25 hours.
         end = datetime.combine(day + timedelta(days=1), time(), self.config.tz).astimezone(UTC)
-        visits = await d.session.exec(
-            select(Visit, Client)
-            .join(Client, col(Client.id) == col(Visit.client_id))
-            .where(
-                Visit.master_id == staff.id,
-                col(Visit.status).in_(ACTIVE_VISIT),
-                col(Visit.starts_at) >= start,
-                col(Visit.starts_at) < end,
-            )
-            .order_by(col(Visit.starts_at))
+        booked = await agenda(
+            session=d.session,
+            start=start,
+            end=end,
+            service_title=lambda service_id: self._service_title(service_id, tr.locale),
+            master_id=staff.id,
+            statuses=ACTIVE_VISIT,
         )
-        booked = visits.all()
         if not booked:
             raise Skip("no visits booked for the day")  # an empty plan is noise before work
         lines = [tr._("{name}, your day, {day}:").format(name=staff.name, day=tr.weekday_day(day))]
-        for visit, client in booked:
-            service = self.catalog.services.get(visit.service_id)
-            title = service.title(tr.locale) if service else "—"
-            when = f"{tr.clock(visit.starts_at)}–{tr.clock(visit.ends_at)}"
-            line = f"{when} — {one_line(client.name)}"
-            if client.phone:
-                line += f", {client.phone}"
-            line += f", {title} · " + (
-                tr.n_("{n} visit before", "{n} visits before", client.completed_visits).format(
-                    n=client.completed_visits
-                )
-                if client.completed_visits
-                else tr._("first visit")
-            )
-            notes = [n for n in (client.preference_note, client.staff_notes, visit.comment) if n]
-            lines.append(line)
-            quote = "«{}»" if tr.locale == "ru" else "“{}”"
-            lines += ["   " + quote.format(one_line(note)) for note in notes]
+        for visit in booked:
+            lines += visit_lines(tr, visit, status=False)
         return Reply("\n".join(lines), kind="staff_day_plan")
+
+    def _service_title(self, service_id: int, locale: str) -> str:
+        service = self.catalog.services.get(service_id)
+        return service.title(locale) if service else "—"
 
     async def _digest(self, d: _Draft) -> Reply:
         as_of = date.fromisoformat(d.row.payload["as_of"])

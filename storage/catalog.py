@@ -92,20 +92,30 @@ async def sync_catalog(session: AsyncSession, config: BusinessConfig) -> None:
     staff = {s.key: s for s in (await session.exec(select(Staff))).all()}
     # Chats move between keys (a master re-keyed, two ids swapped): free them all first so
     # the unique telegram_id never sees two rows with one id mid-sync.
+    bound = {key: person.telegram_id for key, person in staff.items()}
     for person in staff.values():
         person.telegram_id = None
         session.add(person)
     await session.flush()
+    named = {m.telegram_id for m in config.masters if m.telegram_id is not None}
     for master in config.masters:
         person = staff.get(master.key) or Staff(key=master.key, name=master.name)
         person.name, person.role, person.active = master.name, master.role, True
-        person.telegram_id = master.telegram_id
+        person.source = "config"
+        # business.toml names the chat, or else the one an /invite link bound is kept.
+        kept = bound.get(master.key)
+        person.telegram_id = master.telegram_id or (kept if kept not in named else None)
         session.add(person)
         staff[master.key] = person
     for key, person in staff.items():
-        if config.master(key) is None:
+        if config.master(key) is not None:
+            continue
+        if person.source == "invite":  # joined through /invite: not in business.toml
+            kept = bound.get(key)
+            person.telegram_id = kept if kept not in named else None
+        else:
             person.active = False
-            session.add(person)
+        session.add(person)
     await session.flush()
 
     await session.exec(delete(StaffService))
@@ -153,7 +163,9 @@ async def load_catalog(session: AsyncSession, config: BusinessConfig) -> Catalog
     for h in (await session.exec(select(WorkingHoursRow).order_by(col(WorkingHoursRow.id)))).all():
         hours.setdefault(h.staff_id, []).append(WorkingHours(h.weekday, h.opens, h.closes))
     master_order = {m.key: i for i, m in enumerate(config.masters)}
-    staff = (await session.exec(select(Staff).where(col(Staff.active)))).all()
+    staff = (
+        await session.exec(select(Staff).where(col(Staff.active), Staff.source == "config"))
+    ).all()
     masters = {
         row.id: MasterInfo(
             id=row.id,

@@ -118,6 +118,27 @@ class Staff(SQLModel, table=True):
     telegram_id: int | None = Field(default=None, sa_type=BigInteger, unique=True)
     role: str = Role.master
     active: bool = True
+    # "config": a [[masters]] entry of business.toml; "invite": joined through /invite
+    # (kept when business.toml does not list them).
+    source: str = Field(
+        default="config", max_length=10, sa_column_kwargs={"server_default": "config"}
+    )
+
+
+class StaffInvite(SQLModel, table=True):
+    """A one-time link that makes whoever opens it a member of staff (/invite)."""
+
+    __tablename__ = "staff_invite"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    role: str = Role.master
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")  # binds this master
+    created_by: int = Field(foreign_key="staff.id")
+    created_at: datetime = _required_ts()
+    expires_at: datetime = _required_ts()
+    used_at: datetime | None = _ts()
+    used_by: int | None = Field(default=None, sa_type=BigInteger)  # the Telegram id
 
 
 class Service(SQLModel, table=True):

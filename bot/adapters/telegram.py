@@ -30,6 +30,7 @@ from aiogram.exceptions import (
 from aiogram.methods import DeleteMessage, EditMessageText, SendMessage, TelegramMethod
 from aiogram.types import (
     BotCommand,
+    BotCommandScopeChat,
     CallbackQuery,
     ErrorEvent,
     InlineKeyboardButton,
@@ -52,6 +53,7 @@ from bot.web import serving
 from domain.replies import Reply
 from handlers.conversation import Conversations
 from handlers.events import Choice, Command, Contact, Event, Inbound, Text
+from handlers.turn import Links
 
 if TYPE_CHECKING:
     from bot.composition import Core
@@ -295,9 +297,23 @@ class TelegramChannel:
                     await self._send(bot, chat_id, reply.text, ReplyKeyboardRemove())
                     continue
                 await self._remove_reply_keyboard(bot, chat_id)
+            if reply.commands is not None:
+                await self._set_chat_commands(bot, chat_id, reply.commands)
             if editing and edit is not None and await self._edit(bot, chat_id, edit, reply):
                 continue
             await self._send(bot, chat_id, reply.text, inline_keyboard(reply))
+
+    async def _set_chat_commands(
+        self, bot: Bot, chat_id: int, commands: tuple[tuple[str, str], ...]
+    ) -> None:
+        """This chat's own command list (a member of staff sees their role's commands)."""
+        try:
+            await bot.set_my_commands(
+                [BotCommand(command=name, description=text) for name, text in commands],
+                scope=BotCommandScopeChat(chat_id=chat_id),
+            )
+        except TelegramAPIError as error:
+            log.warning("could not set the commands of chat %s: %s", chat_id, error)
 
     async def _send(self, bot: Bot, chat_id: int, text: str, markup: Markup | None) -> None:
         chunks = split_text(text)
@@ -465,6 +481,7 @@ class TelegramService:
     dp: Dispatcher
     settings: Settings
     secret: str | None  # the webhook secret; None in polling mode
+    links: Links  # filled in with the bot's username once Telegram answers getMe
 
 
 def prepare_telegram(
@@ -484,7 +501,7 @@ def prepare_telegram(
             raise ValueError("webhook mode needs a web application to serve it")
         secret = webhook_secret(settings)
         add_telegram_webhook(web_app, dp, bot, secret)
-    return TelegramService(bot=bot, dp=dp, settings=settings, secret=secret)
+    return TelegramService(bot=bot, dp=dp, settings=settings, secret=secret, links=core.deps.links)
 
 
 async def run_telegram(
@@ -492,8 +509,10 @@ async def run_telegram(
 ) -> None:
     """Set the command menu, then poll, or register the webhook and wait, until `stop`."""
     bot = service.bot
-    if await patiently(bot.me, "getMe", stop) is None:
+    me = await patiently(bot.me, "getMe", stop)
+    if me is None:
         return  # stopped before Telegram could be reached
+    service.links.telegram_username = me.username  # invite and referral links: t.me/<it>
     await set_commands(bot, default_language=default_language)
     if service.secret is None:
         await _poll(service.dp, bot, stop=stop, polling_timeout=polling_timeout)
