@@ -101,8 +101,8 @@ async def chat(
     try:
         external_id = "console"
         if as_staff is not None:
-            async with core.db.reading() as session:
-                person = await staff_by_key(session=session, key=as_staff)
+            async with core.db.reading() as reading:
+                person = await staff_by_key(session=reading, key=as_staff)
             if person is None:
                 keys = ", ".join(m.key for m in core.deps.catalog.masters.values())
                 print(
