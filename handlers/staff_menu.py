@@ -8,15 +8,17 @@ reaching for the owner's tools, is refused."""
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import timedelta
 
 from domain import vocabulary as press
 from domain.replies import Button, Reply, rows
-from domain.text import N_
+from domain.text import N_, Translator
 from domain.vocabulary import Act, Step
 from handlers.flows import Flow, Flows, StaffCommand
-from handlers.turn import Turn
-from storage.staff import accept_invite, create_invite
+from handlers.turn import Deps, Turn
+from storage.db import Database
+from storage.staff import accept_invite, create_invite, staff_with_chats
 from storage.tables import Role, Staff
 
 INVITE_PREFIX = "staff_"  # /start staff_<code>: the deep link of an invitation
@@ -44,12 +46,22 @@ def registry() -> Flows:
     return FLOWS
 
 
-def command_list(turn: Turn, role: str) -> tuple[tuple[str, str], ...]:
+def command_list(tr: Translator, role: str) -> tuple[tuple[str, str], ...]:
     """The chat's command list for `role`, in the reader's language."""
     return (
-        ("start", turn._("The staff menu")),
-        *((name, turn._(command.about)) for name, command in registry().commands_for(role)),
+        ("start", tr._("The staff menu")),
+        *((name, tr._(command.about)) for name, command in registry().commands_for(role)),
     )
+
+
+async def staff_command_lists(
+    db: Database, deps: Deps
+) -> list[tuple[int, tuple[tuple[str, str], ...]]]:
+    """Each staff Telegram chat with its role's command list (set when the bot starts)."""
+    async with db.reading() as session:
+        people = await staff_with_chats(session=session)
+    tr = deps.translator(None)
+    return [(person.telegram_id or 0, command_list(tr, person.role)) for person in people]
 
 
 async def view_staff_menu(turn: Turn) -> Reply:
@@ -62,7 +74,7 @@ async def view_staff_menu(turn: Turn) -> Reply:
         if command.button
     ]
     lines = [turn._("{name}, the staff menu. Commands:").format(name=staff.name)]
-    lines += [f"/{name} — {text}" for name, text in command_list(turn, staff.role)[1:]]
+    lines += [f"/{name} — {text}" for name, text in command_list(turn.tr, staff.role)[1:]]
     return Reply("\n".join(lines), buttons=rows(buttons, per_row=2))
 
 
@@ -71,7 +83,7 @@ async def show_staff_menu(turn: Turn) -> list[Reply]:
     view = await view_staff_menu(turn)
     if turn.staff is None:
         return [view]
-    commands = command_list(turn, turn.staff.role)
+    commands = command_list(turn.tr, turn.staff.role)
     return [Reply(view.text, buttons=view.buttons, commands=commands)]
 
 
@@ -160,6 +172,9 @@ async def start_with_invite(turn: Turn, code: str) -> list[Reply]:
             )
         ]
     turn.staff = joined
+    master = turn.catalog.masters.get(joined.id or 0)
+    if master is not None:  # the planner sends this master's visit checks and day plans here
+        turn.catalog.masters[master.id] = replace(master, telegram_id=joined.telegram_id)
     welcome = Reply(turn._("Welcome to the team, {name}!").format(name=joined.name))
     return [welcome, *await show_staff_menu(turn)]
 

@@ -20,6 +20,13 @@ async def staff_by_key(*, session: AsyncSession, key: str) -> Staff | None:
     return found.first()
 
 
+async def staff_with_chats(*, session: AsyncSession) -> list[Staff]:
+    found = await session.exec(
+        select(Staff).where(col(Staff.active), col(Staff.telegram_id).is_not(None))
+    )
+    return list(found.all())
+
+
 async def create_invite(
     *,
     session: AsyncSession,

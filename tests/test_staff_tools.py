@@ -10,11 +10,12 @@ from aiogram.types import BotCommandScopeChat
 from sqlmodel import select
 
 from bot.adapters.console import ConsoleChat
-from bot.adapters.telegram import build_dispatcher, create_bot
+from bot.adapters.telegram import build_dispatcher, create_bot, set_staff_commands
 from bot.composition import Core, build_core_on
 from domain import vocabulary as press
 from domain.business import BusinessConfig
 from handlers.conversation import CONSOLE_STAFF
+from handlers.staff_menu import staff_command_lists
 from storage.db import Database
 from storage.tables import Outbox, Staff, StaffInvite, VisitStatus
 from testing.chat import ChatClient, Clock
@@ -197,6 +198,8 @@ async def test_an_invitation_binds_once_for_48_hours(shop: Core, clock: Clock) -
     async with shop.db.reading() as session:
         bound = (await session.exec(select(Staff).where(Staff.key == "marina"))).one()
     assert bound.telegram_id == 7003
+    marina_info = shop.deps.catalog.master_by_key("marina")
+    assert marina_info is not None and marina_info.telegram_id == 7003  # visit checks go there
     [day] = await marina.send("/today")
     assert day.text.startswith("Monday, November 23:")
     other = staff_chat(shop, clock, "7004")
@@ -246,3 +249,16 @@ async def test_telegram_gets_the_staff_command_list_for_that_chat(shop: Core, cl
     [commands] = [m for m in sent if isinstance(m, SetMyCommands)]
     assert commands.scope == BotCommandScopeChat(chat_id=int(MASTER))
     assert [c.command for c in commands.commands][:3] == ["start", "today", "tomorrow"]
+
+
+async def test_at_start_every_staff_chat_gets_its_roles_commands(shop: Core) -> None:
+    session = RecordingSession()
+    bot: Bot = create_bot(TOKEN, session=session)
+    await set_staff_commands(bot, await staff_command_lists(shop.db, shop.deps))
+    lists = {
+        m.scope.chat_id: [c.command for c in m.commands]
+        for m in session.sent(SetMyCommands)
+        if isinstance(m.scope, BotCommandScopeChat)
+    }
+    assert set(lists) == {int(OWNER), int(MASTER)}
+    assert "invite" in lists[int(OWNER)] and "invite" not in lists[int(MASTER)]

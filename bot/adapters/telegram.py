@@ -53,6 +53,7 @@ from bot.web import serving
 from domain.replies import Reply
 from handlers.conversation import Conversations
 from handlers.events import Choice, Command, Contact, Event, Inbound, Text
+from handlers.staff_menu import staff_command_lists
 from handlers.turn import Links
 
 if TYPE_CHECKING:
@@ -140,6 +141,20 @@ async def set_commands(bot: Bot, *, default_language: str = "en") -> None:
             )
     except TelegramAPIError as error:
         log.warning("could not set the Telegram command menu: %s", error)
+
+
+async def set_staff_commands(
+    bot: Bot, lists: Sequence[tuple[int, tuple[tuple[str, str], ...]]]
+) -> None:
+    """Each member of staff sees their role's commands in their own chat."""
+    for chat_id, commands in lists:
+        try:
+            await bot.set_my_commands(
+                [BotCommand(command=name, description=text) for name, text in commands],
+                scope=BotCommandScopeChat(chat_id=chat_id),
+            )
+        except TelegramAPIError as error:
+            log.warning("could not set the commands of staff chat %s: %s", chat_id, error)
 
 
 # --- updates → events ------------------------------------------------------------------
@@ -298,22 +313,10 @@ class TelegramChannel:
                     continue
                 await self._remove_reply_keyboard(bot, chat_id)
             if reply.commands is not None:
-                await self._set_chat_commands(bot, chat_id, reply.commands)
+                await set_staff_commands(bot, [(chat_id, reply.commands)])
             if editing and edit is not None and await self._edit(bot, chat_id, edit, reply):
                 continue
             await self._send(bot, chat_id, reply.text, inline_keyboard(reply))
-
-    async def _set_chat_commands(
-        self, bot: Bot, chat_id: int, commands: tuple[tuple[str, str], ...]
-    ) -> None:
-        """This chat's own command list (a member of staff sees their role's commands)."""
-        try:
-            await bot.set_my_commands(
-                [BotCommand(command=name, description=text) for name, text in commands],
-                scope=BotCommandScopeChat(chat_id=chat_id),
-            )
-        except TelegramAPIError as error:
-            log.warning("could not set the commands of chat %s: %s", chat_id, error)
 
     async def _send(self, bot: Bot, chat_id: int, text: str, markup: Markup | None) -> None:
         chunks = split_text(text)
@@ -482,6 +485,8 @@ class TelegramService:
     settings: Settings
     secret: str | None  # the webhook secret; None in polling mode
     links: Links  # filled in with the bot's username once Telegram answers getMe
+    # Each staff chat with its role's command list, read when the bot starts.
+    staff_commands: Callable[[], Awaitable[list[tuple[int, tuple[tuple[str, str], ...]]]]]
 
 
 def prepare_telegram(
@@ -501,7 +506,14 @@ def prepare_telegram(
             raise ValueError("webhook mode needs a web application to serve it")
         secret = webhook_secret(settings)
         add_telegram_webhook(web_app, dp, bot, secret)
-    return TelegramService(bot=bot, dp=dp, settings=settings, secret=secret, links=core.deps.links)
+    return TelegramService(
+        bot=bot,
+        dp=dp,
+        settings=settings,
+        secret=secret,
+        links=core.deps.links,
+        staff_commands=lambda: staff_command_lists(core.db, core.deps),
+    )
 
 
 async def run_telegram(
@@ -514,6 +526,7 @@ async def run_telegram(
         return  # stopped before Telegram could be reached
     service.links.telegram_username = me.username  # invite and referral links: t.me/<it>
     await set_commands(bot, default_language=default_language)
+    await set_staff_commands(bot, await service.staff_commands())
     if service.secret is None:
         await _poll(service.dp, bot, stop=stop, polling_timeout=polling_timeout)
         return
