@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError
 from bot.clock import utc_now
 from bot.composition import Core, build_core, database_problem
 from bot.config import Settings, StartupError
+from bot.health import Metrics, add_health_routes
 from scheduler.delivery import Delivery
 from scheduler.engine import DEFAULT_PACES, Engine, Ticks, start_ticks
 from scheduler.sender import Pace
@@ -71,8 +72,10 @@ async def _serve(
     core = await build_core(
         database_url=settings.database_url, config_path=settings.business_config
     )
-    needs_web = whatsapp or bool(settings.telegram_webhook_url)
-    web_app = web.Application() if needs_web else None
+    # Always served: the webhooks, and GET /healthz and /metrics (polling mode too).
+    web_app = web.Application()
+    metrics = Metrics()
+    core.conversations.observe = metrics.observe_turn
     channels: dict[str, Delivery] = {}
     closers: list[Callable[[], Awaitable[object]]] = []
     # Started only once the web server listens: a port in use leaves nothing half-begun.
@@ -106,6 +109,20 @@ async def _serve(
         from bot.web import serving
 
         ticks = start_ticks(_engine(core, channels, clock, settings))
+        add_health_routes(
+            web_app,
+            db=core.db,
+            metrics=metrics,
+            last_tick=lambda: ticks.last_tick_at,
+            clock=clock,
+        )
+        if settings.backup_dir is not None:
+            from bot.backup import keep_backing_up
+
+            folder, keep = settings.backup_dir, settings.backup_keep
+            services.append(
+                lambda: keep_backing_up(settings.database_url, folder, keep, clock=clock, stop=stop)
+            )
         # The engine winds down alongside the channels, so one stop takes about 10 s, not 20.
         engine_stopped = asyncio.create_task(_stop_when(stop, ticks))
         try:

@@ -8,6 +8,8 @@ of an update from webhook to reply: docs/architecture.md.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -72,13 +74,24 @@ class AlreadyHandled(Exception):
 
 
 class Conversations:
-    def __init__(self, *, db: Database, deps: Deps) -> None:
+    def __init__(
+        self, *, db: Database, deps: Deps, observe: Callable[[str, float], None] | None = None
+    ) -> None:
         self.db = db
         self.deps = deps
         self._forgot_at: dict[str, datetime] = {}
+        self.observe = observe  # (channel, seconds) of each turn: GET /metrics
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """The replies to one inbound event; none for a message id handled before."""
+        started = time.perf_counter()
+        try:
+            return await self._handle(inbound)
+        finally:
+            if self.observe is not None:
+                self.observe(inbound.channel, time.perf_counter() - started)
+
+    async def _handle(self, inbound: Inbound) -> list[Reply]:
         try:
             async with self.db.transaction() as session:
                 await self._first_time(session, inbound)

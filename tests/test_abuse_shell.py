@@ -822,6 +822,7 @@ async def test_telegram_unreachable_at_start_is_retried_not_fatal(
         business_config=ROOT / "business.example.toml",
         telegram_bot_token=TELEGRAM_TOKEN,
         telegram_api_url=f"http://127.0.0.1:{port}",  # nothing listens there yet
+        web_port=free_port(),
     )
     stop = asyncio.Event()
     running = asyncio.create_task(run(settings, stop=stop, polling_timeout=1))
