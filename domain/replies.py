@@ -24,6 +24,14 @@ class Image:
 
 
 @dataclass(frozen=True, slots=True)
+class Document:
+    """A file sent after the text (/mydata's JSON): bytes, a file name."""
+
+    data: bytes = field(repr=False)
+    filename: str = "file.json"
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """One message. Every field is set when it is made and never changed: a conversation
     that needs another locale or a hint on top makes a new Reply (`dataclasses.replace`)."""
@@ -39,6 +47,8 @@ class Reply:
     values: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     image: Image | None = field(default=None, compare=False)  # channels without pictures skip it
+    # Sent after the text where the channel takes files; the text must stand on its own.
+    document: Document | None = field(default=None, compare=False)
     # From now on this chat's command list (name, description): a member of staff gets the
     # commands of their role. Channels without a command list ignore it.
     commands: tuple[tuple[str, str], ...] | None = None

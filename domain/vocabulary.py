@@ -65,6 +65,9 @@ class Act(StrEnum):
     CLEAR_NOTE = "fn"
     REMOVE_BIRTHDAY = "fd"
     TOGGLE_OFFERS = "pk"
+    UNSUBSCRIBE = "us"  # the button under every offer
+    # personal data
+    FORGET_ME = "fg"  # /forget confirmed
     # follow-ups of planned messages
     CONFIRM_ATTENDANCE = "vc"
     RATE_VISIT = "fb"

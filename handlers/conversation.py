@@ -23,6 +23,7 @@ from handlers import (
     booking,
     followups,
     menu,
+    personal,
     preferences,
     registration,
     staff,
@@ -56,12 +57,20 @@ FLOWS = Flows(
         visits.FLOW,
         preferences.FLOW,
         followups.FLOW,
+        personal.FLOW,
         staff.FLOW,
         staff_day.FLOW,
         staff_menu.FLOW,
     ]
 )
-CLIENT_FLOWS = (menu.FLOW, booking.FLOW, visits.FLOW, preferences.FLOW, followups.FLOW)
+CLIENT_FLOWS = (
+    menu.FLOW,
+    booking.FLOW,
+    visits.FLOW,
+    preferences.FLOW,
+    followups.FLOW,
+    personal.FLOW,
+)
 # A registered client may still press a registration button of an old message.
 REGISTERED = (*CLIENT_FLOWS, registration.FLOW)
 REGISTERING = (registration.FLOW,)
@@ -106,7 +115,11 @@ class Conversations:
                         external_id=inbound.external_id,
                         now=inbound.received_at,
                     )
-                session.add(turn.conversation)
+                if turn.forget_chat:  # /forget: nothing of this chat stays
+                    if turn.conversation.id is not None:
+                        await session.delete(turn.conversation)
+                else:
+                    session.add(turn.conversation)
                 if turn.client is not None:
                     session.add(turn.client)
             # Adapters word their own bits ("More…") in the reader's language.
@@ -199,7 +212,7 @@ async def _route(turn: Turn) -> list[Reply]:
        book for themselves); a client typing a staff command gets the client menu;
     2. registration gate: an expired half-registration starts over, and a client without
        a phone number gives one before anything but /stop and /help;
-    3. commands (/start, /menu, /book, /stop, /help), for everyone;
+    3. commands (/start, /menu, /book, /stop, /help, /mydata, /forget), for everyone;
     4. registration gate again: an unknown person is registered before any button works;
     5. buttons: the action named by the payload, among the flows open to the sender
        (`REGISTERING` before registration, `REGISTERED` after);
@@ -230,7 +243,7 @@ async def _route(turn: Turn) -> list[Reply]:
 def _needs_phone(turn: Turn, event: Event) -> bool:
     """A client without a number (it went to its proven owner) gives one before anything
     else; /stop and /help still work."""
-    return not (isinstance(event, Command) and event.name in ("stop", "help"))
+    return not (isinstance(event, Command) and event.name in ("stop", "help", "mydata", "forget"))
 
 
 async def _phone_again(turn: Turn, event: Event) -> list[Reply]:
@@ -279,6 +292,13 @@ async def _command(turn: Turn, command: Command) -> list[Reply]:
         return await menu.show_menu(turn)
     if command.name == "book" and turn.client is not None:
         return await booking.press_book(turn, [])
+    if command.name in ("mydata", "forget"):
+        if turn.client is None:  # a stranger: in their messenger's language
+            tr = turn.deps.translator((turn.inbound.language or "")[:2].lower() or None)
+            return [Reply(tr._("There is nothing stored about this chat."))]
+        if command.name == "mydata":
+            return await personal.command_mydata(turn)
+        return await personal.command_forget(turn)
     if FLOWS.command(command.name) is not None:  # a staff command, from a client: no hint
         if turn.client is None:
             return await registration.begin(turn)

@@ -47,6 +47,8 @@ async def view_help(turn: Turn) -> Reply:
         turn._("/start — main menu"),
         turn._("/stop — no more offers (reminders about your visits still come)"),
         turn._("/help — this help"),
+        turn._("/mydata — everything we keep about you"),
+        turn._("/forget — erase your data"),
     ]
     if address := business.where(turn.locale):
         lines += ["", turn._("Address: {address}").format(address=address)]

@@ -457,6 +457,7 @@ async def _finish(turn: Turn, birthday: date | None) -> list[Reply]:
     client.name = data["name"]
     client.locale = turn.locale
     client.consent_at = datetime.fromisoformat(data["consent_at"])
+    client.consent_text = turn.config.business.consent_text  # what the client agreed to
     if data.get("marketing"):
         client.marketing_opt_in_at = turn.now
     if birthday is not None:

@@ -53,6 +53,7 @@ class Turn:
     client: Client | None
     tr: Translator
     staff: Staff | None = None  # the sender is a member of staff (checked in the database)
+    forget_chat: bool = False  # /forget: the conversation row is deleted, not saved
 
     @property
     def now(self) -> datetime:

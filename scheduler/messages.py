@@ -4,7 +4,7 @@ new time), and the last check that it still makes sense to send it."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlmodel import select
@@ -103,7 +103,10 @@ class Messages:
             if KIND_CLASS.get(row.kind) is MessageClass.marketing:
                 await self._marketing_still_welcome(session, client, row, now)
             draft = _Draft(self, session, row, now, self.translator(client.locale), client, None)
-        return Composed(recipient, await render(draft))
+        reply = await render(draft)
+        if KIND_CLASS.get(row.kind) is MessageClass.marketing:
+            reply = _with_unsubscribe(reply, draft.tr)
+        return Composed(recipient, reply)
 
     async def _client_recipient(
         self, session: AsyncSession, client: Client | None, now: datetime
@@ -371,6 +374,12 @@ class _NextVisitOffer:
     master: str
     buttons: list[Button]
     values: dict[str, str]
+
+
+def _with_unsubscribe(reply: Reply, tr: Translator) -> Reply:
+    """Every offer ends with a way out of offers (reminders keep coming)."""
+    button = Button(tr._("Unsubscribe from offers"), press.tap(Act.UNSUBSCRIBE))
+    return replace(reply, buttons=(*reply.buttons, (button,)))
 
 
 @dataclass(slots=True)

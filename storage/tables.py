@@ -69,6 +69,7 @@ class Client(SQLModel, table=True):
     preferred_time_of_day: str | None = None  # morning / afternoon / evening
     preference_note: str = ""
     consent_at: datetime | None = _ts()
+    consent_text: str = Field(default="", sa_column_kwargs={"server_default": ""})  # as shown
     marketing_opt_in_at: datetime | None = _ts()
     marketing_opt_out_at: datetime | None = _ts()
     # Every messenger identity of the client is unreachable (see ClientIdentity).

@@ -127,6 +127,7 @@ async def test_a_sleeping_clients_reason_is_stored_and_the_discount_offered(
         "Did not like it",
         "No time",
         "Other reason",
+        "Unsubscribe from offers",
     ]
     await chat.click("Too expensive", winback)
     assert chat.last.text.startswith("Thank you for telling us. Come back with 20% off any visit")

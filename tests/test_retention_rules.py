@@ -164,6 +164,7 @@ def test_kind_classes() -> None:
     assert dict(KIND_CLASS) == {
         "booking_confirmation": T,
         "reminder": T,
+        "visit_cancelled": T,
         "feedback_request": T,
         "care_tip": M,
         "return_nudge": M,

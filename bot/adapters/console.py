@@ -18,6 +18,8 @@ def render(reply: Reply) -> str:
         lines.append(f"  [{number}] {button.label}")
     if reply.ask_contact:
         lines.append("  (type the phone number)")
+    if reply.document is not None:
+        lines.append(f"  (a file: {reply.document.filename}, {len(reply.document.data)} bytes)")
     return "\n".join(lines)
 
 

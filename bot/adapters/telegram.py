@@ -31,6 +31,7 @@ from aiogram.methods import DeleteMessage, EditMessageText, SendMessage, Telegra
 from aiogram.types import (
     BotCommand,
     BotCommandScopeChat,
+    BufferedInputFile,
     CallbackQuery,
     ErrorEvent,
     InlineKeyboardButton,
@@ -50,7 +51,7 @@ from bot.adapters import common
 from bot.adapters.common import ChatLocks
 from bot.clock import Clock, utc_now
 from bot.web import serving
-from domain.replies import Reply
+from domain.replies import Document, Reply
 from handlers.conversation import Conversations
 from handlers.events import Choice, Command, Contact, Event, Inbound, Text
 from handlers.staff_menu import staff_command_lists
@@ -102,8 +103,20 @@ UNREADABLE = frozenset(
 )
 
 COMMANDS: dict[str, list[tuple[str, str]]] = {
-    "en": [("start", "Main menu"), ("help", "Help"), ("stop", "No more offers")],
-    "ru": [("start", "Главное меню"), ("help", "Помощь"), ("stop", "Не присылать предложения")],
+    "en": [
+        ("start", "Main menu"),
+        ("help", "Help"),
+        ("stop", "No more offers"),
+        ("mydata", "What you keep about me"),
+        ("forget", "Erase my data"),
+    ],
+    "ru": [
+        ("start", "Главное меню"),
+        ("help", "Помощь"),
+        ("stop", "Не присылать предложения"),
+        ("mydata", "Какие мои данные хранятся"),
+        ("forget", "Удалить мои данные"),
+    ],
 }
 
 
@@ -317,6 +330,15 @@ class TelegramChannel:
             if editing and edit is not None and await self._edit(bot, chat_id, edit, reply):
                 continue
             await self._send(bot, chat_id, reply.text, inline_keyboard(reply))
+            if reply.document is not None:
+                await self._send_document(bot, chat_id, reply.document)
+
+    async def _send_document(self, bot: Bot, chat_id: int, document: Document) -> None:
+        file = BufferedInputFile(document.data, filename=document.filename)
+        try:
+            await bot.send_document(chat_id, file)
+        except TelegramAPIError as error:
+            log.warning("could not send a file to chat %s: %s", chat_id, error)
 
     async def _send(self, bot: Bot, chat_id: int, text: str, markup: Markup | None) -> None:
         chunks = split_text(text)

@@ -1,4 +1,5 @@
-"""Staff invitations: staff_invite, and staff.source (config or invite).
+"""Staff invitations: staff_invite, and staff.source (config or invite); the consent
+text a client agreed to (client.consent_text).
 
 A member of staff who joined through an /invite link is not in business.toml; `source`
 keeps the catalog sync from deactivating them.
@@ -24,6 +25,15 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("client") as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "consent_text",
+                sqlmodel.sql.sqltypes.AutoString(),
+                nullable=False,
+                server_default="",
+            )
+        )
     with op.batch_alter_table("staff") as batch_op:
         batch_op.add_column(
             sa.Column(
@@ -55,3 +65,5 @@ def downgrade() -> None:
     op.drop_table("staff_invite")
     with op.batch_alter_table("staff") as batch_op:
         batch_op.drop_column("source")
+    with op.batch_alter_table("client") as batch_op:
+        batch_op.drop_column("consent_text")
