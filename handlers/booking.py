@@ -175,12 +175,12 @@ def _slot_buttons(
 ) -> list[Button]:
     """One button per suggested start, naming the master free then."""
     return [
-        Button(_slot_label(turn, start), screens.time(target.with_master(master).ref, start))
+        Button(slot_label(turn, start), screens.time(target.with_master(master).ref, start))
         for start, master in picks.items()
     ]
 
 
-def _slot_label(turn: Turn, moment: datetime) -> str:
+def slot_label(turn: Turn, moment: datetime) -> str:
     return f"{turn.tr.short_day(turn.tr.local(moment).date())}, {turn.tr.clock(moment)}"
 
 
@@ -412,8 +412,8 @@ def _when_lines(turn: Turn, target: Target, start: datetime) -> list[str]:
     if target.visit is None:
         return [turn._("When: {when}").format(when=turn.tr.when(start))]
     return [
-        turn._("From: {when}").format(when=_slot_label(turn, target.visit.starts_at)),
-        turn._("To: {when}").format(when=_slot_label(turn, start)),
+        turn._("From: {when}").format(when=slot_label(turn, target.visit.starts_at)),
+        turn._("To: {when}").format(when=slot_label(turn, start)),
     ]
 
 
