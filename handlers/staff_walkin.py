@@ -239,8 +239,8 @@ async def _walkin_problem(
         )
         if clash is not None:
             text = turn._(
-                "{client} is booked for {when} with {master}: please mark that visit as came "
-                "in /today instead."
+                "{client} has a visit booked {when} with {master}: please mark that visit as "
+                "came in /today instead."
             ).format(
                 client=one_line(client.name),
                 when=turn.tr.when(clash.starts_at),

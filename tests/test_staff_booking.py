@@ -11,6 +11,7 @@ from sqlmodel import select
 from bot.adapters.console import ConsoleChat
 from bot.composition import Core
 from domain import vocabulary as press
+from domain.agenda import read_days
 from domain.replies import Reply
 from domain.vocabulary import NewVisit
 from handlers.conversation import CONSOLE_STAFF
@@ -408,7 +409,7 @@ async def test_a_walk_in_never_overlaps_the_masters_next_visit(shop: Core, clock
         "overlap it. Mark that visit first, or choose another master."
     )
     await master.click("« Other service")
-    [paid] = await master.click("Beard trim")  # 45 minutes end before 13:00... at 13:30: no
+    [paid] = await master.click("Beard trim")  # 12:45 + 45 minutes still runs into 13:00
     assert paid.text.startswith("Ilya has a visit from 13:00 to 14:15")
     assert [v.source for v in await visits(shop)] == ["import", "import", "import"]
 
@@ -432,8 +433,8 @@ async def test_a_walk_in_of_a_client_booked_now_points_to_their_visit(
     await owner.click("Beard trim")
     [refused] = await owner.click("Marina")
     assert refused.text == (
-        "Пётр is booked for on Monday, November 23, 09:00 with Artem: please mark that visit "
-        "as came in /today instead."
+        "Пётр has a visit booked on Monday, November 23, 09:00 with Artem: please mark that "
+        "visit as came in /today instead."
     )
 
 
@@ -651,3 +652,34 @@ async def test_a_garbled_staff_button_is_out_of_date_not_an_error(shop: Core, cl
     for payload in ("1:bo:n1.2:abc:1", "1:se:x", "1:ol:2:2026:x", "1:bc:1:shop"):
         [reply] = await master.press(payload)
         assert reply.text.startswith("That button is out of date.\n\nИлья, the staff menu.")
+
+
+async def test_a_confirmation_for_a_visit_cancelled_before_it_went_is_not_sent(
+    shop: Core, clock: Clock
+) -> None:
+    await _petr(shop)
+    owner = staff_chat(shop, clock, OWNER)
+    await owner.send(f"/book {PETR}")
+    await owner.click("Beard trim")
+    await owner.click("Artem")
+    await owner.click("Tue, Nov 24")
+    await pick_time(owner, "11:00")
+    await owner.click("Confirm")
+    [visit] = [v for v in await visits(shop) if v.status == VisitStatus.booked]
+    await owner.press(press.staff_cancel_sure(visit.id))  # a slip, undone at once
+    assert await _sent(shop, clock) == [
+        "Sorry: we had to cancel your visit, Beard trim with Artem, on Tuesday, November 24, "
+        "11:00. Please choose another time, or call us: +7 495 123-45-67."
+    ]
+    [confirmation] = await _outbox(shop, "booking_confirmation")
+    assert (confirmation.status, confirmation.last_error) == ("skipped", "the visit is cancelled")
+
+
+def test_the_days_of_off_are_read_in_the_usual_ways() -> None:
+    today = utc_visit(2026, 11, 23, 12).date()
+    first, third = today.replace(month=12, day=1), today.replace(month=12, day=3)
+    for text in ("2026-12-01 to 2026-12-03", "1.12 - 3.12", "01.12 по 03.12", "1.12–3.12"):
+        assert read_days(text, today=today) == (first, third), text
+    assert read_days("2026-12-01", today=today) == (first, first)
+    for text in ("", "1.12 to", "2026-12-01 2026-12-03", "soon", "1.12 to 2.12 to 3.12"):
+        assert read_days(text, today=today) is None, text
