@@ -12,7 +12,7 @@ from domain import vocabulary as press
 from domain.payloads import int_arg
 from domain.replies import Button, Reply
 from domain.slots import Interval
-from domain.text import N_, one_line
+from domain.text import N_, one_line, upper_first
 from domain.vocabulary import Act, Step
 from handlers.booking import service_button
 from handlers.common import with_hint
@@ -153,7 +153,7 @@ async def view_walkin_amount(turn: Turn) -> Reply:
         "{client}: {service} with {master}, now. How much did the client pay? "
         "Tap the price or type the amount."
     ).format(
-        client=_client_name(turn, client),
+        client=upper_first(_client_name(turn, client)),
         service=service.title(turn.locale),
         master=master.title(turn.locale),
     )
