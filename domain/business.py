@@ -303,6 +303,7 @@ TEMPLATE_VALUES = (
     "address",
 )
 PROACTIVE_KINDS = (
+    "booking_confirmation",
     "reminder",
     "feedback_request",
     "care_tip",

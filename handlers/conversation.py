@@ -27,8 +27,11 @@ from handlers import (
     preferences,
     registration,
     staff,
+    staff_booking,
     staff_day,
     staff_menu,
+    staff_off,
+    staff_walkin,
     visits,
 )
 from handlers.common import with_hint
@@ -60,6 +63,9 @@ FLOWS = Flows(
         personal.FLOW,
         staff.FLOW,
         staff_day.FLOW,
+        staff_booking.FLOW,
+        staff_walkin.FLOW,
+        staff_off.FLOW,
         staff_menu.FLOW,
     ]
 )
@@ -75,7 +81,14 @@ CLIENT_FLOWS = (
 REGISTERED = (*CLIENT_FLOWS, registration.FLOW)
 REGISTERING = (registration.FLOW,)
 # In the order of the staff menu's buttons.
-STAFF = (staff.FLOW, staff_day.FLOW, staff_menu.FLOW)
+STAFF = (
+    staff.FLOW,
+    staff_day.FLOW,
+    staff_booking.FLOW,
+    staff_walkin.FLOW,
+    staff_off.FLOW,
+    staff_menu.FLOW,
+)
 
 
 class AlreadyHandled(Exception):
@@ -268,7 +281,15 @@ async def _staff(turn: Turn, event: Event) -> list[Reply] | None:
         except BadPayload:
             return None
         action = FLOWS.action(name, among=STAFF)
-        return await action(turn, args) if action else None
+        if action is None:
+            return None
+        try:
+            return await action(turn, args)
+        except BadPayload:  # a forged or garbled staff button: out of date, never an error
+            log.info(
+                "unreadable staff payload from %s: %r", turn.inbound.channel, event.payload[:64]
+            )
+            return await staff_menu.stale(turn)
     step = FLOWS.text_step(turn.step, among=STAFF)
     if isinstance(event, Text | Contact) and step is not None:
         return await step(turn, event)

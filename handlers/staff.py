@@ -44,10 +44,16 @@ def _status(turn: Turn, status: str) -> str:
     return names.get(VisitStatus(status), status)
 
 
-async def _complete(turn: Turn, visit: Visit, amount: Decimal) -> list[Reply]:
+async def complete_visit(turn: Turn, visit: Visit, amount: Decimal) -> None:
+    """The client came and paid `amount`: the visit check, the visit card and a walk-in
+    (handlers/staff_booking.py) all mark it here."""
     visit.status, visit.completed_at, visit.paid_amount = VisitStatus.completed, turn.now, amount
     turn.session.add(visit)
     await _refresh(turn, visit)
+
+
+async def _complete(turn: Turn, visit: Visit, amount: Decimal) -> list[Reply]:
+    await complete_visit(turn, visit, amount)
     turn.goto(Step.START)
     text = turn._("Marked: came, {amount}.").format(amount=turn.tr.money(amount))
     return [Reply(text, edit=True)]
@@ -85,19 +91,26 @@ async def view_amount(turn: Turn) -> Reply:
     return Reply(turn._("How much did the client pay? Type the amount, e.g. 1500."))
 
 
-async def on_amount(turn: Turn, event: Text | Contact) -> list[Reply]:
-    text = event.text if isinstance(event, Text) else ""
+def read_amount(text: str) -> Decimal | None:
+    """'1 500', '1500,50' → the amount in money; None for anything that is not one."""
     try:
         amount = Decimal(text.replace(" ", "").replace("\xa0", "").replace(",", "."))
     except InvalidOperation:
-        amount = Decimal(-1)
+        return None
     if not amount.is_finite() or amount < 0 or amount > Decimal(10_000_000):
+        return None
+    return amount.quantize(Decimal("0.01"))
+
+
+async def on_amount(turn: Turn, event: Text | Contact) -> list[Reply]:
+    amount = read_amount(event.text if isinstance(event, Text) else "")
+    if amount is None:
         return [with_hint(turn._("Please type a number, e.g. 1500."), await view_amount(turn))]
     found = await _visit_for_staff(turn, int(turn.data.get("v", 0)))
     if isinstance(found, Reply):
         turn.goto(Step.START)
         return [found]
-    return await _complete(turn, found, amount.quantize(Decimal("0.01")))
+    return await _complete(turn, found, amount)
 
 
 async def press_no_show(turn: Turn, args: list[str]) -> list[Reply]:

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain import vocabulary as press
 from domain.agenda import visit_lines
 from domain.business import BusinessConfig
+from domain.confirmation import confirmation_lines
 from domain.people import first_name
 from domain.replies import Button, Reply, rows
 from domain.retention import KIND_CLASS, MessageClass
@@ -66,6 +67,7 @@ class Messages:
         self.catalog = catalog
         self.translators = translators
         self._kinds: dict[str, Callable[[_Draft], Awaitable[Reply]]] = {
+            "booking_confirmation": self._booking_confirmation,
             "reminder": self._reminder,
             "visit_cancelled": self._visit_cancelled,
             "feedback_request": self._feedback_request,
@@ -143,6 +145,41 @@ class Messages:
             raise Skip("the client has an open visit")
 
     # The kinds.
+
+    async def _booking_confirmation(self, d: _Draft) -> Reply:
+        """Staff booked or moved a visit for the client (a phone call, a master's time off):
+        the same confirmation a client reads after booking in the chat."""
+        visit = await d.active_visit()
+        if visit.starts_at <= d.now:
+            raise Skip("the visit has begun")
+        tr = d.tr
+        service, master = d.service_and_master(visit)
+        moved = bool(d.row.payload.get("moved"))
+        headline = tr._("Your visit is moved.") if moved else tr._("We have booked you a visit.")
+        lines = confirmation_lines(
+            tr,
+            self.config,
+            headline=headline,
+            service=service.title(tr.locale),
+            master=master.title(tr.locale),
+            starts_at=visit.starts_at,
+            minutes=service.minutes,
+            price=visit.price,
+            comment=visit.comment,
+            booked_at=visit.rescheduled_at or visit.created_at,
+        )
+        buttons = [
+            Button(tr._("My visits"), press.tap(Act.MY_VISITS)),
+            Button(tr._("« Main menu"), press.tap(Act.MAIN_MENU)),
+        ]
+        values = d.values(
+            service=service.title(tr.locale),
+            master=master.title(tr.locale),
+            when=tr.when(visit.starts_at),
+        )
+        return Reply(
+            "\n".join(lines), buttons=rows(buttons, 2), kind="booking_confirmation", values=values
+        )
 
     async def _reminder(self, d: _Draft) -> Reply:
         visit = await d.active_visit()

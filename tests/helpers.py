@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlmodel import col, select
 
 from bot.composition import Core
+from domain.replies import Reply
+from scheduler.delivery import Recipient
 from storage.tables import Client, ClientIdentity, Visit, VisitStatus
-from testing.chat import ChatClient
+from testing.chat import ChatClient, Clock
+
+# The chats of the `shop` fixture's staff (tests/conftest.py): Artem the owner, Ilya a master.
+OWNER, MASTER = "7001", "7002"
 
 
 async def register(
@@ -162,3 +168,18 @@ def utc_visit(year: int, month: int, day: int, hour: int, minute: int = 0) -> da
     from datetime import timedelta
 
     return datetime(year, month, day, hour, minute, tzinfo=UTC) - timedelta(hours=3)
+
+
+def staff_chat(core: Core, clock: Clock, external_id: str, **kw: object) -> ChatClient:
+    """A member of staff of the `shop` fixture, reading English."""
+    return ChatClient(core.conversations, clock, external_id=external_id, language="en", **kw)  # type: ignore[arg-type]
+
+
+@dataclass
+class RecordingDelivery:
+    """A Telegram stand-in that takes every message."""
+
+    delivered: list[tuple[Recipient, Reply]] = field(default_factory=list)
+
+    async def deliver(self, recipient: Recipient, reply: Reply) -> None:
+        self.delivered.append((recipient, reply))
