@@ -12,14 +12,16 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlmodel import SQLModel
 
-from bot.app import sole_runner
+from bot.app import sole_poller, sole_runner
 from bot.backup import BackupError, backup, daily_backup, restore
 from bot.composition import Core, build_core_on
+from bot.config import Settings, StartupError
 from bot.health import Metrics, add_health_routes
 from domain.business import BusinessConfig
 from storage.db import Database, create_engine, sqlite_url_for
 from storage.tables import Outbox, OutboxStatus
 from testing.chat import ChatClient, Clock
+from testing.databases import new_database_url, postgres_server
 from tests.helpers import register
 
 
@@ -167,3 +169,20 @@ async def test_metrics_count_turns_and_messages_by_kind(
     assert "regulars_send_delay_seconds 60.0" in text
     assert 'regulars_updates_total{channel="telegram"} 1.0' in text
     assert 'regulars_turn_seconds_count{channel="telegram"} 1.0' in text
+
+
+@pytest.mark.skipif(postgres_server() is None, reason="needs REGULARS_TEST_POSTGRES")
+async def test_a_second_poller_on_postgresql_refuses_to_start(tmp_path: Path) -> None:
+    async with new_database_url(tmp_path) as url:
+        settings = Settings(
+            _env_file=None, database_url=url, telegram_bot_token="123456:secret-token"
+        )
+        async with sole_poller(settings):
+            with pytest.raises(StartupError, match="already polling Telegram for this bot"):
+                async with sole_poller(settings):
+                    pass
+            webhook = settings.model_copy(update={"telegram_webhook_url": "https://x/y"})
+            async with sole_poller(webhook):  # replicas behind webhooks need no lock
+                pass
+        async with sole_poller(settings):  # released when the first one stopped
+            pass
