@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 
 from domain import vocabulary as press
+from domain.loyalty import Discount, best_discount
 from domain.payloads import int_arg
 from domain.replies import Button, Reply, rows
 from domain.retention import reminders_ahead
@@ -44,6 +46,7 @@ from handlers.limits import booking_refusal
 from handlers.turn import Turn
 from storage.availability import Openings, openings
 from storage.catalog import MasterInfo, ServiceInfo
+from storage.loyalty import discounts_for, settle_visit
 from storage.queries import (
     completed_starts,
     create_visit,
@@ -310,7 +313,7 @@ async def view_summary(turn: Turn) -> Reply:
         ),
         *_when_lines(turn, target, start),
         turn._("Duration: {duration}").format(duration=turn.tr.minutes(service.minutes)),
-        turn._("Price: {price}").format(price=turn.tr.money(service.price)),
+        await _summary_price(turn, target, start),
     ]
     if turn.config.business.address:
         lines.append(
@@ -330,6 +333,69 @@ async def view_summary(turn: Turn) -> Reply:
         Button(turn._("Cancel"), press.tap(Act.MAIN_MENU)),
     ]
     return Reply("\n".join(lines), buttons=rows(buttons), edit=True)
+
+
+async def _summary_price(turn: Turn, target: Target, start: datetime) -> str:
+    """The price the client will pay: a moved visit keeps its own, a new one gets the
+    best discount it may have now (the same one Confirm gives, if nothing changes)."""
+    if target.visit is not None:
+        return price_line(turn, target.visit)
+    discount = await _discount(turn, target.service, start)
+    if discount is None:
+        return turn._("Price: {price}").format(price=turn.tr.money(target.service.price))
+    return _discounted(
+        turn,
+        target.service.price - discount.amount,
+        target.service.price,
+        discount.source,
+        discount.percent,
+        discount.spends,
+    )
+
+
+async def _discount(turn: Turn, service: ServiceInfo, start: datetime) -> Discount | None:
+    """One discount per visit, the largest (domain/loyalty.py `best_discount`)."""
+    assert turn.client is not None
+    return best_discount(
+        await discounts_for(
+            session=turn.session,
+            config=turn.config,
+            client=turn.client,
+            service_key=service.key,
+            price=service.price,
+            start=start,
+            now=turn.now,
+        )
+    )
+
+
+def price_line(turn: Turn, visit: Visit) -> str:
+    """'Price: ₽1,440 instead of ₽1,800 (20% off: welcome back)', or just the price."""
+    if not visit.discount or not visit.discount_source:
+        return turn._("Price: {price}").format(price=turn.tr.money(visit.price))
+    full = visit.price + visit.discount
+    percent = int((visit.discount * 100 / full).to_integral_value()) if full else None
+    return _discounted(turn, visit.price, full, visit.discount_source, percent, int(visit.discount))
+
+
+def _discounted(
+    turn: Turn, price: Decimal, full: Decimal, source: str, percent: int | None, spends: int
+) -> str:
+    reason = source.split(":", 1)[0]
+    programme = turn.config.loyalty
+    if reason == "winback":
+        why = turn._("{discount} off: welcome back").format(discount=f"{percent}%")
+    elif reason == "birthday":
+        why = turn._("{discount} off: your birthday gift").format(discount=f"{percent}%")
+    elif reason == "reward" and programme is not None:
+        why = turn._("your reward: {reward}").format(reward=programme.reward_title(turn.locale))
+    elif reason == "points":
+        why = turn.tr.n_("{n} bonus point used", "{n} bonus points used", spends).format(n=spends)
+    else:
+        why = turn._("a discount")
+    return turn._("Price: {price} instead of {full} ({why})").format(
+        price=turn.tr.money(price), full=turn.tr.money(full), why=why
+    )
 
 
 def _when_lines(turn: Turn, target: Target, start: datetime) -> list[str]:
@@ -505,17 +571,22 @@ async def press_confirm(turn: Turn, args: list[str]) -> list[Reply]:
         turn.session.add(visit)
         headline = turn._("Done! Your visit is moved.")
     else:
+        discount = await _discount(turn, service, start)
         visit = await create_visit(
             session=turn.session,
             client_id=turn.client.id,
             master_id=master_id,
             service_id=service.id,
             interval=interval,
-            price=service.price,
+            price=service.price - (discount.amount if discount else 0),
             source=turn.inbound.channel,
             comment=comment,
+            discount=discount.amount if discount else None,
+            discount_source=discount.source if discount else None,
             now=turn.now,
         )
+        # A reward or points paying for it are spent now, and given back if it is cancelled.
+        await settle_visit(session=turn.session, config=turn.config, visit=visit, now=turn.now)
         headline = turn._("Done! You are booked.")
     turn.goto(Step.MENU)
     return [confirmation(turn, visit, headline)]
@@ -530,7 +601,7 @@ def confirmation(turn: Turn, visit: Visit, headline: str) -> Reply:
         f"{service.title(turn.locale)} · {_master(turn, visit.master_id).title(turn.locale)}",
         upper_first(turn.tr.when(visit.starts_at)),
         turn._("Duration: {duration}").format(duration=turn.tr.minutes(service.minutes)),
-        turn._("Price: {price}").format(price=turn.tr.money(visit.price)),
+        price_line(turn, visit),
     ]
     if turn.config.business.address:
         lines.append(
