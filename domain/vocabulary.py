@@ -65,6 +65,9 @@ class Act(StrEnum):
     CLEAR_NOTE = "fn"
     REMOVE_BIRTHDAY = "fd"
     TOGGLE_OFFERS = "pk"
+    # loyalty and referrals
+    MY_BONUS = "bn"
+    INVITE_FRIEND = "iv"
     # follow-ups of planned messages
     CONFIRM_ATTENDANCE = "vc"
     RATE_VISIT = "fb"
@@ -113,6 +116,8 @@ class Step(StrEnum):
     PREFS_NAME = "prefs.name"
     PREFS_PHONE = "prefs.phone"
     FEEDBACK_COMMENT = "feedback.comment"
+    BONUS = "loyalty.bonus"
+    INVITE = "loyalty.invite"
     STAFF_AMOUNT = "staff.amount"
     STAFF_MENU = "staff.menu"
     STAFF_DAY = "staff.day"

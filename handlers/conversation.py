@@ -20,6 +20,7 @@ from domain.vocabulary import Step, registering
 from handlers import (
     booking,
     followups,
+    loyalty,
     menu,
     preferences,
     registration,
@@ -54,12 +55,20 @@ FLOWS = Flows(
         visits.FLOW,
         preferences.FLOW,
         followups.FLOW,
+        loyalty.FLOW,
         staff.FLOW,
         staff_day.FLOW,
         staff_menu.FLOW,
     ]
 )
-CLIENT_FLOWS = (menu.FLOW, booking.FLOW, visits.FLOW, preferences.FLOW, followups.FLOW)
+CLIENT_FLOWS = (
+    menu.FLOW,
+    booking.FLOW,
+    visits.FLOW,
+    preferences.FLOW,
+    followups.FLOW,
+    loyalty.FLOW,
+)
 # A registered client may still press a registration button of an old message.
 REGISTERED = (*CLIENT_FLOWS, registration.FLOW)
 REGISTERING = (registration.FLOW,)
@@ -180,7 +189,9 @@ class Conversations:
 async def _route(turn: Turn) -> list[Reply]:
     """Who answers an event, in this order (the one place it is decided):
 
-    0. an invitation link (/start staff_<code>), for anyone;
+    0. an invitation link (/start staff_<code>), for anyone; a friend's link
+       (/start r_<code>) from someone not yet a client or staff starts registration and
+       keeps the code (anyone else gets the usual /start);
     1. staff: the staff commands, menu, buttons and typed answers (`STAFF`); a button
        or text that is no staff's falls through to the client path below (a master may
        book for themselves); a client typing a staff command gets the client menu;
@@ -198,6 +209,10 @@ async def _route(turn: Turn) -> list[Reply]:
         if code.startswith(staff_menu.INVITE_PREFIX):
             return await staff_menu.start_with_invite(
                 turn, code.removeprefix(staff_menu.INVITE_PREFIX)
+            )
+        if code.startswith(loyalty.REFERRAL_PREFIX) and turn.client is None and turn.staff is None:
+            return await registration.start_with_referral(
+                turn, code.removeprefix(loyalty.REFERRAL_PREFIX)
             )
     if turn.staff is not None and (answer := await _staff(turn, event)) is not None:
         return answer

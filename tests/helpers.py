@@ -9,7 +9,10 @@ from sqlmodel import col, select
 
 from bot.composition import Core
 from storage.tables import Client, ClientIdentity, Visit, VisitStatus
-from testing.chat import ChatClient
+from testing.chat import ChatClient, Clock
+
+# The `shop` fixture's staff chats (tests/conftest.py): Artem the owner, Ilya a master.
+OWNER, MASTER = "7001", "7002"
 
 
 async def register(
@@ -162,3 +165,8 @@ def utc_visit(year: int, month: int, day: int, hour: int, minute: int = 0) -> da
     from datetime import timedelta
 
     return datetime(year, month, day, hour, minute, tzinfo=UTC) - timedelta(hours=3)
+
+
+def staff_chat(core: Core, clock: Clock, external_id: str, **kw: object) -> ChatClient:
+    """A member of staff of the `shop` fixture, writing in English."""
+    return ChatClient(core.conversations, clock, external_id=external_id, language="en", **kw)  # type: ignore[arg-type]

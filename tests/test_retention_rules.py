@@ -165,6 +165,8 @@ def test_kind_classes() -> None:
         "booking_confirmation": T,
         "reminder": T,
         "feedback_request": T,
+        "visit_cancelled": T,
+        "referral_reward": T,
         "care_tip": M,
         "return_nudge": M,
         "warm_offer": M,
