@@ -688,3 +688,29 @@ async def test_in_the_terminal_the_invitation_is_a_code_to_type(shop: Core, cloc
     assert f"Your friend writes this to the bot: /start r_{code}" in chat.last.text
     assert "https://" not in chat.last.text
     assert chat.labels == ["« My bonus", "« Main menu"]
+
+
+async def test_a_friend_from_the_whatsapp_link_is_linked_too(
+    links_shop: Core, clock: Clock
+) -> None:
+    shop = links_shop
+    ivan = await _client(shop, clock)
+    code = await _code(ivan)
+    # wa.me/<number>?text=/start r_<code>: the friend sends the typed-in text.
+    friend = ChatClient(
+        shop.conversations,
+        clock,
+        external_id="79160000003",
+        channel="whatsapp",
+        display_name="Olga",
+        language="en",
+        phone="+79160000003",
+    )
+    await friend.send(f"/start r_{code}")
+    await friend.click("Olga")  # WhatsApp proves the number: straight to the consent
+    await friend.click("I agree")
+    await friend.click("No, thanks")
+    await friend.click("Skip")
+    assert friend.history[-2].text == "Thank you, Olga! You are registered."
+    by_phone = {c.phone: c for c in await clients(shop)}
+    assert by_phone["+79160000003"].referred_by_id == await _id_of(shop, ivan)
