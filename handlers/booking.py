@@ -585,8 +585,9 @@ async def press_confirm(turn: Turn, args: list[str]) -> list[Reply]:
             discount_source=discount.source if discount else None,
             now=turn.now,
         )
-        # A reward or points paying for it are spent now, and given back if it is cancelled.
-        await settle_visit(session=turn.session, config=turn.config, visit=visit, now=turn.now)
+        if discount is not None and discount.spends:
+            # The reward or the points are spent now, and given back if it is cancelled.
+            await settle_visit(session=turn.session, config=turn.config, visit=visit, now=turn.now)
         headline = turn._("Done! You are booked.")
     turn.goto(Step.MENU)
     return [confirmation(turn, visit, headline)]

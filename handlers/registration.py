@@ -464,7 +464,7 @@ async def _finish(turn: Turn, birthday: date | None) -> list[Reply]:
         return refusal
     data = turn.data
     proven = bool(data.get("proven"))
-    newcomer = await _never_seen(turn, data["phone"])
+    newcomer = bool(data.get("ref")) and await _never_seen(turn, data["phone"])
     client = await _take_number(turn, data["phone"], proven)
     if client is None:
         client = Client(
@@ -494,7 +494,7 @@ async def _finish(turn: Turn, birthday: date | None) -> list[Reply]:
         verified=True,
         now=turn.now,
     )
-    if newcomer and data.get("ref"):
+    if newcomer:
         await _link_referrer(turn, client, str(data["ref"]))
     turn.client = client
     turn.conversation.client_id = client.id

@@ -317,28 +317,31 @@ async def discounts_for(
     `domain.loyalty.best_discount`): the birthday gift and the win-back discount while
     they are valid and unused, and the stamp card's reward or the points."""
     assert client.id is not None
-    found: list[Discount] = []
-    used = await _used_sources(session, client.id)
+    offers: list[Discount] = []
     day = start.astimezone(config.tz).date()
-    offers = config.offers
-    if offers.birthday_discount_percent and client.birthday is not None:
-        for row in await _sent(session, client.id, "birthday"):
+    kinds = ["winback"] if not client.holdout else []  # the holdout is the control group
+    if config.offers.birthday_discount_percent and client.birthday is not None:
+        kinds.append("birthday")
+    for row in await _sent(session, client.id, kinds):
+        if row.kind == "birthday" and client.birthday is not None:
+            percent = config.offers.birthday_discount_percent
             greeted = (row.sent_at or row.due_at).astimezone(config.tz).date()
-            source = f"birthday:{row.id}"
-            if source not in used and birthday_gift_covers(
+            if birthday_gift_covers(
                 born=client.birthday,
                 greeted_on=greeted,
                 visit_day=day,
-                valid_days=offers.birthday_valid_days,
+                valid_days=config.offers.birthday_valid_days,
             ):
-                percent = offers.birthday_discount_percent
-                found.append(Discount(source, percent_off(price, percent), percent))
-    if not client.holdout:  # held-out clients are the win-back's control group
-        for row, promised in await _winbacks(session, client.id, config):
-            source = f"winback:{row.id}"
-            if source not in used and day <= promised + timedelta(days=offers.offer_valid_days):
+                offers.append(Discount(f"birthday:{row.id}", percent_off(price, percent), percent))
+        elif row.kind == "winback":
+            promised = await _winback_promised(session, row, config)
+            if day <= promised + timedelta(days=config.offers.offer_valid_days):
                 percent = winback_percent(row, config)
-                found.append(Discount(source, percent_off(price, percent), percent))
+                offers.append(Discount(f"winback:{row.id}", percent_off(price, percent), percent))
+    if offers:
+        used = await _used_sources(session, client.id)
+        offers = [offer for offer in offers if offer.source not in used]
+    found = sorted(offers, key=lambda offer: offer.reason != "birthday")
     programme = config.loyalty
     if programme is not None:
         ledger = await balance(session=session, client_id=client.id, now=now)
@@ -370,34 +373,30 @@ async def _used_sources(session: AsyncSession, client_id: int) -> set[str]:
     return {source for source in result.all() if source}
 
 
-async def _sent(session: AsyncSession, client_id: int, kind: str) -> list[Outbox]:
+async def _sent(session: AsyncSession, client_id: int, kinds: list[str]) -> list[Outbox]:
+    """The client's messages of these kinds that were sent (not held out, not skipped)."""
+    if not kinds:
+        return []
     result = await session.exec(
-        select(Outbox).where(
-            Outbox.client_id == client_id, Outbox.kind == kind, Outbox.status == OutboxStatus.sent
+        select(Outbox)
+        .where(
+            Outbox.client_id == client_id,
+            col(Outbox.kind).in_(kinds),
+            Outbox.status == OutboxStatus.sent,
         )
+        .order_by(col(Outbox.id))
     )
     return list(result.all())
 
 
-async def _winbacks(
-    session: AsyncSession, client_id: int, config: BusinessConfig
-) -> list[tuple[Outbox, date]]:
-    """The win-backs sent to the client, each with the day its validity counts from: the
-    day it was sent, or the day the client answered it (which repeats the offer)."""
-    rows = await _sent(session, client_id, "winback")
-    if not rows:
-        return []
-    answers = await session.exec(
-        select(ChurnReason.outbox_id, ChurnReason.created_at).where(
-            col(ChurnReason.outbox_id).in_([row.id for row in rows])
-        )
+async def _winback_promised(session: AsyncSession, row: Outbox, config: BusinessConfig) -> date:
+    """The day a win-back's validity counts from: the day it was sent, or the day the
+    client answered it (the answer repeats the offer)."""
+    answered = await session.exec(
+        select(ChurnReason.created_at).where(ChurnReason.outbox_id == row.id)
     )
-    answered = {outbox_id: at for outbox_id, at in answers.all()}
-    found = []
-    for row in rows:
-        moments = [row.sent_at or row.due_at, answered.get(row.id) or row.due_at]
-        found.append((row, max(moments).astimezone(config.tz).date()))
-    return found
+    moments = [row.sent_at or row.due_at, *answered.all()]
+    return max(moments).astimezone(config.tz).date()
 
 
 # --- VIP ---------------------------------------------------------------------------------
