@@ -25,6 +25,7 @@ def confirmation_lines(
     price: Decimal,
     comment: str,
     booked_at: datetime,
+    price_text: str | None = None,
 ) -> list[str]:
     lines = [
         headline,
@@ -32,7 +33,7 @@ def confirmation_lines(
         f"{service} · {master}",
         upper_first(tr.when(starts_at)),
         tr._("Duration: {duration}").format(duration=tr.minutes(minutes)),
-        tr._("Price: {price}").format(price=tr.money(price)),
+        price_text or tr._("Price: {price}").format(price=tr.money(price)),
     ]
     if config.business.address:
         lines.append(tr._("Address: {address}").format(address=config.business.where(tr.locale)))

@@ -138,6 +138,7 @@ KIND_CLASS: Mapping[str, MessageClass] = MappingProxyType(
         "reminder": MessageClass.transactional,
         "visit_cancelled": MessageClass.transactional,
         "feedback_request": MessageClass.transactional,
+        "referral_reward": MessageClass.transactional,
         "care_tip": MessageClass.marketing,
         "return_nudge": MessageClass.marketing,
         "warm_offer": MessageClass.marketing,

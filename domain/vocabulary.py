@@ -68,6 +68,9 @@ class Act(StrEnum):
     UNSUBSCRIBE = "us"  # the button under every offer
     # personal data
     FORGET_ME = "fg"  # /forget confirmed
+    # loyalty and referrals
+    MY_BONUS = "bn"
+    INVITE_FRIEND = "iv"
     # follow-ups of planned messages
     CONFIRM_ATTENDANCE = "vc"
     RATE_VISIT = "fb"
@@ -132,6 +135,8 @@ class Step(StrEnum):
     PREFS_NAME = "prefs.name"
     PREFS_PHONE = "prefs.phone"
     FEEDBACK_COMMENT = "feedback.comment"
+    BONUS = "loyalty.bonus"
+    INVITE = "loyalty.invite"
     STAFF_AMOUNT = "staff.amount"
     STAFF_MENU = "staff.menu"
     STAFF_DAY = "staff.day"

@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 
 from domain import vocabulary as press
 from domain.confirmation import confirmation_lines
+from domain.loyalty import Discount, best_discount
 from domain.payloads import int_arg
 from domain.replies import Button, Reply, rows
 from domain.slots import (
@@ -49,6 +51,7 @@ from handlers.limits import booking_refusal
 from handlers.turn import Turn
 from storage.availability import Openings, openings
 from storage.catalog import MasterInfo, ServiceInfo
+from storage.loyalty import discounts_for, settle_visit
 from storage.queries import (
     completed_starts,
     create_visit,
@@ -371,7 +374,7 @@ async def view_summary(turn: Turn) -> Reply:
     lines = [
         turn._("Moving your visit:") if target.visit else turn._("Please check your booking:"),
         "",
-        *summary_lines(turn, target, start),
+        *summary_lines(turn, target, start, price=await _summary_price(turn, target, start)),
     ]
     if turn.config.business.address:
         lines.append(
@@ -393,8 +396,11 @@ async def view_summary(turn: Turn) -> Reply:
     return Reply("\n".join(lines), buttons=rows(buttons), edit=True)
 
 
-def summary_lines(turn: Turn, target: Target, start: datetime) -> list[str]:
-    """Service, master, when (a move: from and to), duration and price."""
+def summary_lines(
+    turn: Turn, target: Target, start: datetime, *, price: str | None = None
+) -> list[str]:
+    """Service, master, when (a move: from and to), duration and price (`price`: the
+    client's price line, with their discount)."""
     service = target.service
     return [
         turn._("Service: {service}").format(service=service.title(turn.locale)),
@@ -403,8 +409,71 @@ def summary_lines(turn: Turn, target: Target, start: datetime) -> list[str]:
         ),
         *_when_lines(turn, target, start),
         turn._("Duration: {duration}").format(duration=turn.tr.minutes(service.minutes)),
-        turn._("Price: {price}").format(price=turn.tr.money(service.price)),
+        price or turn._("Price: {price}").format(price=turn.tr.money(service.price)),
     ]
+
+
+async def _summary_price(turn: Turn, target: Target, start: datetime) -> str:
+    """The price the client will pay: a moved visit keeps its own, a new one gets the
+    best discount it may have now (the same one Confirm gives, if nothing changes)."""
+    if target.visit is not None:
+        return price_line(turn, target.visit)
+    discount = await _discount(turn, target.service, start)
+    if discount is None:
+        return turn._("Price: {price}").format(price=turn.tr.money(target.service.price))
+    return _discounted(
+        turn,
+        target.service.price - discount.amount,
+        target.service.price,
+        discount.source,
+        discount.percent,
+        discount.spends,
+    )
+
+
+async def _discount(turn: Turn, service: ServiceInfo, start: datetime) -> Discount | None:
+    """One discount per visit, the largest (domain/loyalty.py `best_discount`)."""
+    assert turn.client is not None
+    return best_discount(
+        await discounts_for(
+            session=turn.session,
+            config=turn.config,
+            client=turn.client,
+            service_key=service.key,
+            price=service.price,
+            start=start,
+            now=turn.now,
+        )
+    )
+
+
+def price_line(turn: Turn, visit: Visit) -> str:
+    """'Price: ₽1,440 instead of ₽1,800 (20% off: welcome back)', or just the price."""
+    if not visit.discount or not visit.discount_source:
+        return turn._("Price: {price}").format(price=turn.tr.money(visit.price))
+    full = visit.price + visit.discount
+    percent = int((visit.discount * 100 / full).to_integral_value()) if full else None
+    return _discounted(turn, visit.price, full, visit.discount_source, percent, int(visit.discount))
+
+
+def _discounted(
+    turn: Turn, price: Decimal, full: Decimal, source: str, percent: int | None, spends: int
+) -> str:
+    reason = source.split(":", 1)[0]
+    programme = turn.config.loyalty
+    if reason == "winback":
+        why = turn._("{discount} off: welcome back").format(discount=f"{percent}%")
+    elif reason == "birthday":
+        why = turn._("{discount} off: your birthday gift").format(discount=f"{percent}%")
+    elif reason == "reward" and programme is not None:
+        why = turn._("your reward: {reward}").format(reward=programme.reward_title(turn.locale))
+    elif reason == "points":
+        why = turn.tr.n_("{n} bonus point used", "{n} bonus points used", spends).format(n=spends)
+    else:
+        why = turn._("a discount")
+    return turn._("Price: {price} instead of {full} ({why})").format(
+        price=turn.tr.money(price), full=turn.tr.money(full), why=why
+    )
 
 
 def _when_lines(turn: Turn, target: Target, start: datetime) -> list[str]:
@@ -570,6 +639,7 @@ async def press_confirm(turn: Turn, args: list[str]) -> list[Reply]:
     if not free.is_free(start):
         return [await _taken(turn, target, start, free)]
     comment = turn.data.get("comment", "") if turn.data.get("at") == encode_moment(start) else ""
+    discount = None if target.visit else await _discount(turn, target.service, start)
     visit = await save_visit(
         turn,
         target,
@@ -577,6 +647,7 @@ async def press_confirm(turn: Turn, args: list[str]) -> list[Reply]:
         client_id=turn.client.id,
         source=turn.inbound.channel,
         comment=comment,
+        discount=discount,
     )
     if target.visit is not None:
         headline = turn._("Done! Your visit is moved.")
@@ -594,7 +665,14 @@ async def lock_booking(turn: Turn, master_id: int, client_id: int) -> None:
 
 
 async def save_visit(
-    turn: Turn, target: Target, interval: Interval, *, client_id: int, source: str, comment: str
+    turn: Turn,
+    target: Target,
+    interval: Interval,
+    *,
+    client_id: int,
+    source: str,
+    comment: str,
+    discount: Discount | None = None,
 ) -> Visit:
     """Take the slot, once `lock_booking` is held and the openings say it is free: the
     moved visit gets its new time, or a new visit is booked."""
@@ -606,17 +684,24 @@ async def save_visit(
         turn.session.add(visit)
         await turn.session.flush()
         return visit
-    return await create_visit(
+    price = target.service.price - (discount.amount if discount else 0)
+    visit = await create_visit(
         session=turn.session,
         client_id=client_id,
         master_id=target.master_id,
         service_id=target.service.id,
         interval=interval,
-        price=target.service.price,
+        price=price,
         source=source,
         comment=comment,
+        discount=discount.amount if discount else None,
+        discount_source=discount.source if discount else None,
         now=turn.now,
     )
+    if discount is not None and discount.spends:
+        # The reward or the points are spent now, and given back if it is cancelled.
+        await settle_visit(session=turn.session, config=turn.config, visit=visit, now=turn.now)
+    return visit
 
 
 def confirmation(turn: Turn, visit: Visit, headline: str) -> Reply:
@@ -633,6 +718,7 @@ def confirmation(turn: Turn, visit: Visit, headline: str) -> Reply:
         price=visit.price,
         comment=visit.comment,
         booked_at=turn.now,
+        price_text=price_line(turn, visit),
     )
     buttons = [Button(turn._("My visits"), press.tap(Act.MY_VISITS)), menu_button(turn)]
     return Reply("\n".join(lines), buttons=rows(buttons, 2), edit=True, kind="booking_confirmation")

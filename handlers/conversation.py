@@ -22,6 +22,7 @@ from domain.vocabulary import Step, registering
 from handlers import (
     booking,
     followups,
+    loyalty,
     menu,
     personal,
     preferences,
@@ -61,6 +62,7 @@ FLOWS = Flows(
         preferences.FLOW,
         followups.FLOW,
         personal.FLOW,
+        loyalty.FLOW,
         staff.FLOW,
         staff_day.FLOW,
         staff_booking.FLOW,
@@ -76,6 +78,7 @@ CLIENT_FLOWS = (
     preferences.FLOW,
     followups.FLOW,
     personal.FLOW,
+    loyalty.FLOW,
 )
 # A registered client may still press a registration button of an old message.
 REGISTERED = (*CLIENT_FLOWS, registration.FLOW)
@@ -219,7 +222,9 @@ class Conversations:
 async def _route(turn: Turn) -> list[Reply]:
     """Who answers an event, in this order (the one place it is decided):
 
-    0. an invitation link (/start staff_<code>), for anyone;
+    0. an invitation link (/start staff_<code>), for anyone; a friend's link
+       (/start r_<code>) from someone not yet a client or staff starts registration and
+       keeps the code (anyone else gets the usual /start);
     1. staff: the staff commands, menu, buttons and typed answers (`STAFF`); a button
        or text that is no staff's falls through to the client path below (a master may
        book for themselves); a client typing a staff command gets the client menu;
@@ -237,6 +242,10 @@ async def _route(turn: Turn) -> list[Reply]:
         if code.startswith(staff_menu.INVITE_PREFIX):
             return await staff_menu.start_with_invite(
                 turn, code.removeprefix(staff_menu.INVITE_PREFIX)
+            )
+        if code.startswith(loyalty.REFERRAL_PREFIX) and turn.client is None and turn.staff is None:
+            return await registration.start_with_referral(
+                turn, code.removeprefix(loyalty.REFERRAL_PREFIX)
             )
     if turn.staff is not None and (answer := await _staff(turn, event)) is not None:
         return answer

@@ -13,6 +13,7 @@ from handlers.common import with_hint
 from handlers.events import Contact, Text
 from handlers.flows import Flow
 from handlers.turn import Turn
+from storage.loyalty import settle_visit
 from storage.stats import refresh_client_stats
 from storage.tables import ACTIVE_VISIT, Role, Visit, VisitStatus
 
@@ -60,7 +61,8 @@ async def _complete(turn: Turn, visit: Visit, amount: Decimal) -> list[Reply]:
 
 
 async def _refresh(turn: Turn, visit: Visit) -> None:
-    """The client's figures (visits, rhythm, next visit) follow the visit's new status."""
+    """The client's figures (visits, rhythm, next visit) and loyalty ledger (earned on
+    completion, reversed for a no-show after all) follow the visit's new status."""
     await turn.session.flush()
     await refresh_client_stats(
         session=turn.session,
@@ -68,6 +70,7 @@ async def _refresh(turn: Turn, visit: Visit) -> None:
         return_days={s.id: s.return_interval_days for s in turn.catalog.services.values()},
         client_ids=[visit.client_id],
     )
+    await settle_visit(session=turn.session, config=turn.config, visit=visit, now=turn.now)
 
 
 async def press_came(turn: Turn, args: list[str]) -> list[Reply]:
@@ -127,6 +130,8 @@ async def press_no_show(turn: Turn, args: list[str]) -> list[Reply]:
     turn.session.add(found)
     if was_completed:
         await _refresh(turn, found)
+    else:  # a reward or points it was booked with come back
+        await settle_visit(session=turn.session, config=turn.config, visit=found, now=turn.now)
     turn.goto(Step.START)
     undo = Button(turn._("Came after all"), press.staff_came(found.id))
     return [Reply(turn._("Marked: no-show."), buttons=rows([undo]), edit=True)]

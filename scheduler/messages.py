@@ -14,6 +14,7 @@ from domain import vocabulary as press
 from domain.agenda import visit_lines
 from domain.business import BusinessConfig
 from domain.confirmation import confirmation_lines
+from domain.loyalty import amount_text
 from domain.people import first_name
 from domain.replies import Button, Reply, rows
 from domain.retention import KIND_CLASS, MessageClass
@@ -76,6 +77,7 @@ class Messages:
             "warm_offer": self._warm_offer,
             "winback": self._winback,
             "birthday": self._birthday,
+            "referral_reward": self._referral_reward,
             "visit_check": self._visit_check,
             "staff_day_plan": self._staff_day_plan,
             "digest": self._digest,
@@ -350,6 +352,31 @@ class Messages:
             ).format(service=offer.service, master=offer.master)
             buttons = offer.buttons
         return Reply(text, buttons=rows(buttons), kind="birthday", values=values)
+
+    async def _referral_reward(self, d: _Draft) -> Reply:
+        """To the referrer: the friend they invited came for a first visit, and both got
+        the referral reward (storage/loyalty.py)."""
+        programme = self.config.loyalty
+        if programme is None:
+            raise Skip("there is no loyalty programme")
+        visit = await d.visit()
+        if visit.status != VisitStatus.completed:
+            raise Skip("the friend's first visit did not take place after all")
+        friend = await d.session.get(Client, int(d.row.payload.get("friend_id", 0)))
+        if friend is None or friend.deleted_at is not None:
+            raise Skip("the friend is deleted")
+        tr = d.tr
+        amount = int(d.row.payload.get("amount") or programme.referral_reward)
+        reward = amount_text(tr, programme.kind, amount)
+        text = tr._(
+            "{name}, your friend {friend} has come for their first visit. Thank you for "
+            "recommending us! You both get {reward}."
+        ).format(
+            name=first_name(d.need_client().name), friend=first_name(friend.name), reward=reward
+        )
+        buttons = [Button(tr._("My bonus"), press.tap(Act.MY_BONUS))]
+        values = d.values(friend=first_name(friend.name), gift=reward)
+        return Reply(text, buttons=rows(buttons), kind="referral_reward", values=values)
 
     async def _visit_check(self, d: _Draft) -> Reply:
         visit = await d.active_visit()

@@ -310,7 +310,14 @@ async def test_registration_and_booking_by_lists_and_buttons_end_with_a_visit(
     assert (thanks.kind, thanks.text) == ("text", "Спасибо, Ivan! Регистрация завершена.")
     assert menu.text == MENU
     assert (menu.kind, menu.list_button) == ("list", ru._("Choose"))
-    assert menu.titles == ["Записаться", "Мои визиты", "Настройки", "Помощь"]
+    assert menu.titles == [
+        "Записаться",
+        "Мои визиты",
+        "Мои бонусы",
+        "Пригласить друзей",
+        "Настройки",
+        "Помощь",
+    ]
 
     [services] = await ivan.tap("Записаться")
     assert services.text == "Выберите услугу:"
