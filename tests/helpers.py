@@ -9,7 +9,14 @@ from sqlmodel import col, select
 
 from bot.composition import Core
 from storage.tables import Client, ClientIdentity, Visit, VisitStatus
-from testing.chat import ChatClient
+from testing.chat import ChatClient, Clock
+
+OWNER, MASTER = "7001", "7002"  # the Telegram chats of Artem and Ilya in the `shop` fixture
+
+
+def staff_chat(core: Core, clock: Clock, external_id: str, **kw: object) -> ChatClient:
+    """A member of staff in their Telegram chat, reading English."""
+    return ChatClient(core.conversations, clock, external_id=external_id, language="en", **kw)  # type: ignore[arg-type]
 
 
 async def register(
