@@ -81,6 +81,16 @@ class Act(StrEnum):
     STAFF_VISIT = "se"  # one visit's card, for staff
     STAFF_CANCEL = "mz"  # cancel a visit for the client
     STAFF_CANCEL_SURE = "my"
+    # staff: clients, segments, broadcasts
+    STAFF_CLIENT = "sc"  # a client's card
+    STAFF_CLIENT_NOTE = "sn"  # "Add a note" on the card
+    STAFF_CLIENT_HISTORY = "sh"  # a page of the client's visits
+    STAFF_BOOK_FOR = "sb"  # "Book for them": hands the client over to the staff booking
+    STAFF_GROUP = "sg"  # a page of the clients of a segment (or VIP)
+    BROADCAST_TO = "ba"  # the group a broadcast goes to
+    BROADCAST_SEND = "bs"  # confirm the preview
+    BROADCAST_EDIT = "be"  # write the text again
+    BROADCAST_STATUS = "bt"  # the broadcasts sent and their progress
 
 
 class Step(StrEnum):
@@ -116,6 +126,16 @@ class Step(StrEnum):
     STAFF_AMOUNT = "staff.amount"
     STAFF_MENU = "staff.menu"
     STAFF_DAY = "staff.day"
+    STAFF_CLIENT_SEARCH = "staff.client_search"
+    STAFF_CLIENT = "staff.client"
+    STAFF_CLIENT_NOTE = "staff.client_note"
+    STAFF_CLIENT_HISTORY = "staff.client_history"
+    STAFF_SEGMENTS = "staff.segments"
+    STAFF_GROUP = "staff.group"
+    STAFF_BROADCAST = "staff.broadcast"
+    STAFF_BROADCAST_TEXT = "staff.broadcast_text"
+    STAFF_BROADCAST_PREVIEW = "staff.broadcast_preview"
+    STAFF_BROADCASTS = "staff.broadcasts"
 
 
 def registering(step: str) -> bool:
@@ -289,6 +309,42 @@ def staff_cancel(visit_id: int | None) -> str:
 
 def staff_cancel_sure(visit_id: int | None) -> str:
     return pack(Act.STAFF_CANCEL_SURE, visit_id)
+
+
+def staff_client(client_id: int | None) -> str:
+    return pack(Act.STAFF_CLIENT, client_id)
+
+
+def staff_client_note(client_id: int | None) -> str:
+    return pack(Act.STAFF_CLIENT_NOTE, client_id)
+
+
+def staff_client_history(client_id: int | None, page: int = 0) -> str:
+    return pack(Act.STAFF_CLIENT_HISTORY, client_id, page)
+
+
+def staff_book_for(client_id: int | None) -> str:
+    return pack(Act.STAFF_BOOK_FOR, client_id)
+
+
+def staff_group(group: str, page: int = 0) -> str:
+    return pack(Act.STAFF_GROUP, group, page)
+
+
+def broadcast_to(group: str) -> str:
+    return pack(Act.BROADCAST_TO, group)
+
+
+def broadcast_send(draft: str) -> str:
+    """The draft names the preview it confirms: an older preview's button sends nothing."""
+    return pack(Act.BROADCAST_SEND, draft)
+
+
+def decode_group(args: list[str], index: int, groups: tuple[str, ...]) -> str:
+    """A group of clients named in a payload (one of `groups`), else BadPayload."""
+    if index >= len(args) or args[index] not in groups:
+        raise BadPayload(":".join(args))
+    return args[index]
 
 
 def answer_consent(yes: bool) -> str:

@@ -24,6 +24,8 @@ from handlers import (
     preferences,
     registration,
     staff,
+    staff_broadcast,
+    staff_clients,
     staff_day,
     staff_menu,
     visits,
@@ -56,6 +58,8 @@ FLOWS = Flows(
         followups.FLOW,
         staff.FLOW,
         staff_day.FLOW,
+        staff_clients.FLOW,
+        staff_broadcast.FLOW,
         staff_menu.FLOW,
     ]
 )
@@ -64,7 +68,7 @@ CLIENT_FLOWS = (menu.FLOW, booking.FLOW, visits.FLOW, preferences.FLOW, followup
 REGISTERED = (*CLIENT_FLOWS, registration.FLOW)
 REGISTERING = (registration.FLOW,)
 # In the order of the staff menu's buttons.
-STAFF = (staff.FLOW, staff_day.FLOW, staff_menu.FLOW)
+STAFF = (staff.FLOW, staff_day.FLOW, staff_clients.FLOW, staff_broadcast.FLOW, staff_menu.FLOW)
 
 
 class AlreadyHandled(Exception):
@@ -242,7 +246,13 @@ async def _staff(turn: Turn, event: Event) -> list[Reply] | None:
         except BadPayload:
             return None
         action = FLOWS.action(name, among=STAFF)
-        return await action(turn, args) if action else None
+        if action is None:
+            return None
+        try:
+            return await action(turn, args)
+        except BadPayload:  # a staff action named right, with forged arguments
+            log.info("unreadable staff payload: %r", event.payload[:64])
+            return await staff_menu.stale(turn)
     step = FLOWS.text_step(turn.step, among=STAFF)
     if isinstance(event, Text | Contact) and step is not None:
         return await step(turn, event)

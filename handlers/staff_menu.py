@@ -38,6 +38,10 @@ def refuse(turn: Turn, roles: frozenset[Role]) -> Reply | None:
     return Reply(turn._("Only the owner or an administrator can do this."))
 
 
+def staff_menu_button(turn: Turn) -> Button:
+    return Button(turn._("Staff menu"), press.staff_open("menu"))
+
+
 def registry() -> Flows:
     from handlers.conversation import FLOWS  # the one registry; imported late (a cycle)
 
@@ -73,6 +77,15 @@ async def show_staff_menu(turn: Turn) -> list[Reply]:
         return [view]
     commands = command_list(turn, turn.staff.role)
     return [Reply(view.text, buttons=view.buttons, commands=commands)]
+
+
+async def stale(turn: Turn) -> list[Reply]:
+    """A staff button that no longer means anything (or never did): say so, and show the
+    staff menu."""
+    turn.goto(Step.STAFF_MENU)
+    view = await view_staff_menu(turn)
+    text = turn._("That button is out of date. Here is the menu.")
+    return [Reply(f"{text}\n\n{view.text}", buttons=view.buttons)]
 
 
 async def press_open(turn: Turn, args: list[str]) -> list[Reply]:

@@ -6,7 +6,7 @@ exists."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +52,19 @@ def is_reachable(client: Client, identities: Iterable[ClientIdentity]) -> bool:
 
 def working_chats(identities: Iterable[ClientIdentity]) -> list[ClientIdentity]:
     return [i for i in identities if i.channel in MESSENGERS and i.unreachable_since is None]
+
+
+def chosen_chat(
+    client: Client, identities: Iterable[ClientIdentity], channels: Collection[str] = MESSENGERS
+) -> ClientIdentity | None:
+    """The chat a message to the client goes to: the first working chat of the preferred
+    messenger, else of Telegram, else of WhatsApp, among the `channels` the bot runs."""
+    chats = {chat.channel: chat for chat in reversed(working_chats(identities))}
+    for channel in (client.preferred_channel, Channel.telegram, Channel.whatsapp):
+        chat = chats.get(channel or "")
+        if chat is not None and chat.channel in channels:
+            return chat
+    return None
 
 
 def open_visit_sql() -> Any:
