@@ -62,6 +62,11 @@ def folded(text: str) -> str:
     return text.casefold().replace("ё", "е")
 
 
+def search_form(text: str | None) -> str | None:
+    """A name as a search compares it: folded, its spaces single (None stays None)."""
+    return None if text is None else folded(" ".join(text.split()))
+
+
 def has_letter(text: str) -> bool:
     """A name needs a letter: digits, dots or emoji alone are no name."""
     return any(char.isalpha() for char in text)

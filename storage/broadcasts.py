@@ -5,11 +5,13 @@ is the number queued."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select as sa_select
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,39 +23,68 @@ from domain.retention import (
     days_to_birthday,
     in_whatsapp_window,
 )
-from storage.clients import clients_with_chats
-from storage.guards import chosen_chat, marketing_allowed, why_unreachable
+from storage.guards import MESSENGERS, chosen_chat, marketing_allowed_sql, reachable_sql
 from storage.outbox import enqueue, marketing_times
-from storage.tables import Broadcast, Channel, Outbox
+from storage.tables import Broadcast, Channel, Client, ClientIdentity, Outbox
 
 
 async def sort_out(
     *,
     session: AsyncSession,
-    client_ids: Sequence[int],
+    conditions: Sequence[Sequence[Any]],
     due: datetime,
     tz: ZoneInfo,
     caps: Caps,
 ) -> Audience:
-    """Who of these clients gets a broadcast going at `due`, and why the others do not
-    (the first reason that applies, in the order of `LeftOut`)."""
+    """Who of the clients the `conditions` select (together; `Groups.conditions`) gets a
+    broadcast going at `due`, and why the others do not (the first reason that applies,
+    in the order of `LeftOut`). Consent and reachability are the SQL twins of the rules
+    the composer checks (tests/test_guards.py holds them equal); the chat, the WhatsApp
+    window and the caps are the composer's and the planner's own functions."""
+    connection = await session.connection()
     left: Counter[LeftOut] = Counter()
+    size = 0
     maybe: list[int] = []
     today = due.astimezone(tz).date()
-    for client, chats in await clients_with_chats(session=session, client_ids=client_ids):
-        assert client.id is not None
-        if not marketing_allowed(client):
-            left[LeftOut.no_offers] += 1
-            continue
-        chat = chosen_chat(client, chats)
-        if why_unreachable(client, chats) is not None or chat is None:
-            left[LeftOut.unreachable] += 1
-        elif chat.channel == Channel.whatsapp and not in_whatsapp_window(chat.last_inbound_at, due):
-            left[LeftOut.whatsapp_window] += 1  # no approved template can carry free text
-        elif client.birthday and days_to_birthday(client.birthday, today) <= BIRTHDAY_FIRST_DAYS:
-            left[LeftOut.birthday] += 1
-        else:
-            maybe.append(client.id)
+    for where in conditions:
+        clients = await connection.execute(
+            sa_select(
+                col(Client.id),
+                marketing_allowed_sql().label("offers"),
+                reachable_sql().label("reachable"),
+                col(Client.preferred_channel),
+                col(Client.birthday),
+            ).where(*where)
+        )
+        chats: dict[int, list[Any]] = defaultdict(list)
+        rows = await connection.execute(
+            sa_select(
+                col(ClientIdentity.client_id),
+                col(ClientIdentity.channel),
+                col(ClientIdentity.unreachable_since),
+                col(ClientIdentity.last_inbound_at),
+            )
+            .join(Client, col(Client.id) == col(ClientIdentity.client_id))
+            .where(*where, col(ClientIdentity.channel).in_(MESSENGERS))
+            .order_by(col(ClientIdentity.id))
+        )
+        for row in rows.all():
+            chats[row.client_id].append(row)
+        for client_id, offers, reachable, preferred, birthday in clients.all():
+            size += 1
+            chat = chosen_chat(preferred, chats[client_id])  # rows of the identity's columns
+            if not offers:
+                left[LeftOut.no_offers] += 1
+            elif not reachable or chat is None:
+                left[LeftOut.unreachable] += 1
+            elif chat.channel == Channel.whatsapp and not in_whatsapp_window(
+                chat.last_inbound_at, due
+            ):
+                left[LeftOut.whatsapp_window] += 1  # no approved template takes free text
+            elif birthday and days_to_birthday(birthday, today) <= BIRTHDAY_FIRST_DAYS:
+                left[LeftOut.birthday] += 1
+            else:
+                maybe.append(client_id)
     history = await marketing_times(
         session=session, client_ids=maybe, kinds=MARKETING_PRIORITY, since=due - timedelta(days=30)
     )
@@ -63,7 +94,7 @@ async def sort_out(
             recipients.append(client_id)
         else:
             left[LeftOut.capped] += 1
-    return Audience(len(client_ids), tuple(sorted(recipients)), left, due)
+    return Audience(size, tuple(sorted(recipients)), left, due)
 
 
 async def queue_broadcast(

@@ -20,7 +20,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain.loyalty import Group, vip_ranking, vip_since
 from domain.retention import Segment, segment_dates
 from domain.slots import local_to_utc
-from domain.text import folded
+from domain.text import search_form
+from storage.db import SEARCH_FORM
 from storage.identities import identities_of
 from storage.tables import (
     ACTIVE_VISIT,
@@ -88,28 +89,44 @@ async def clients_by_digits(
     if not digits.isdigit():
         return 0, []
     where = [col(Client.phone).contains(digits), *_live(master_id)]
-    connection = await session.connection()
-    total = (await connection.execute(sa_select(func.count()).where(*where))).scalar_one()
-    rows = await connection.execute(
-        sa_select(*_HIT_COLUMNS).where(*where).order_by(*_RECENT_FIRST).limit(limit)
+    # One pass over the names: the matches counted beside the first of them.
+    rows = await (await session.connection()).execute(
+        sa_select(*_HIT_COLUMNS, func.count().over())
+        .where(*where)
+        .order_by(*_RECENT_FIRST)
+        .limit(limit)
     )
-    return int(total), [_hit(row) for row in rows.all()]
+    found = rows.all()
+    return (int(found[0][-1]) if found else 0), [_hit(row) for row in found]
+
+
+def _search_form(session: AsyncSession, column: Any) -> Any:
+    """`domain.text.search_form` in SQL: on SQLite the Python function itself (registered
+    on every connection by storage/db.py; SQLite's lower() knows only ASCII), on
+    PostgreSQL its Unicode lower() with ё read as е."""
+    if session.get_bind().dialect.name == "sqlite":
+        return getattr(func, SEARCH_FORM)(column)
+    return func.replace(func.lower(column), "ё", "е")
 
 
 async def clients_by_name(
     *, session: AsyncSession, part: str, master_id: int | None = None, limit: int = 10
 ) -> tuple[int, list[ClientHit]]:
     """Live clients whose name contains `part` in any case (ё as е): how many, and the
-    first `limit`, the most recent visit first. Compared in Python: SQLite's lower() knows
-    only ASCII, and Cyrillic names are the rule here."""
-    wanted = folded(" ".join(part.split()))
+    first `limit`, the most recent visit first."""
+    wanted = search_form(part)
     if not wanted:
         return 0, []
-    rows = await (await session.connection()).execute(
-        sa_select(*_HIT_COLUMNS).where(*_live(master_id)).order_by(*_RECENT_FIRST)
+    where = [
+        *_live(master_id),
+        _search_form(session, col(Client.name)).contains(wanted, autoescape=True),
+    ]
+    connection = await session.connection()
+    total = (await connection.execute(sa_select(func.count()).where(*where))).scalar_one()
+    rows = await connection.execute(
+        sa_select(*_HIT_COLUMNS).where(*where).order_by(*_RECENT_FIRST).limit(limit)
     )
-    found = [_hit(row) for row in rows.all() if wanted in folded(" ".join(row[1].split()))]
-    return len(found), found[:limit]
+    return int(total), [_hit(row) for row in rows.all()]
 
 
 async def had_visit_with(*, session: AsyncSession, client_id: int, master_id: int) -> bool:
@@ -333,7 +350,12 @@ class Groups:
     today: date
     tz: ZoneInfo
     warm_days: int
-    vip: list[int]  # the VIP ranking, best first
+    vip: list[int] | None  # the VIP ranking, best first (None: not computed)
+
+    def vip_ranking(self) -> list[int]:
+        if self.vip is None:
+            raise ValueError("these groups were read without VIP")
+        return self.vip
 
     def where(self, group: Group) -> list[Any] | None:
         """The SQL condition of a segment or of everyone; None for VIP (a ranking)."""
@@ -345,26 +367,31 @@ class Groups:
             Segment(group.value), today=self.today, tz=self.tz, warm_days=self.warm_days
         )
 
+    def conditions(self, group: Group) -> list[list[Any]]:
+        """SQL conditions that together select the group: one for a segment or everyone,
+        one per slice of the VIP ranking (an IN list small enough for any database)."""
+        where = self.where(group)
+        if where is not None:
+            return [where]
+        vip = self.vip_ranking()
+        return [[col(Client.id).in_(vip[i : i + _CHUNK])] for i in range(0, len(vip), _CHUNK)]
 
-async def groups_on(*, session: AsyncSession, today: date, tz: ZoneInfo, warm_days: int) -> Groups:
-    return Groups(today, tz, warm_days, await vip_clients(session=session, today=today, tz=tz))
+
+async def groups_on(
+    *, session: AsyncSession, today: date, tz: ZoneInfo, warm_days: int, vip: bool = True
+) -> Groups:
+    """The groups as of the local day `today`; `vip=False` spares ranking the spend of the
+    year when VIP is not asked for."""
+    ranking = await vip_clients(session=session, today=today, tz=tz) if vip else None
+    return Groups(today, tz, warm_days, ranking)
 
 
 async def group_size(*, session: AsyncSession, groups: Groups, group: Group) -> int:
     where = groups.where(group)
     if where is None:
-        return len(groups.vip)
+        return len(groups.vip_ranking())
     count = await session.exec(select(func.count()).select_from(Client).where(*where))
     return int(count.one())
-
-
-async def group_ids(*, session: AsyncSession, groups: Groups, group: Group) -> list[int]:
-    """Every client of the group (VIP: best first; the others by id)."""
-    where = groups.where(group)
-    if where is None:
-        return list(groups.vip)
-    ids = await session.exec(select(Client.id).where(*where).order_by(col(Client.id)))
-    return [client_id for client_id in ids.all() if client_id is not None]
 
 
 async def group_page(
@@ -375,34 +402,13 @@ async def group_page(
     connection = await session.connection()
     where = groups.where(group)
     if where is None:
-        chosen = groups.vip[offset : offset + limit]
+        vip = groups.vip_ranking()
+        chosen = vip[offset : offset + limit]
         rows = await connection.execute(sa_select(*_HIT_COLUMNS).where(col(Client.id).in_(chosen)))
         hits = {hit.id: hit for hit in map(_hit, rows.all())}
-        return len(groups.vip), [hits[i] for i in chosen if i in hits]
+        return len(vip), [hits[i] for i in chosen if i in hits]
     total = (await connection.execute(sa_select(func.count()).where(*where))).scalar_one()
     rows = await connection.execute(
         sa_select(*_HIT_COLUMNS).where(*where).order_by(*_RECENT_FIRST).offset(offset).limit(limit)
     )
     return int(total), [_hit(row) for row in rows.all()]
-
-
-async def clients_with_chats(
-    *, session: AsyncSession, client_ids: Sequence[int]
-) -> list[tuple[Client, list[ClientIdentity]]]:
-    """These clients with their chats, in the order given."""
-    clients: dict[int, Client] = {}
-    chats: dict[int, list[ClientIdentity]] = {}
-    ids = list(client_ids)
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        for client in (await session.exec(select(Client).where(col(Client.id).in_(chunk)))).all():
-            if client.id is not None:
-                clients[client.id] = client
-        identities = await session.exec(
-            select(ClientIdentity)
-            .where(col(ClientIdentity.client_id).in_(chunk))
-            .order_by(col(ClientIdentity.id))
-        )
-        for identity in identities.all():
-            chats.setdefault(identity.client_id, []).append(identity)
-    return [(clients[i], chats.get(i, [])) for i in ids if i in clients]
