@@ -34,7 +34,6 @@ from handlers.staff_menu import MANAGERS, refuse
 from handlers.staff_menu import staff_menu_button as menu_button
 from handlers.turn import Turn
 from storage.broadcasts import progress, queue_broadcast, recent_broadcasts, sort_out
-from storage.clients import group_ids
 
 LEFT_OUT = {
     LeftOut.no_offers: N_("{n} did not agree to offers or turned them off"),
@@ -126,9 +125,13 @@ async def _audience(turn: Turn, group: Group) -> Audience:
     offers may go."""
     policy = turn.config.retention
     due = send_window_start(turn.now, MessageClass.marketing, turn.config.tz, policy.quiet_hours)
-    ids = await group_ids(session=turn.session, groups=await groups_today(turn), group=group)
+    groups = await groups_today(turn, vip=group is Group.vip)
     return await sort_out(
-        session=turn.session, client_ids=ids, due=due, tz=turn.config.tz, caps=policy.caps
+        session=turn.session,
+        conditions=groups.conditions(group),
+        due=due,
+        tz=turn.config.tz,
+        caps=policy.caps,
     )
 
 

@@ -664,13 +664,14 @@ async def command_segments(turn: Turn, args: str) -> list[Reply]:
     return [await view_segments(turn)]
 
 
-async def groups_today(turn: Turn) -> Groups:
-    """The groups of clients as of the shop's today."""
+async def groups_today(turn: Turn, *, vip: bool = True) -> Groups:
+    """The groups of clients as of the shop's today (`vip=False`: without ranking VIP)."""
     return await groups_on(
         session=turn.session,
         today=today(turn),
         tz=turn.config.tz,
         warm_days=turn.config.retention.sleeping_after_days,
+        vip=vip,
     )
 
 
@@ -720,7 +721,7 @@ async def view_group(turn: Turn, *, edit: bool = False) -> Reply:
     if refused is not None:
         return refused
     group, page = Group(turn.data["g"]), int(turn.data.get("p", 0))
-    groups = await groups_today(turn)
+    groups = await groups_today(turn, vip=group is Group.vip)
     total, hits = await group_page(
         session=turn.session, groups=groups, group=group, offset=page * PAGE, limit=PAGE
     )

@@ -117,7 +117,7 @@ class Messages:
         identities = await identities_of(session=session, client_id=client.id)
         if reason := why_unreachable(client, identities):
             raise Skip(reason)
-        chat = chosen_chat(client, identities, self.channels)
+        chat = chosen_chat(client.preferred_channel, identities, self.channels)
         if chat is None:
             raise Skip("the client has no messenger the bot can reach")
         return Recipient(
