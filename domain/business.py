@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from domain.retention import MessageClass, QuietHours, has_window
+from domain.retention import Caps, MessageClass, QuietHours, has_window
 from domain.slots import SlotRules, WorkingHours
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -219,6 +219,10 @@ class Retention(_Strict):
     @property
     def quiet_hours(self) -> QuietHours:
         return QuietHours(self.quiet_from, self.quiet_to, self.marketing_from, self.marketing_to)
+
+    @property
+    def caps(self) -> Caps:
+        return Caps(self.marketing_per_7_days, self.marketing_per_30_days)
 
     @model_validator(mode="after")
     def _windows(self) -> Retention:

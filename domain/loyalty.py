@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
@@ -69,14 +69,14 @@ def status_of(completed_visits: int, *, vip: bool = False) -> Status | None:
 
 def vip_ids(revenues: Mapping[int, Decimal]) -> set[int]:
     """The clients in the top 20 % by revenue (rounded up: 11 clients → 3), counting only
-    clients with some revenue. Clients tied with the last one are in too, so the same
-    spending never gets two answers."""
-    paying = sorted((amount for amount in revenues.values() if amount > 0), reverse=True)
-    if not paying:
-        return set()
+    clients with some revenue. A tie at the boundary goes to the client who joined first
+    (the lower id), so the share stays 20 % even when many spent alike."""
+    paying = sorted(
+        ((amount, client_id) for client_id, amount in revenues.items() if amount > 0),
+        key=lambda pair: (-pair[0], pair[1]),
+    )
     top = -(-len(paying) // VIP_SHARE_DIVISOR)
-    threshold = paying[top - 1]
-    return {client_id for client_id, amount in revenues.items() if amount >= threshold > 0}
+    return {client_id for _, client_id in paying[:top]}
 
 
 def amount_text(tr: Translator, kind: str, amount: int) -> str:
@@ -280,3 +280,34 @@ def birthday_gift_covers(*, born: date, greeted_on: date, visit_day: date, valid
         key=lambda day: abs((day - greeted_on).days),
     )
     return abs((visit_day - nearest).days) <= valid_days
+
+
+# --- VIP over a year, and the groups staff list (/segments) and write to (/broadcast)
+
+VIP_DAYS = 365  # VIP is decided by the spend over this many days
+
+
+def vip_since(today: date) -> date:
+    """The first local date whose visits count for VIP."""
+    return today - timedelta(days=VIP_DAYS)
+
+
+def vip_ranking(spend: Mapping[int, Decimal]) -> list[int]:
+    """The VIP clients (`vip_ids`), the biggest spender first: `spend` maps each client
+    with a completed visit in the last 365 days to what they spent then."""
+    return sorted(vip_ids(spend), key=lambda client_id: (-spend[client_id], client_id))
+
+
+class Group(StrEnum):
+    """A group of clients: a segment of docs/retention.md, VIP, or everyone."""
+
+    hot = "hot"
+    warm = "warm"
+    sleeping = "sleeping"
+    prospect = "prospect"
+    vip = "vip"
+    everyone = "all"
+
+
+SEGMENT_GROUPS: tuple[str, ...] = tuple(g.value for g in Group if g is not Group.everyone)
+BROADCAST_GROUPS: tuple[str, ...] = tuple(g.value for g in Group)

@@ -18,10 +18,13 @@ from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from domain.slots import local_to_utc
+from domain.text import N_
 
 __all__ = [
+    "CHURN_REASONS",
     "KIND_CLASS",
     "MARKETING_PRIORITY",
+    "WHATSAPP_WINDOW",
     "Caps",
     "MessageClass",
     "QuietHours",
@@ -30,11 +33,13 @@ __all__ = [
     "cap_allows",
     "days_to_birthday",
     "in_holdout",
+    "in_whatsapp_window",
     "is_birthday_today",
     "personal_rhythm_days",
     "pick_by_priority",
     "predicted_next_visit",
     "reminders_ahead",
+    "segment_dates",
     "segment_of",
     "send_window_start",
     "sleeping_before",
@@ -86,6 +91,23 @@ def sleeping_before(today: date, warm_days: int = 120) -> date:
     """A last completed visit on a local day before this one makes the client sleeping:
     the boundary `segment_of` draws, for a query over many clients."""
     return today - timedelta(days=warm_days)
+
+
+def segment_dates(
+    segment: Segment, today: date, *, hot_days: int = 30, warm_days: int = 120
+) -> tuple[date | None, date | None]:
+    """The local dates of the last completed visit that put a client in `segment`, as
+    `[first, before)` (None: no bound), for a query over many clients; `segment_of` draws
+    the same lines. Prospects have no completed visit at all: (None, None)."""
+    hot_from = today - timedelta(days=hot_days)
+    sleeping = min(sleeping_before(today, warm_days), hot_from)
+    bounds: dict[Segment, tuple[date | None, date | None]] = {
+        Segment.hot: (hot_from, None),
+        Segment.warm: (sleeping, hot_from),
+        Segment.sleeping: (None, sleeping),
+        Segment.prospect: (None, None),
+    }
+    return bounds[segment]
 
 
 def personal_rhythm_days(
@@ -149,6 +171,7 @@ KIND_CLASS: Mapping[str, MessageClass] = MappingProxyType(
         "staff_day_plan": MessageClass.staff,
         "complaint_alert": MessageClass.staff,
         "digest": MessageClass.staff,
+        "broadcast_report": MessageClass.staff,
     }
 )
 
@@ -176,7 +199,29 @@ def pick_by_priority(kinds: Iterable[str]) -> str | None:
     return None
 
 
+#: The answers a win-back offers to "why did you stop coming?", kept as churn reasons.
+CHURN_REASONS: Mapping[str, str] = MappingProxyType(
+    {
+        "moved": N_("I moved away"),
+        "price": N_("Too expensive"),
+        "quality": N_("Did not like it"),
+        "time": N_("No time"),
+        "other": N_("Other reason"),
+    }
+)
+
+
 # --- Send windows -----------------------------------------------------------------------
+
+#: WhatsApp lets a business write freely for this long after the person's last message;
+#: outside it only an approved template goes.
+WHATSAPP_WINDOW = timedelta(hours=24)
+
+
+def in_whatsapp_window(last_inbound: datetime | None, at: datetime) -> bool:
+    """Whether a free-form WhatsApp message may go at ``at`` to a chat whose person last
+    wrote at ``last_inbound`` (never, when they never wrote)."""
+    return last_inbound is not None and at - last_inbound < WHATSAPP_WINDOW
 
 
 @dataclass(frozen=True, slots=True)

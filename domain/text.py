@@ -56,6 +56,17 @@ def one_line(text: str) -> str:
     return " ".join(spaced.split())
 
 
+def folded(text: str) -> str:
+    """`text` as a search compares it: any case, and ё read as е ("Пётр" is found by
+    "петр")."""
+    return text.casefold().replace("ё", "е")
+
+
+def search_form(text: str | None) -> str | None:
+    """A name as a search compares it: folded, its spaces single (None stays None)."""
+    return None if text is None else folded(" ".join(text.split()))
+
+
 def has_letter(text: str) -> bool:
     """A name needs a letter: digits, dots or emoji alone are no name."""
     return any(char.isalpha() for char in text)
@@ -103,9 +114,17 @@ class Translator:
         """'23 ноября 2027 г.' / 'November 23, 2027' — a date a year or more away."""
         return format_date(value, "long", locale=self._babel)
 
+    def on_weekday(self, weekday: int) -> str:
+        """'в пятницу' / 'on Friday' (0 = Monday)."""
+        return self._(_ON_WEEKDAY[weekday])
+
+    def full_date(self, value: date) -> str:
+        """'27 нояб. 2026 г.' / 'Nov 27, 2026' — a date that may be in another year."""
+        return format_skeleton("yMMMd", value, locale=self._babel)
+
     def weekday_day(self, value: date) -> str:
         """'в пятницу, 27 ноября' / 'on Friday, November 27'."""
-        return f"{self._(_ON_WEEKDAY[value.weekday()])}, {self.day(value)}"
+        return f"{self.on_weekday(value.weekday())}, {self.day(value)}"
 
     def full_day(self, value: date) -> str:
         """'Понедельник, 23 ноября' / 'Monday, November 23' — a heading."""

@@ -103,6 +103,17 @@ class Act(StrEnum):
     STAFF_OFF_MOVE = "om"
     STAFF_OFF_CANCEL = "oc"
     STAFF_OFF_CANCEL_SURE = "oy"
+    # staff: clients, segments, broadcasts
+    STAFF_CLIENT = "sc"  # a client's card
+    STAFF_CLIENT_NOTE = "sn"  # "Add a note" on the card
+    STAFF_CLIENT_HISTORY = "sh"  # a page of the client's visits
+    STAFF_BOOK_FOR = "sb"  # "Book for them": hands the client over to the staff booking
+    STAFF_ERASE = "sx"  # erase a client's personal data (a confirmation first)
+    STAFF_GROUP = "sg"  # a page of the clients of a segment (or VIP)
+    BROADCAST_TO = "ba"  # the group a broadcast goes to
+    BROADCAST_SEND = "bz"  # confirm the preview
+    BROADCAST_EDIT = "be"  # write the text again
+    BROADCAST_STATUS = "bu"  # the broadcasts sent and their progress
 
 
 class Step(StrEnum):
@@ -152,6 +163,16 @@ class Step(StrEnum):
     STAFF_WALKIN_MASTER = "staff.walkin.master"
     STAFF_WALKIN_AMOUNT = "staff.walkin.amount"
     STAFF_OFF = "staff.off"
+    STAFF_CLIENT_SEARCH = "staff.client_search"
+    STAFF_CLIENT = "staff.client"
+    STAFF_CLIENT_NOTE = "staff.client_note"
+    STAFF_CLIENT_HISTORY = "staff.client_history"
+    STAFF_SEGMENTS = "staff.segments"
+    STAFF_GROUP = "staff.group"
+    STAFF_BROADCAST = "staff.broadcast"
+    STAFF_BROADCAST_TEXT = "staff.broadcast_text"
+    STAFF_BROADCAST_PREVIEW = "staff.broadcast_preview"
+    STAFF_BROADCASTS = "staff.broadcasts"
 
 
 def registering(step: str) -> bool:
@@ -307,6 +328,10 @@ def staff_no_show(visit_id: int | None) -> str:
     return pack(Act.STAFF_NO_SHOW, visit_id)
 
 
+def staff_erase(client_id: int | None, *, sure: bool) -> str:
+    return pack(Act.STAFF_ERASE, client_id, int(sure))
+
+
 def staff_open(command: str) -> str:
     return pack(Act.STAFF_OPEN, command)
 
@@ -379,6 +404,42 @@ def staff_off_cancel(visit_id: int | None) -> str:
 
 def staff_off_cancel_sure(visit_id: int | None) -> str:
     return pack(Act.STAFF_OFF_CANCEL_SURE, visit_id)
+
+
+def staff_client(client_id: int | None) -> str:
+    return pack(Act.STAFF_CLIENT, client_id)
+
+
+def staff_client_note(client_id: int | None) -> str:
+    return pack(Act.STAFF_CLIENT_NOTE, client_id)
+
+
+def staff_client_history(client_id: int | None, page: int = 0) -> str:
+    return pack(Act.STAFF_CLIENT_HISTORY, client_id, page)
+
+
+def staff_book_for(client_id: int | None) -> str:
+    return pack(Act.STAFF_BOOK_FOR, client_id)
+
+
+def staff_group(group: str, page: int = 0) -> str:
+    return pack(Act.STAFF_GROUP, group, page)
+
+
+def broadcast_to(group: str) -> str:
+    return pack(Act.BROADCAST_TO, group)
+
+
+def broadcast_send(draft: str) -> str:
+    """The draft names the preview it confirms: an older preview's button sends nothing."""
+    return pack(Act.BROADCAST_SEND, draft)
+
+
+def decode_group(args: list[str], index: int, groups: tuple[str, ...]) -> str:
+    """A group of clients named in a payload (one of `groups`), else BadPayload."""
+    if index >= len(args) or args[index] not in groups:
+        raise BadPayload(":".join(args))
+    return args[index]
 
 
 def answer_consent(yes: bool) -> str:

@@ -29,6 +29,8 @@ from handlers import (
     registration,
     staff,
     staff_booking,
+    staff_broadcast,
+    staff_clients,
     staff_day,
     staff_menu,
     staff_off,
@@ -68,6 +70,8 @@ FLOWS = Flows(
         staff_booking.FLOW,
         staff_walkin.FLOW,
         staff_off.FLOW,
+        staff_clients.FLOW,
+        staff_broadcast.FLOW,
         staff_menu.FLOW,
     ]
 )
@@ -87,9 +91,11 @@ REGISTERING = (registration.FLOW,)
 STAFF = (
     staff.FLOW,
     staff_day.FLOW,
+    staff_clients.FLOW,
     staff_booking.FLOW,
     staff_walkin.FLOW,
     staff_off.FLOW,
+    staff_broadcast.FLOW,
     staff_menu.FLOW,
 )
 

@@ -10,6 +10,7 @@ from sqlmodel import select
 from domain import vocabulary as press
 from domain.payloads import BadPayload, int_arg
 from domain.replies import Button, Reply, rows
+from domain.retention import CHURN_REASONS
 from domain.vocabulary import Act, Step
 from handlers import menu
 from handlers.common import menu_button, too_long, typed, with_hint
@@ -20,7 +21,7 @@ from storage.outbox import unanswered_winback, winback_percent
 from storage.tables import ACTIVE_VISIT, ChurnReason, Feedback, Visit, VisitStatus
 
 COMMENT_MAX = 1000
-REASONS = ("moved", "price", "quality", "time", "other")
+REASONS = tuple(CHURN_REASONS)  # the answers a win-back offers
 
 
 async def _own_visit(turn: Turn, visit_id: int) -> Visit | None:

@@ -13,7 +13,7 @@ from domain.replies import Button, Reply, rows
 from domain.text import N_, one_line
 from domain.vocabulary import Act, Step, decode_day
 from handlers.flows import Flow, StaffCommand
-from handlers.staff_menu import is_manager, refuse
+from handlers.staff_menu import is_manager, refuse, staff_menu_button
 from handlers.turn import Turn
 from storage.loyalty import settle_visit
 from storage.outbox import enqueue
@@ -110,7 +110,7 @@ async def view_day(turn: Turn, *, edit: bool = False) -> Reply:
         Button(turn._("« Previous day"), press.staff_day(day - timedelta(days=1))),
         Button(turn._("Next day »"), press.staff_day(day + timedelta(days=1))),
     )
-    layout = (*rows(buttons, per_row=2), navigation, (_menu_button(turn),))
+    layout = (*rows(buttons, per_row=2), navigation, (staff_menu_button(turn),))
     return Reply("\n".join(lines), buttons=layout, edit=edit)
 
 
@@ -122,10 +122,6 @@ def _masters_in_order(turn: Turn, visits: list[AgendaVisit]) -> list[int]:
     present = {v.master_id for v in visits}
     ordered = [m for m in turn.catalog.masters if m in present]
     return ordered + sorted(present - set(ordered))
-
-
-def _menu_button(turn: Turn) -> Button:
-    return Button(turn._("Staff menu"), press.staff_open("menu"))
 
 
 # --- one visit ---------------------------------------------------------------------------

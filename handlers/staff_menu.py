@@ -40,6 +40,10 @@ def refuse(turn: Turn, roles: frozenset[Role]) -> Reply | None:
     return Reply(turn._("Only the owner or an administrator can do this."))
 
 
+def staff_menu_button(turn: Turn) -> Button:
+    return Button(turn._("Staff menu"), press.staff_open("menu"))
+
+
 def registry() -> Flows:
     from handlers.conversation import FLOWS  # the one registry; imported late (a cycle)
 

@@ -12,27 +12,29 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import vocabulary as press
 from domain.agenda import visit_lines
+from domain.broadcast import broadcast_reply, outcome_text
 from domain.business import BusinessConfig
 from domain.confirmation import confirmation_lines
 from domain.loyalty import amount_text
 from domain.people import first_name
 from domain.replies import Button, Reply, rows
-from domain.retention import KIND_CLASS, MessageClass
+from domain.retention import CHURN_REASONS, KIND_CLASS, MessageClass
 from domain.slots import usual_time
 from domain.text import Translator, one_line, translator_for, upper_first
 from domain.vocabulary import Act, NewVisit
 from scheduler.delivery import Recipient
 from scheduler.digest import digest_reply
 from storage.availability import openings
+from storage.broadcasts import progress
 from storage.catalog import Catalog, MasterInfo, ServiceInfo
-from storage.guards import has_open_visit, marketing_allowed, why_unreachable, working_chats
+from storage.guards import chosen_chat, has_open_visit, marketing_allowed, why_unreachable
 from storage.identities import identities_of
 from storage.outbox import winback_percent
 from storage.queries import completed_starts
 from storage.staff import agenda
 from storage.tables import (
     ACTIVE_VISIT,
-    Channel,
+    Broadcast,
     Client,
     Feedback,
     Outbox,
@@ -40,8 +42,6 @@ from storage.tables import (
     Visit,
     VisitStatus,
 )
-
-WINBACK_REASONS = ("moved", "price", "quality", "time", "other")
 
 
 class Skip(Exception):
@@ -81,6 +81,8 @@ class Messages:
             "visit_check": self._visit_check,
             "staff_day_plan": self._staff_day_plan,
             "digest": self._digest,
+            "broadcast": self._broadcast,
+            "broadcast_report": self._broadcast_report,
         }
 
     def translator(self, locale: str | None) -> Translator:
@@ -122,19 +124,17 @@ class Messages:
         identities = await identities_of(session=session, client_id=client.id)
         if reason := why_unreachable(client, identities):
             raise Skip(reason)
-        chats = {chat.channel: chat for chat in reversed(working_chats(identities))}
-        for channel in (client.preferred_channel, Channel.telegram, Channel.whatsapp):
-            chat = chats.get(channel or "")
-            if chat is not None and chat.channel in self.channels:
-                return Recipient(
-                    chat.channel,
-                    chat.external_id,
-                    client.locale,
-                    client_id=client.id,
-                    last_inbound=chat.last_inbound_at,
-                    composed_at=now,
-                )
-        raise Skip("the client has no messenger the bot can reach")
+        chat = chosen_chat(client.preferred_channel, identities, self.channels)
+        if chat is None:
+            raise Skip("the client has no messenger the bot can reach")
+        return Recipient(
+            chat.channel,
+            chat.external_id,
+            client.locale,
+            client_id=client.id,
+            last_inbound=chat.last_inbound_at,
+            composed_at=now,
+        )
 
     async def _marketing_still_welcome(
         self, session: AsyncSession, client: Client, row: Outbox, now: datetime
@@ -318,17 +318,11 @@ class Messages:
             "{name}, we have not seen you for a while and we miss you. "
             "May we ask why? One tap — and a discount is waiting for you."
         ).format(name=first_name(client.name))
-        labels = {
-            "moved": tr._("I moved away"),
-            "price": tr._("Too expensive"),
-            "quality": tr._("Did not like it"),
-            "time": tr._("No time"),
-            "other": tr._("Other reason"),
-        }
         # The answer names the win-back it answers: one answer per message, only to whom
         # it was sent (handlers/followups.py).
         buttons = [
-            Button(labels[code], press.winback_reason(d.row.id, code)) for code in WINBACK_REASONS
+            Button(tr._(label), press.winback_reason(d.row.id, code))
+            for code, label in CHURN_REASONS.items()
         ]
         until = d.local_today() + timedelta(days=self.config.offers.offer_valid_days)
         values = d.values(discount=f"{winback_percent(d.row, self.config)}%", date=tr.day(until))
@@ -431,6 +425,20 @@ class Messages:
             session=d.session, config=self.config, catalog=self.catalog, tr=d.tr, as_of=as_of
         )
 
+    async def _broadcast(self, d: _Draft) -> Reply:
+        broadcast = await d.broadcast()
+        reply = broadcast_reply(d.tr, broadcast.text)
+        return replace(reply, values=d.values(text=broadcast.text))
+
+    async def _broadcast_report(self, d: _Draft) -> Reply:
+        """To whoever sent a broadcast, once every row of it is settled."""
+        broadcast = await d.broadcast()
+        counts = await progress(session=d.session, broadcast=broadcast)
+        text = outcome_text(
+            d.tr, group=broadcast.audience, created_at=broadcast.created_at, counts=counts
+        )
+        return Reply(text, kind="broadcast_report")
+
 
 @dataclass(frozen=True, slots=True)
 class _NextVisitOffer:
@@ -487,6 +495,12 @@ class _Draft:
         if visit is None:
             raise Skip("the visit is gone")
         return visit
+
+    async def broadcast(self) -> Broadcast:
+        broadcast = await self.session.get(Broadcast, int(self.row.payload.get("broadcast_id", 0)))
+        if broadcast is None:
+            raise Skip("the broadcast is gone")
+        return broadcast
 
     async def active_visit(self) -> Visit:
         visit = await self.visit()

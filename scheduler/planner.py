@@ -26,7 +26,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain.business import BusinessConfig
 from domain.retention import (
     KIND_CLASS,
-    Caps,
     MessageClass,
     QuietHours,
     cap_allows,
@@ -39,6 +38,7 @@ from domain.retention import (
     winbacks_this_dormancy,
 )
 from domain.slots import working_intervals
+from storage.broadcasts import broadcasts_to_report, finish_broadcasts
 from storage.catalog import Catalog
 from storage.guards import marketable_sql, open_visit_sql, reachable_sql
 from storage.loyalty import settle_visits
@@ -126,6 +126,7 @@ class Planner:
         rows += self._feedback_requests(visits, now)
         rows += self._day_plans(now)
         rows += self._digests(now)
+        rows += await self._broadcast_reports(session, now)
         # Offers depend on dates, not minutes: planning them every five minutes is enough
         # and keeps a pass cheap.
         if now.minute % MARKETING_EVERY_MINUTES == 0 and self._marketing_window(now):
@@ -245,6 +246,8 @@ class Planner:
             elif visit.completed_at is not None:
                 moments.append(visit.completed_at + feedback_after)
         moments += self._day_plan_moments(now) + self._digest_moments(now)
+        if await broadcasts_to_report(session=session, now=now):
+            moments.append(now + timedelta(minutes=1))
         due = await next_due(session=session)
         if due is not None:
             moments.append(max(due, now + timedelta(minutes=1)))  # a backlog: soon again
@@ -399,6 +402,23 @@ class Planner:
             if master.role == "owner" and master.telegram_id
         ]
 
+    async def _broadcast_reports(
+        self, session: AsyncSession, now: datetime
+    ) -> list[dict[str, Any]]:
+        """Once every message of a broadcast is sent or skipped, whoever sent it is told
+        how it went."""
+        return [
+            {
+                "kind": "broadcast_report",
+                "staff_id": broadcast.created_by,
+                "channel": "telegram",
+                "due_at": now,
+                "dedupe_key": f"broadcast_report:{broadcast.id}",
+                "payload": {"broadcast_id": broadcast.id},
+            }
+            for broadcast in await finish_broadcasts(session=session, now=now)
+        ]
+
     # Marketing.
 
     def _marketing_window(self, now: datetime) -> bool:
@@ -429,7 +449,7 @@ class Planner:
         history = await marketing_times(
             session=session, client_ids=waiting, kinds=MARKETING, since=now - timedelta(days=30)
         )
-        caps = Caps(self.policy.marketing_per_7_days, self.policy.marketing_per_30_days)
+        caps = self.policy.caps
         today = self.local(now).date()
         birthday_soon = await self._birthday_within_a_week(session, waiting, today)
         chosen = []

@@ -12,7 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from domain.text import search_form
+
 BUSY_TIMEOUT_MS = 15_000
+SEARCH_FORM = "regulars_search_form"  # domain.text.search_form, callable from SQLite's SQL
 
 
 def sqlite_url_for(path: str) -> str:
@@ -50,6 +53,8 @@ def _configure_sqlite(engine: AsyncEngine, *, in_memory: bool) -> None:
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        # SQLite's lower() knows only ASCII: a search folds Cyrillic names with Python's.
+        dbapi_connection.create_function(SEARCH_FORM, 1, search_form, deterministic=True)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:

@@ -18,8 +18,6 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, type_coerce
-from sqlalchemy import select as sa_select
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -403,24 +401,12 @@ async def _winback_promised(session: AsyncSession, row: Outbox, config: Business
 
 
 async def vip_client_ids(*, session: AsyncSession, now: datetime) -> set[int]:
-    """The VIP segment: the top 20 % of clients (not deleted) by the revenue of their
-    completed visits that began in the 365 days before `now` (`domain.loyalty.vip_ids`).
-    For the closed offers of /broadcast (segment "vip"), and "My bonus"."""
-    since = now - YEAR
-    total = type_coerce(func.sum(col(Visit.price)), BigInteger)  # minor units: exact
-    connection = await session.connection()
-    result = await connection.execute(
-        sa_select(col(Visit.client_id), total)
-        .join(Client, col(Client.id) == col(Visit.client_id))
-        .where(
-            col(Visit.status) == VisitStatus.completed,
-            col(Visit.starts_at) >= since,
-            col(Visit.starts_at) < now,
-            col(Client.deleted_at).is_(None),
-        )
-        .group_by(col(Visit.client_id))
-    )
-    return vip_ids({client_id: Decimal(minor or 0) for client_id, minor in result.all()})
+    """The VIP segment: the top 20 % of clients (not deleted) by what their completed
+    visits of the 365 days before `now` brought (`domain.loyalty.vip_ids`). For the closed
+    offers of /broadcast (segment "vip"), "My bonus" and the client card."""
+    from storage.clients import spend_by_client  # the one query of what clients spent
+
+    return vip_ids(await spend_by_client(session=session, since=now - YEAR, until=now))
 
 
 # --- referrals ---------------------------------------------------------------------------

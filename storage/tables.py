@@ -279,6 +279,8 @@ class Outbox(SQLModel, table=True):
         Index("ix_outbox_client_kind_due", "client_id", "kind", "due_at"),
         # Nudges sent in a period (warm offers follow them).
         Index("ix_outbox_kind_status_sent", "kind", "status", "sent_at"),
+        # A broadcast's progress: its rows by status.
+        Index("ix_outbox_campaign_status", "campaign", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -296,6 +298,26 @@ class Outbox(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     campaign: str | None = None
     created_at: datetime = _required_ts()
+
+
+class Broadcast(SQLModel, table=True):
+    """A message the owner or an administrator wrote to a group of clients (/broadcast):
+    an outbox row of kind `broadcast` per client, with `campaign` = `broadcast:<id>`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_by: int = Field(foreign_key="staff.id")
+    audience: str = Field(max_length=16)  # a domain.loyalty.Group
+    text: str = Field(max_length=1000)
+    group_size: int = 0  # clients in the group when it was confirmed
+    recipients: int = 0  # of them, those it was queued for
+    created_at: datetime = _required_ts()
+    due_at: datetime = _required_ts()  # when it goes: now, or when offers may go
+    # Every row settled and the sender told (the planner's broadcast_report).
+    finished_at: datetime | None = _ts()
+
+    @property
+    def campaign(self) -> str:
+        return f"broadcast:{self.id}"
 
 
 class Conversation(SQLModel, table=True):

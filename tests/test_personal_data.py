@@ -13,11 +13,21 @@ from sqlmodel import SQLModel, select
 
 from bot.adapters.telegram import build_dispatcher, create_bot
 from bot.composition import Core
+from domain import vocabulary as press
 from scheduler.messages import Messages
 from storage.tables import Client, Feedback, Outbox, OutboxStatus, Visit
 from testing.chat import ChatClient, Clock
 from testing.telegram_fakes import TOKEN, RecordingSession, TelegramPerson, person
-from tests.helpers import add_client, add_visit, register, utc_visit, visits
+from tests.helpers import (
+    MASTER,
+    OWNER,
+    add_client,
+    add_visit,
+    register,
+    staff_chat,
+    utc_visit,
+    visits,
+)
 
 PHONE = "+79123456789"
 
@@ -225,3 +235,29 @@ async def test_a_client_added_by_staff_keeps_the_consent_text_empty_until_they_a
         rows = {c.name: c for c in (await session.exec(select(Client))).all()}
     assert rows["Ivan"].consent_text == core.config.business.consent_text
     assert staff_added.consent_text == ""
+
+
+async def test_the_owner_erases_a_client_from_the_card_and_a_master_cannot(
+    shop: Core, clock: Clock
+) -> None:
+    client = await add_client(shop, name="Пётр", phone="+79990000001")
+    await add_visit(
+        shop,
+        client_id=client.id or 0,
+        master="ilya",
+        service="fade",
+        start=utc_visit(2026, 11, 20, 15),
+    )
+    master = staff_chat(shop, clock, MASTER)
+    [refused] = await master.press(press.staff_erase(client.id, sure=True))
+    assert refused.text == "Only the owner or an administrator can do this."
+    owner = staff_chat(shop, clock, OWNER)
+    await owner.send("/client +7 999 000-00-01")
+    await owner.click("Erase their data")
+    assert owner.last.text.startswith("Erase Пётр's personal data")
+    await owner.click("Yes, erase")
+    assert owner.last.text == "Erased. The visits stay as anonymous figures."
+    async with shop.db.reading() as session:
+        stored = await session.get(Client, client.id)
+    assert stored is not None and (stored.name, stored.phone) == ("—", None)
+    assert len(await visits(shop)) == 1

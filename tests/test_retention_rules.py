@@ -177,6 +177,7 @@ def test_kind_classes() -> None:
         "staff_day_plan": S,
         "complaint_alert": S,
         "digest": S,
+        "broadcast_report": S,
     }
     assert {k for k, c in KIND_CLASS.items() if c is M} == set(MARKETING_PRIORITY)
     with pytest.raises(TypeError):
