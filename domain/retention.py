@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from domain.slots import local_to_utc
 
 __all__ = [
+    "COUNTS_FOR_CAPS",
     "KIND_CLASS",
     "MARKETING_PRIORITY",
     "Caps",
@@ -138,6 +139,7 @@ KIND_CLASS: Mapping[str, MessageClass] = MappingProxyType(
         "reminder": MessageClass.transactional,
         "visit_cancelled": MessageClass.transactional,
         "feedback_request": MessageClass.transactional,
+        "next_visit_offer": MessageClass.transactional,
         "care_tip": MessageClass.marketing,
         "return_nudge": MessageClass.marketing,
         "warm_offer": MessageClass.marketing,
@@ -150,6 +152,17 @@ KIND_CLASS: Mapping[str, MessageClass] = MappingProxyType(
         "digest": MessageClass.staff,
     }
 )
+
+#: Kinds that are not marketing but take a marketing message's place in the frequency caps:
+#: the next-visit offer sent when a visit is marked came, so a return nudge never follows
+#: it in the same week.
+COUNTS_FOR_CAPS: tuple[str, ...] = ("next_visit_offer",)
+
+# The next-visit offer: three free times on different days around the predicted visit,
+# from this many days before it to this many after, never further ahead than the maximum.
+NEXT_VISIT_DAYS_BEFORE = 3
+NEXT_VISIT_DAYS_AFTER = 10
+NEXT_VISIT_MAX_DAYS = 120
 
 #: Marketing kinds, highest priority first: on a cap collision the earlier one wins.
 MARKETING_PRIORITY: tuple[str, ...] = (

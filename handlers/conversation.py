@@ -21,6 +21,7 @@ from domain.replies import Reply
 from domain.vocabulary import Step, registering
 from handlers import (
     booking,
+    complaints,
     followups,
     menu,
     personal,
@@ -60,6 +61,7 @@ FLOWS = Flows(
         personal.FLOW,
         staff.FLOW,
         staff_day.FLOW,
+        complaints.FLOW,
         staff_menu.FLOW,
     ]
 )
@@ -75,7 +77,7 @@ CLIENT_FLOWS = (
 REGISTERED = (*CLIENT_FLOWS, registration.FLOW)
 REGISTERING = (registration.FLOW,)
 # In the order of the staff menu's buttons.
-STAFF = (staff.FLOW, staff_day.FLOW, staff_menu.FLOW)
+STAFF = (staff.FLOW, staff_day.FLOW, complaints.FLOW, staff_menu.FLOW)
 
 
 class AlreadyHandled(Exception):

@@ -11,6 +11,7 @@ from bot.config import load_business_config
 from domain.business import BusinessConfig
 from storage.db import Database, create_engine
 from testing.chat import ChatClient, Clock, utc
+from tests.helpers import MASTER, OWNER
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,3 +44,15 @@ def clock() -> Clock:
 @pytest.fixture
 def chat(core: Core, clock: Clock) -> ChatClient:
     return ChatClient(core.conversations, clock)
+
+
+@pytest.fixture
+async def shop(db: Database, config: BusinessConfig) -> Core:
+    """Artem (owner, chat 7001) and Ilya (master, chat 7002) have Telegram; Marina has not
+    joined yet. The shop speaks English, so staff read English."""
+    ids = {"artem": int(OWNER), "ilya": int(MASTER)}
+    masters = [m.model_copy(update={"telegram_id": ids.get(m.key)}) for m in config.masters]
+    business = config.business.model_copy(update={"default_locale": "en"})
+    return await build_core_on(
+        db=db, config=config.model_copy(update={"masters": masters, "business": business})
+    )

@@ -3,7 +3,6 @@ visit's card and its marks, invitations, and every refusal a client or a master 
 
 from __future__ import annotations
 
-import pytest
 from aiogram import Bot
 from aiogram.methods import SetMyCommands
 from aiogram.types import BotCommandScopeChat
@@ -20,25 +19,16 @@ from storage.db import Database
 from storage.tables import Outbox, Staff, StaffInvite, VisitStatus
 from testing.chat import ChatClient, Clock
 from testing.telegram_fakes import TOKEN, RecordingSession, TelegramPerson, person
-from tests.helpers import add_client, add_visit, register, utc_visit, visits
-
-OWNER, MASTER = "7001", "7002"
-
-
-@pytest.fixture
-async def shop(db: Database, config: BusinessConfig) -> Core:
-    """Artem (owner) and Ilya (master) have Telegram; Marina has not joined yet. The shop
-    speaks English, so staff read English."""
-    ids = {"artem": int(OWNER), "ilya": int(MASTER)}
-    masters = [m.model_copy(update={"telegram_id": ids.get(m.key)}) for m in config.masters]
-    business = config.business.model_copy(update={"default_locale": "en"})
-    return await build_core_on(
-        db=db, config=config.model_copy(update={"masters": masters, "business": business})
-    )
-
-
-def staff_chat(core: Core, clock: Clock, external_id: str, **kw: object) -> ChatClient:
-    return ChatClient(core.conversations, clock, external_id=external_id, language="en", **kw)  # type: ignore[arg-type]
+from tests.helpers import (
+    MASTER,
+    OWNER,
+    add_client,
+    add_visit,
+    register,
+    staff_chat,
+    utc_visit,
+    visits,
+)
 
 
 async def _day_with_visits(core: Core) -> dict[str, int]:
