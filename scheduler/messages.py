@@ -375,7 +375,10 @@ class Messages:
         ]
         target = NewVisit(service.id, master.id, addon.id if addon else 0)
         buttons += [
-            Button(tr._("Other time"), press.choose_days_for(target)),
+            Button(
+                tr._("Other time") if slots else tr._("Choose a time"),
+                press.choose_days_for(target),
+            ),
             Button(tr._("No, thanks"), press.skip_next_visit(visit.id)),
         ]
         values = d.values(service=title, master=master.title(tr.locale), date=tr.day(due))
