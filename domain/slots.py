@@ -19,6 +19,7 @@ __all__ = [
     "SlotRules",
     "WorkingHours",
     "bookable_days",
+    "first_bookable_day",
     "free_slots",
     "nearest_free",
     "suggest_around_day",
@@ -259,6 +260,26 @@ def bookable_days(
         if next(_iter_slots(day, hours, merged, duration, tz, earliest, rules.step), None)
         is not None
     ]
+
+
+def first_bookable_day(
+    *,
+    hours: Sequence[WorkingHours],
+    busy: Iterable[Interval],
+    duration: timedelta,
+    tz: ZoneInfo,
+    now: datetime,
+    rules: SlotRules,
+) -> date | None:
+    """The first local date :func:`bookable_days` would give, found without looking at
+    the days after it (whether there is any time at all); None when there is none."""
+    _validate(duration, rules)
+    merged = _Busy.merge(busy)
+    earliest = now + rules.lead
+    for day in _horizon(_local_today(now, tz), rules):
+        if next(_iter_slots(day, hours, merged, duration, tz, earliest, rules.step), None):
+            return day
+    return None
 
 
 # -------------------------------------------------------------------------- suggestions

@@ -465,7 +465,7 @@ async def _addon_to_offer(turn: Turn, service: ServiceInfo) -> ServiceInfo | Non
         if addon is None:
             continue
         both = Target(service, 0, addon=addon)
-        if _master_ids(turn, both.service_ids, 0) and (await _openings(turn, both)).days():
+        if _master_ids(turn, both.service_ids, 0) and (await _openings(turn, both)).any_free():
             return addon
     return None
 

@@ -20,6 +20,7 @@ from domain.business import BusinessConfig
 from domain.slots import (
     Interval,
     bookable_days,
+    first_bookable_day,
     free_slots,
     nearest_free,
     nearest_time_of_day,
@@ -64,6 +65,10 @@ class Openings:
         for master in self.masters:
             found.update(bookable_days(**self._rules_for(master)))
         return sorted(found)
+
+    def any_free(self) -> bool:
+        """Some master has some free start in the window (stops at the first one found)."""
+        return any(first_bookable_day(**self._rules_for(m)) for m in self.masters)
 
     def times(self, day: date) -> dict[datetime, int]:
         """Free starts on a local day, each with the first master (by preference) free then."""
