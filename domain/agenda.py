@@ -3,6 +3,7 @@ of rows that storage/staff.py returns."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -53,6 +54,24 @@ def read_day(text: str, *, today: date) -> date | None:
     except ValueError:
         return None
     return None
+
+
+_RANGE_SEPARATOR = re.compile(r"\s+(?:to|till|until|до|по|-|–|—)\s+|\s*(?:–|—|\.\.)\s*")
+
+
+def read_days(text: str, *, today: date) -> tuple[date, date] | None:
+    """'2026-12-01', '2026-12-01 to 2026-12-03', '1.12 - 3.12', '01.12 по 03.12' → the
+    first and the last day (the same for one day); None when it is not that. The order is
+    not checked: the caller says what is wrong with an end before the start."""
+    parts = _RANGE_SEPARATOR.split(text.strip())
+    if len(parts) > 2 or not parts[0]:
+        return None
+    days = [read_day(part, today=today) for part in parts]
+    if any(day is None for day in days):
+        return None
+    first, last = days[0], days[-1]
+    assert first is not None and last is not None
+    return first, last
 
 
 def visit_lines(tr: Translator, visit: AgendaVisit, *, status: bool = True) -> list[str]:

@@ -140,6 +140,7 @@ KIND_CLASS: Mapping[str, MessageClass] = MappingProxyType(
         "visit_cancelled": MessageClass.transactional,
         "feedback_request": MessageClass.transactional,
         "next_visit_offer": MessageClass.transactional,
+        "referral_reward": MessageClass.transactional,
         "care_tip": MessageClass.marketing,
         "return_nudge": MessageClass.marketing,
         "warm_offer": MessageClass.marketing,

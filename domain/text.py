@@ -99,6 +99,10 @@ class Translator:
         """'27 ноября' / 'November 27'."""
         return format_skeleton("MMMMd", value, locale=self._babel)
 
+    def day_with_year(self, value: date) -> str:
+        """'23 ноября 2027 г.' / 'November 23, 2027' — a date a year or more away."""
+        return format_date(value, "long", locale=self._babel)
+
     def weekday_day(self, value: date) -> str:
         """'в пятницу, 27 ноября' / 'on Friday, November 27'."""
         return f"{self._(_ON_WEEKDAY[value.weekday()])}, {self.day(value)}"

@@ -72,6 +72,9 @@ class Act(StrEnum):
     UNSUBSCRIBE = "us"  # the button under every offer
     # personal data
     FORGET_ME = "fg"  # /forget confirmed
+    # loyalty and referrals
+    MY_BONUS = "bn"
+    INVITE_FRIEND = "iv"
     # follow-ups of planned messages
     CONFIRM_ATTENDANCE = "vc"
     RATE_VISIT = "fb"
@@ -91,6 +94,22 @@ class Act(StrEnum):
     STAFF_CANCEL_SURE = "my"
     # staff: complaints
     STAFF_RESOLVE = "cr"  # resolve a complaint: asks for a short note
+    # staff: booking for a caller (/book), a walk-in (/walkin), time off (/off)
+    STAFF_PICK_CLIENT = "bc"  # one of the clients a name search found
+    STAFF_BOOK_SERVICE = "bs"
+    STAFF_BOOK_DAYS = "bd"  # a master chosen, or "other day": the days of a target
+    STAFF_BOOK_DAY = "by"
+    STAFF_BOOK_PART = "bq"  # a part of the day, and a page of it
+    STAFF_BOOK_TIME = "bt"
+    STAFF_BOOK_CONFIRM = "bo"
+    STAFF_WALKIN_SERVICE = "ws"
+    STAFF_WALKIN_MASTER = "wm"
+    STAFF_WALKIN_ANONYMOUS = "wa"
+    STAFF_WALKIN_PAID = "wp"  # paid the service's price
+    STAFF_OFF_LIST = "ol"  # a master's time off and the bookings in it
+    STAFF_OFF_MOVE = "om"
+    STAFF_OFF_CANCEL = "oc"
+    STAFF_OFF_CANCEL_SURE = "oy"
 
 
 class Step(StrEnum):
@@ -124,10 +143,24 @@ class Step(StrEnum):
     PREFS_NAME = "prefs.name"
     PREFS_PHONE = "prefs.phone"
     FEEDBACK_COMMENT = "feedback.comment"
+    BONUS = "loyalty.bonus"
+    INVITE = "loyalty.invite"
     STAFF_AMOUNT = "staff.amount"
     STAFF_MENU = "staff.menu"
     STAFF_DAY = "staff.day"
     STAFF_RESOLVE = "staff.resolve"
+    STAFF_CALLER = "staff.caller"  # /book, /walkin: the client's phone or a name
+    STAFF_CALLER_PICK = "staff.caller.pick"  # the clients a name search found
+    STAFF_CALLER_NAME = "staff.caller.name"  # a new client's name
+    STAFF_BOOK_SERVICE = "staff.book.service"
+    STAFF_BOOK_MASTER = "staff.book.master"
+    STAFF_BOOK_DAY = "staff.book.day"
+    STAFF_BOOK_TIME = "staff.book.time"
+    STAFF_BOOK_SUMMARY = "staff.book.summary"
+    STAFF_WALKIN_SERVICE = "staff.walkin.service"
+    STAFF_WALKIN_MASTER = "staff.walkin.master"
+    STAFF_WALKIN_AMOUNT = "staff.walkin.amount"
+    STAFF_OFF = "staff.off"
 
 
 def registering(step: str) -> bool:
@@ -336,6 +369,60 @@ def staff_cancel(visit_id: int | None) -> str:
 
 def staff_cancel_sure(visit_id: int | None) -> str:
     return pack(Act.STAFF_CANCEL_SURE, visit_id)
+
+
+def staff_pick_client(client_id: int | None, purpose: str) -> str:
+    """`purpose`: "book" or "walkin", the command the client was looked up for."""
+    return pack(Act.STAFF_PICK_CLIENT, client_id, purpose)
+
+
+def staff_book_service(service_id: int) -> str:
+    return pack(Act.STAFF_BOOK_SERVICE, service_id)
+
+
+def staff_book_days(target: TargetRef) -> str:
+    return pack(Act.STAFF_BOOK_DAYS, encode_target(target))
+
+
+def staff_book_day(target: TargetRef, day: date) -> str:
+    return pack(Act.STAFF_BOOK_DAY, encode_target(target), f"{day:%Y%m%d}")
+
+
+def staff_book_part(target: TargetRef, day: date, part: str, page: int = 0) -> str:
+    return pack(Act.STAFF_BOOK_PART, encode_target(target), f"{day:%Y%m%d}", part, page)
+
+
+def staff_book_time(target: TargetRef, start: datetime) -> str:
+    return pack(Act.STAFF_BOOK_TIME, encode_target(target), encode_moment(start))
+
+
+def staff_book_confirm(target: TargetRef, start: datetime, client_id: int | None) -> str:
+    """Names the client too: a summary shown for one caller never books another."""
+    return pack(Act.STAFF_BOOK_CONFIRM, encode_target(target), encode_moment(start), client_id)
+
+
+def staff_walkin_service(service_id: int) -> str:
+    return pack(Act.STAFF_WALKIN_SERVICE, service_id)
+
+
+def staff_walkin_master(master_id: int) -> str:
+    return pack(Act.STAFF_WALKIN_MASTER, master_id)
+
+
+def staff_off_list(master_id: int | None, first: date, last: date) -> str:
+    return pack(Act.STAFF_OFF_LIST, master_id, f"{first:%Y%m%d}", f"{last:%Y%m%d}")
+
+
+def staff_off_move(visit_id: int | None) -> str:
+    return pack(Act.STAFF_OFF_MOVE, visit_id)
+
+
+def staff_off_cancel(visit_id: int | None) -> str:
+    return pack(Act.STAFF_OFF_CANCEL, visit_id)
+
+
+def staff_off_cancel_sure(visit_id: int | None) -> str:
+    return pack(Act.STAFF_OFF_CANCEL_SURE, visit_id)
 
 
 def answer_consent(yes: bool) -> str:

@@ -23,13 +23,17 @@ from handlers import (
     booking,
     complaints,
     followups,
+    loyalty,
     menu,
     personal,
     preferences,
     registration,
     staff,
+    staff_booking,
     staff_day,
     staff_menu,
+    staff_off,
+    staff_walkin,
     visits,
 )
 from handlers.common import with_hint
@@ -59,8 +63,12 @@ FLOWS = Flows(
         preferences.FLOW,
         followups.FLOW,
         personal.FLOW,
+        loyalty.FLOW,
         staff.FLOW,
         staff_day.FLOW,
+        staff_booking.FLOW,
+        staff_walkin.FLOW,
+        staff_off.FLOW,
         complaints.FLOW,
         staff_menu.FLOW,
     ]
@@ -72,12 +80,21 @@ CLIENT_FLOWS = (
     preferences.FLOW,
     followups.FLOW,
     personal.FLOW,
+    loyalty.FLOW,
 )
 # A registered client may still press a registration button of an old message.
 REGISTERED = (*CLIENT_FLOWS, registration.FLOW)
 REGISTERING = (registration.FLOW,)
 # In the order of the staff menu's buttons.
-STAFF = (staff.FLOW, staff_day.FLOW, complaints.FLOW, staff_menu.FLOW)
+STAFF = (
+    staff.FLOW,
+    staff_day.FLOW,
+    staff_booking.FLOW,
+    staff_walkin.FLOW,
+    staff_off.FLOW,
+    complaints.FLOW,
+    staff_menu.FLOW,
+)
 
 
 class AlreadyHandled(Exception):
@@ -208,7 +225,9 @@ class Conversations:
 async def _route(turn: Turn) -> list[Reply]:
     """Who answers an event, in this order (the one place it is decided):
 
-    0. an invitation link (/start staff_<code>), for anyone;
+    0. an invitation link (/start staff_<code>), for anyone; a friend's link
+       (/start r_<code>) from someone not yet a client or staff starts registration and
+       keeps the code (anyone else gets the usual /start);
     1. staff: the staff commands, menu, buttons and typed answers (`STAFF`); a button
        or text that is no staff's falls through to the client path below (a master may
        book for themselves); a client typing a staff command gets the client menu;
@@ -226,6 +245,10 @@ async def _route(turn: Turn) -> list[Reply]:
         if code.startswith(staff_menu.INVITE_PREFIX):
             return await staff_menu.start_with_invite(
                 turn, code.removeprefix(staff_menu.INVITE_PREFIX)
+            )
+        if code.startswith(loyalty.REFERRAL_PREFIX) and turn.client is None and turn.staff is None:
+            return await registration.start_with_referral(
+                turn, code.removeprefix(loyalty.REFERRAL_PREFIX)
             )
     if turn.staff is not None and (answer := await _staff(turn, event)) is not None:
         return answer
@@ -270,7 +293,15 @@ async def _staff(turn: Turn, event: Event) -> list[Reply] | None:
         except BadPayload:
             return None
         action = FLOWS.action(name, among=STAFF)
-        return await action(turn, args) if action else None
+        if action is None:
+            return None
+        try:
+            return await action(turn, args)
+        except BadPayload:  # a forged or garbled staff button: out of date, never an error
+            log.info(
+                "unreadable staff payload from %s: %r", turn.inbound.channel, event.payload[:64]
+            )
+            return await staff_menu.stale(turn)
     step = FLOWS.text_step(turn.step, among=STAFF)
     if isinstance(event, Text | Contact) and step is not None:
         return await step(turn, event)

@@ -15,6 +15,7 @@ from domain.vocabulary import Act, Step, decode_day
 from handlers.flows import Flow, StaffCommand
 from handlers.staff_menu import is_manager, refuse
 from handlers.turn import Turn
+from storage.loyalty import settle_visit
 from storage.outbox import enqueue
 from storage.staff import agenda
 from storage.tables import ACTIVE_VISIT, Client, Role, Visit, VisitStatus
@@ -160,7 +161,14 @@ async def visit_card(turn: Turn, visit: Visit) -> Reply:
     ]
     if client and client.phone:
         lines.append(turn._("Phone: {phone}").format(phone=client.phone))
-    lines.append(turn._("Price: {price}").format(price=turn.tr.money(visit.price)))
+    if visit.discount:
+        lines.append(
+            turn._("Price: {price} (after a discount of {discount})").format(
+                price=turn.tr.money(visit.price), discount=turn.tr.money(visit.discount)
+            )
+        )
+    else:
+        lines.append(turn._("Price: {price}").format(price=turn.tr.money(visit.price)))
     lines.append(turn._("Status: {status}").format(status=turn._(STATUS_NAMES[visit.status])))
     if visit.comment:
         lines.append(turn._("Comment: {text}").format(text=one_line(visit.comment)))
@@ -220,6 +228,7 @@ async def cancel_for_client(turn: Turn, visit: Visit, *, reason: str) -> None:
     )
     turn.session.add(visit)
     await turn.session.flush()
+    await settle_visit(session=turn.session, config=turn.config, visit=visit, now=turn.now)
     await enqueue(
         session=turn.session,
         rows=[

@@ -87,6 +87,14 @@ async def show_staff_menu(turn: Turn) -> list[Reply]:
     return [Reply(view.text, buttons=view.buttons, commands=commands)]
 
 
+async def stale(turn: Turn) -> list[Reply]:
+    """A staff button that cannot be read (forged, garbled): say so, with the staff menu."""
+    turn.goto(Step.STAFF_MENU)
+    view = await view_staff_menu(turn)
+    text = turn._("That button is out of date.")
+    return [Reply(f"{text}\n\n{view.text}", buttons=view.buttons)]
+
+
 async def press_open(turn: Turn, args: list[str]) -> list[Reply]:
     """A staff menu button: the command it names, with the same role check as typed."""
     command = registry().command(args[0] if args else "")

@@ -10,11 +10,12 @@ from domain.payloads import int_arg
 from domain.replies import Button, Reply, rows
 from domain.text import upper_first
 from domain.vocabulary import Act, Step
-from handlers.booking import show_days, target_of
+from handlers.booking import price_line, show_days, target_of
 from handlers.common import can_change, menu_button, too_late_to_change, with_hint
 from handlers.flows import Flow
 from handlers.turn import Turn
 from storage.feedback import ratings_of
+from storage.loyalty import settle_visit
 from storage.queries import recent_completed, upcoming_visits
 from storage.tables import ACTIVE_VISIT, Visit, VisitStatus
 
@@ -108,7 +109,7 @@ async def view_visit(turn: Turn) -> Reply:
     lines = [
         _line(turn, visit),
         turn._("Status: {status}").format(status=status),
-        turn._("Price: {price}").format(price=turn.tr.money(visit.price)),
+        price_line(turn, visit),
     ]
     if turn.config.business.address:
         lines.append(
@@ -186,6 +187,8 @@ async def press_cancel_yes(turn: Turn, args: list[str]) -> list[Reply]:
     visit.cancelled_at = turn.now
     visit.cancel_reason = "client"
     turn.session.add(visit)
+    # The offer it used is free again; a reward or points it was paid with come back.
+    await settle_visit(session=turn.session, config=turn.config, visit=visit, now=turn.now)
     turn.goto(Step.MENU)
     text = turn._("Your visit is cancelled:") + "\n" + _line(turn, visit)
     buttons = [Button(turn._("Book another time"), press.tap(Act.START_BOOKING)), menu_button(turn)]

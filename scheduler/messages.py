@@ -13,7 +13,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain import vocabulary as press
 from domain.agenda import visit_lines
 from domain.business import BusinessConfig
+from domain.confirmation import confirmation_lines
 from domain.feedback import complaint_lines
+from domain.loyalty import amount_text
 from domain.people import first_name
 from domain.replies import Button, Reply, rows
 from domain.retention import (
@@ -76,6 +78,7 @@ class Messages:
         self.catalog = catalog
         self.translators = translators
         self._kinds: dict[str, Callable[[_Draft], Awaitable[Reply]]] = {
+            "booking_confirmation": self._booking_confirmation,
             "reminder": self._reminder,
             "visit_cancelled": self._visit_cancelled,
             "feedback_request": self._feedback_request,
@@ -85,6 +88,7 @@ class Messages:
             "winback": self._winback,
             "birthday": self._birthday,
             "next_visit_offer": self._next_visit,
+            "referral_reward": self._referral_reward,
             "visit_check": self._visit_check,
             "staff_day_plan": self._staff_day_plan,
             "complaint_alert": self._complaint_alert,
@@ -155,6 +159,41 @@ class Messages:
             raise Skip("the client has an open visit")
 
     # The kinds.
+
+    async def _booking_confirmation(self, d: _Draft) -> Reply:
+        """Staff booked or moved a visit for the client (a phone call, a master's time off):
+        the same confirmation a client reads after booking in the chat."""
+        visit = await d.active_visit()
+        if visit.starts_at <= d.now:
+            raise Skip("the visit has begun")
+        tr = d.tr
+        _, master = d.service_and_master(visit)
+        moved = bool(d.row.payload.get("moved"))
+        headline = tr._("Your visit is moved.") if moved else tr._("We have booked you a visit.")
+        lines = confirmation_lines(
+            tr,
+            self.config,
+            headline=headline,
+            service=d.visit_title(visit),
+            master=master.title(tr.locale),
+            starts_at=visit.starts_at,
+            minutes=int((visit.ends_at - visit.starts_at).total_seconds() // 60),
+            price=visit.price,
+            comment=visit.comment,
+            booked_at=visit.rescheduled_at or visit.created_at,
+        )
+        buttons = [
+            Button(tr._("My visits"), press.tap(Act.MY_VISITS)),
+            Button(tr._("« Main menu"), press.tap(Act.MAIN_MENU)),
+        ]
+        values = d.values(
+            service=d.visit_title(visit),
+            master=master.title(tr.locale),
+            when=tr.when(visit.starts_at),
+        )
+        return Reply(
+            "\n".join(lines), buttons=rows(buttons, 2), kind="booking_confirmation", values=values
+        )
 
     async def _reminder(self, d: _Draft) -> Reply:
         visit = await d.active_visit()
@@ -440,6 +479,31 @@ class Messages:
                 url = f"https://wa.me/{chat.external_id}"
                 links.append(Button.link(d.tr._("Write in WhatsApp"), url))
         return list({link.url: link for link in links}.values())
+
+    async def _referral_reward(self, d: _Draft) -> Reply:
+        """To the referrer: the friend they invited came for a first visit, and both got
+        the referral reward (storage/loyalty.py)."""
+        programme = self.config.loyalty
+        if programme is None:
+            raise Skip("there is no loyalty programme")
+        visit = await d.visit()
+        if visit.status != VisitStatus.completed:
+            raise Skip("the friend's first visit did not take place after all")
+        friend = await d.session.get(Client, int(d.row.payload.get("friend_id", 0)))
+        if friend is None or friend.deleted_at is not None:
+            raise Skip("the friend is deleted")
+        tr = d.tr
+        amount = int(d.row.payload.get("amount") or programme.referral_reward)
+        reward = amount_text(tr, programme.kind, amount)
+        text = tr._(
+            "{name}, your friend {friend} has come for their first visit. Thank you for "
+            "recommending us! You both get {reward}."
+        ).format(
+            name=first_name(d.need_client().name), friend=first_name(friend.name), reward=reward
+        )
+        buttons = [Button(tr._("My bonus"), press.tap(Act.MY_BONUS))]
+        values = d.values(friend=first_name(friend.name), gift=reward)
+        return Reply(text, buttons=rows(buttons), kind="referral_reward", values=values)
 
     async def _visit_check(self, d: _Draft) -> Reply:
         visit = await d.active_visit()

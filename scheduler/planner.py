@@ -44,6 +44,7 @@ from domain.slots import working_intervals
 from storage.catalog import Catalog
 from storage.feedback import alert_row, alerted_staff
 from storage.guards import marketable_sql, open_visit_sql, reachable_sql
+from storage.loyalty import settle_visits
 from storage.outbox import enqueue, marketing_times, next_due, planned_keys
 from storage.stats import refresh_client_stats
 from storage.tables import (
@@ -210,6 +211,10 @@ class Planner:
             tz=self.tz,
             return_days=self.return_days,
             client_ids=[visit.client_id for visit in done],
+        )
+        # Completed visits earn their stamps or points (and a friend's first, the referral).
+        await settle_visits(
+            session=session, config=self.config, visit_ids=[visit.id for visit in done], now=now
         )
         finished = {visit.id for visit in done}
         visits[:] = [

@@ -114,8 +114,11 @@ async def create_visit(
     source: str,
     comment: str = "",
     addon_service_id: int | None = None,
+    discount: Decimal | None = None,
+    discount_source: str | None = None,
     now: datetime,
 ) -> Visit:
+    """A booked visit; `price` is what the client pays, `discount` what was taken off."""
     visit = Visit(
         client_id=client_id,
         master_id=master_id,
@@ -124,6 +127,8 @@ async def create_visit(
         starts_at=interval.start,
         ends_at=interval.end,
         price=price,
+        discount=discount,
+        discount_source=discount_source,
         source=source,
         comment=comment,
         created_at=now,

@@ -201,7 +201,11 @@ class Visit(SQLModel, table=True):
     status: str = VisitStatus.booked
     price: Decimal = _money(Decimal("0"))
     paid_amount: Decimal | None = _money()
+    # `price` is what the client pays; `discount` was taken off the list price at booking,
+    # for the reason in `discount_source` ("winback:<outbox id>", "birthday:<outbox id>",
+    # "reward", "points"; docs/loyalty.md).
     discount: Decimal | None = _money()
+    discount_source: str | None = Field(default=None, max_length=32)
     source: str = "telegram"
     created_at: datetime = _required_ts()
     confirmed_at: datetime | None = _ts()
@@ -247,15 +251,31 @@ class ChurnReason(SQLModel, table=True):
     created_at: datetime = _required_ts()
 
 
+class LedgerKind(StrEnum):
+    earn = "earn"  # a completed visit, a referral
+    spend = "spend"  # a reward or points taken off a booked visit
+    expire = "expire"  # what lapsed unspent after the programme's valid_days
+    reverse = "reverse"  # undoes an earning (a no-show after all) or a spend (cancelled)
+
+
 class LoyaltyEntry(SQLModel, table=True):
+    """One line of a client's loyalty ledger (docs/loyalty.md): the balance is the sum of
+    `delta`, in the programme's unit (stamps or points)."""
+
     __tablename__ = "loyalty_entry"
 
     id: int | None = Field(default=None, primary_key=True)
     client_id: int = Field(foreign_key="client.id", index=True)
+    kind: str = Field(
+        default=LedgerKind.earn, max_length=8, sa_column_kwargs={"server_default": "earn"}
+    )
     delta: int
-    reason: str
-    visit_id: int | None = Field(default=None, foreign_key="visit.id")
+    reason: str  # visit / referral (earnings), reward / points (spends), expiry
+    # The visit it is for: the one that earned it (for a referral, the friend's first
+    # visit), or the one it was spent on.
+    visit_id: int | None = Field(default=None, foreign_key="visit.id", index=True)
     created_at: datetime = _required_ts()
+    expires_at: datetime | None = _ts()  # an earning lapses then, if still unspent
 
 
 class OutboxStatus(StrEnum):

@@ -15,12 +15,8 @@ from scheduler.engine import Engine, SimulatedClock
 from storage.tables import Client, ClientIdentity, Visit, VisitStatus
 from testing.chat import ChatClient, Clock
 
-OWNER, MASTER = "7001", "7002"  # the Telegram chats of Artem and Ilya in the `shop` fixture
-
-
-def staff_chat(core: Core, clock: Clock, external_id: str, **kw: object) -> ChatClient:
-    """A member of staff in Telegram, reading English (the `shop` fixture's language)."""
-    return ChatClient(core.conversations, clock, external_id=external_id, language="en", **kw)  # type: ignore[arg-type]
+# The chats of the `shop` fixture's staff (tests/conftest.py): Artem the owner, Ilya a master.
+OWNER, MASTER = "7001", "7002"
 
 
 async def register(
@@ -180,25 +176,37 @@ def utc_visit(year: int, month: int, day: int, hour: int, minute: int = 0) -> da
     return datetime(year, month, day, hour, minute, tzinfo=UTC) - timedelta(hours=3)
 
 
-@dataclass
-class Inbox:
-    """What the sender delivered, by chat."""
+def staff_chat(core: Core, clock: Clock, external_id: str, **kw: object) -> ChatClient:
+    """A member of staff of the `shop` fixture, reading English."""
+    return ChatClient(core.conversations, clock, external_id=external_id, language="en", **kw)  # type: ignore[arg-type]
 
-    sent: list[tuple[str, Reply]] = field(default_factory=list)
+
+@dataclass
+class RecordingDelivery:
+    """A Telegram stand-in that takes every message."""
+
+    delivered: list[tuple[Recipient, Reply]] = field(default_factory=list)
 
     async def deliver(self, recipient: Recipient, reply: Reply) -> None:
-        self.sent.append((recipient.address, reply))
+        self.delivered.append((recipient, reply))
 
     def to(self, chat: str, kind: str | None = None) -> list[Reply]:
-        return [r for a, r in self.sent if a == chat and (kind is None or r.kind == kind)]
+        """What went to this chat (of this kind), in order."""
+        return [
+            reply
+            for recipient, reply in self.delivered
+            if recipient.address == chat and (kind is None or reply.kind == kind)
+        ]
 
 
-def engine_of(core: Core, clock: Clock, inbox: Inbox) -> tuple[Engine, SimulatedClock]:
+def engine_of(core: Core, clock: Clock, inbox: RecordingDelivery) -> tuple[Engine, SimulatedClock]:
     simulated = SimulatedClock(clock.now)
     return core.engine(channels={"telegram": inbox}, clock=simulated, paces=None), simulated
 
 
-async def send_due(core: Core, clock: Clock, inbox: Inbox, *, plan: bool = False) -> None:
+async def send_due(
+    core: Core, clock: Clock, inbox: RecordingDelivery, *, plan: bool = False
+) -> None:
     """One pass of the engine at the test clock's time (plan, when asked, then send)."""
     engine, _ = engine_of(core, clock, inbox)
     if plan:

@@ -440,6 +440,8 @@ def run_env(**settings: str) -> dict[str, str]:
     """The environment of a `regulars run` child: ours without any bot settings, plus
     `settings` (names upper-cased)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(BOT_SETTINGS)}
+    # Each run serves /healthz and /metrics: on a port of its own, not the default 8080.
+    env["WEB_PORT"] = str(free_port())
     env.update({name.upper(): value for name, value in settings.items()})
     return env
 

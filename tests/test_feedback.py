@@ -24,7 +24,7 @@ from testing.telegram_fakes import TOKEN, RecordingSession, bad_request
 from tests.helpers import (
     MASTER,
     OWNER,
-    Inbox,
+    RecordingDelivery,
     add_visit,
     register,
     send_due,
@@ -82,7 +82,7 @@ async def test_a_rating_of_two_with_a_comment_reaches_the_owner_at_once(
         "Thank you for telling us. Your words have gone to the owner, who will read them "
         "today and do their best to put it right."
     )
-    inbox = Inbox()
+    inbox = RecordingDelivery()
     await send_due(shop, clock, inbox)  # no planner pass: it was enqueued by the answer
     [alert] = inbox.to(OWNER, ALERT)
     assert alert.kind == "complaint_alert"
@@ -114,9 +114,9 @@ async def test_every_administrator_with_a_chat_is_alerted_too(shop: Core, clock:
     await chat.press(press.rate_visit(visit.id, 1))
     await chat.click("Skip")
     assert chat.last.text == "Thank you for the rating. The owner will read about it today."
-    inbox = Inbox()
+    inbox = RecordingDelivery()
     await send_due(shop, clock, inbox)
-    assert [a for a, _ in inbox.sent] == [OWNER, "7003"]
+    assert [r.address for r, _ in inbox.delivered] == [OWNER, "7003"]
     assert "No comment." in inbox.to("7003")[0].text.splitlines()
 
 
@@ -125,7 +125,7 @@ async def test_resolve_asks_for_a_note_and_keeps_who_and_when(shop: Core, clock:
     visit = await client_with_history(chat, shop)
     await chat.press(press.rate_visit(visit.id, 2))
     await chat.send("Waited 20 minutes at the door")
-    inbox = Inbox()
+    inbox = RecordingDelivery()
     await send_due(shop, clock, inbox)
     [alert] = inbox.to(OWNER, ALERT)
     clock.advance(hours=2, minutes=15)
@@ -212,7 +212,7 @@ async def test_an_open_complaint_goes_to_the_owner_again_a_day_later(
     visit = await client_with_history(chat, shop)
     await chat.press(press.rate_visit(visit.id, 2))
     await chat.send("Waited 20 minutes at the door")
-    inbox = Inbox()
+    inbox = RecordingDelivery()
     await send_due(shop, clock, inbox, plan=True)
     clock.advance(hours=23, minutes=59)
     await send_due(shop, clock, inbox, plan=True)
@@ -250,7 +250,7 @@ async def test_a_client_who_never_says_what_went_wrong_is_alerted_half_an_hour_l
     chat = ChatClient(shop.conversations, clock, external_id=CLIENT)
     visit = await client_with_history(chat, shop)
     await chat.press(press.rate_visit(visit.id, 1))  # and no answer to "what went wrong?"
-    inbox = Inbox()
+    inbox = RecordingDelivery()
     clock.advance(minutes=29)
     await send_due(shop, clock, inbox, plan=True)
     assert inbox.to(OWNER, ALERT) == []
@@ -278,7 +278,7 @@ async def test_a_rating_of_five_thanks_with_the_review_link_and_no_alert(
     )
     review = chat.button("Leave a review")
     assert review.url == "https://britva.example/review"
-    inbox = Inbox()
+    inbox = RecordingDelivery()
     clock.advance(hours=1)
     await send_due(shop, clock, inbox, plan=True)
     assert inbox.to(OWNER, ALERT) == []

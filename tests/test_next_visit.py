@@ -17,7 +17,7 @@ from storage.tables import Client, Outbox, Visit, VisitStatus
 from testing.chat import ChatClient, Clock, utc
 from tests.helpers import (
     OWNER,
-    Inbox,
+    RecordingDelivery,
     add_client,
     add_visit,
     register,
@@ -72,7 +72,7 @@ async def test_a_first_time_client_is_offered_the_next_visit_at_once(
     shop: Core, clock: Clock
 ) -> None:
     chat, visit = await _came_today(shop, clock)
-    inbox = Inbox()
+    inbox = RecordingDelivery()
     await send_due(shop, clock, inbox)  # enqueued by the mark: due at once
     [offer] = inbox.to(CLIENT)
     assert offer.kind == "next_visit_offer"
@@ -102,7 +102,7 @@ async def test_a_first_time_client_is_offered_the_next_visit_at_once(
 
 async def test_a_regular_is_thanked_and_offered_the_same(shop: Core, clock: Clock) -> None:
     chat, _ = await _came_today(shop, clock, earlier=3)
-    inbox = Inbox()
+    inbox = RecordingDelivery()
     await send_due(shop, clock, inbox)
     [offer] = inbox.to(CLIENT)
     assert offer.text.startswith(
@@ -126,7 +126,7 @@ async def test_the_offer_is_not_sent_to_a_client_who_has_booked_already(
         start=utc_visit(2026, 12, 1, 12),
         status="booked",
     )
-    await send_due(shop, clock, Inbox())
+    await send_due(shop, clock, RecordingDelivery())
     async with shop.db.reading() as session:
         row = (await session.exec(select(Outbox).where(Outbox.kind == "next_visit_offer"))).one()
     assert (row.status, row.last_error) == (

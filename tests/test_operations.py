@@ -3,26 +3,47 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlmodel import SQLModel
 
-from bot.app import sole_runner
+from bot.app import sole_poller, sole_runner
 from bot.backup import BackupError, backup, daily_backup, restore
-from bot.composition import Core
+from bot.composition import Core, build_core_on
+from bot.config import Settings, StartupError
 from bot.health import Metrics, add_health_routes
-from storage.db import sqlite_url_for
+from domain.business import BusinessConfig
+from storage.db import Database, create_engine, sqlite_url_for
 from storage.tables import Outbox, OutboxStatus
 from testing.chat import ChatClient, Clock
+from testing.databases import new_database_url, postgres_server
 from tests.helpers import register
+
+
+@pytest.fixture
+async def sqlite_core(tmp_path: Path, config: BusinessConfig) -> AsyncIterator[Core]:
+    """Backups are of SQLite files: these tests use one whatever the suite's backend."""
+    db = Database(create_engine(sqlite_url_for(str(tmp_path / "regulars.db"))))
+    async with db.engine.begin() as connection:
+        await connection.run_sync(SQLModel.metadata.create_all)
+    core = await build_core_on(db=db, config=config)
+    yield core
+    await core.close()
 
 
 @pytest.fixture
 def chat(core: Core, clock: Clock) -> ChatClient:
     return ChatClient(core.conversations, clock, language="en")
+
+
+@pytest.fixture
+def sqlite_chat(sqlite_core: Core, clock: Clock) -> ChatClient:
+    return ChatClient(sqlite_core.conversations, clock, language="en")
 
 
 def _clients(path: Path) -> list[str]:
@@ -33,9 +54,9 @@ def _clients(path: Path) -> list[str]:
 
 
 async def test_a_backup_of_the_live_database_has_every_row(
-    chat: ChatClient, tmp_path: Path
+    sqlite_chat: ChatClient, tmp_path: Path
 ) -> None:
-    await register(chat)
+    await register(sqlite_chat)
     url = sqlite_url_for(str(tmp_path / "regulars.db"))
     copy = backup(url, tmp_path / "backups" / "today.db")  # while the bot's engine is open
     assert _clients(copy) == ["Ivan"]
@@ -44,9 +65,9 @@ async def test_a_backup_of_the_live_database_has_every_row(
 
 
 async def test_restore_puts_the_backup_back_and_refuses_a_running_bot(
-    chat: ChatClient, core: Core, tmp_path: Path
+    sqlite_chat: ChatClient, sqlite_core: Core, tmp_path: Path
 ) -> None:
-    await register(chat)
+    await register(sqlite_chat)
     url = sqlite_url_for(str(tmp_path / "regulars.db"))
     copy = backup(url, tmp_path / "copy.db")
     with sole_runner(url), pytest.raises(BackupError, match="a running bot uses"):
@@ -55,7 +76,7 @@ async def test_restore_puts_the_backup_back_and_refuses_a_running_bot(
     junk.write_text("not a database")
     with pytest.raises(BackupError, match="is not a Regulars database backup"):
         restore(url, junk)
-    await core.close()
+    await sqlite_core.close()
     with sqlite3.connect(tmp_path / "regulars.db") as db:
         db.execute("DELETE FROM client_identity")
         db.execute("DELETE FROM conversation")
@@ -67,9 +88,9 @@ async def test_restore_puts_the_backup_back_and_refuses_a_running_bot(
 
 
 async def test_the_daily_backup_is_made_once_a_day_and_rotated(
-    chat: ChatClient, clock: Clock, tmp_path: Path
+    sqlite_chat: ChatClient, clock: Clock, tmp_path: Path
 ) -> None:
-    await register(chat)
+    await register(sqlite_chat)
     url = sqlite_url_for(str(tmp_path / "regulars.db"))
     folder = tmp_path / "daily"
     made = []
@@ -148,3 +169,20 @@ async def test_metrics_count_turns_and_messages_by_kind(
     assert "regulars_send_delay_seconds 60.0" in text
     assert 'regulars_updates_total{channel="telegram"} 1.0' in text
     assert 'regulars_turn_seconds_count{channel="telegram"} 1.0' in text
+
+
+@pytest.mark.skipif(postgres_server() is None, reason="needs REGULARS_TEST_POSTGRES")
+async def test_a_second_poller_on_postgresql_refuses_to_start(tmp_path: Path) -> None:
+    async with new_database_url(tmp_path) as url:
+        settings = Settings(
+            _env_file=None, database_url=url, telegram_bot_token="123456:secret-token"
+        )
+        async with sole_poller(settings):
+            with pytest.raises(StartupError, match="already polling Telegram for this bot"):
+                async with sole_poller(settings):
+                    pass
+            webhook = settings.model_copy(update={"telegram_webhook_url": "https://x/y"})
+            async with sole_poller(webhook):  # replicas behind webhooks need no lock
+                pass
+        async with sole_poller(settings):  # released when the first one stopped
+            pass

@@ -167,6 +167,7 @@ def test_kind_classes() -> None:
         "visit_cancelled": T,
         "feedback_request": T,
         "next_visit_offer": T,
+        "referral_reward": T,
         "care_tip": M,
         "return_nudge": M,
         "warm_offer": M,

@@ -6,7 +6,7 @@ A visit booked with an add-on ("add a beard trim?") keeps the service chosen fir
 client who declined an add-on is not offered it at the next booking.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0007
 Create Date: 2026-12-01 14:00:00
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | Sequence[str] | None = "0003"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
