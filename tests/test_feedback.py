@@ -25,6 +25,7 @@ from tests.helpers import (
     MASTER,
     OWNER,
     RecordingDelivery,
+    add_client,
     add_visit,
     register,
     send_due,
@@ -355,4 +356,34 @@ async def test_a_link_telegram_refuses_goes_as_text_and_the_alert_is_not_lost() 
     assert sent.text == "A complaint:\n\nWrite in Telegram: tg://user?id=1001"
     assert [[b.callback_data for b in row] for row in sent.reply_markup.inline_keyboard] == [
         ["1:cr:7"]
+    ]
+
+
+async def test_a_whatsapp_client_can_be_written_to_from_the_alert(shop: Core, clock: Clock) -> None:
+    client = await add_client(
+        shop,
+        name="Ольга",
+        phone="+79160000077",
+        whatsapp_id="79160000077",
+        last_inbound_whatsapp_at=clock.now,
+        consent_at=clock.now,
+        locale="ru",
+    )
+    assert client.id is not None
+    visit = await add_visit(
+        shop,
+        client_id=client.id,
+        master="artem",
+        service="haircut",
+        start=utc_visit(2026, 11, 20, 12),
+    )
+    chat = ChatClient(shop.conversations, clock, channel="whatsapp", external_id="79160000077")
+    await chat.press(press.rate_visit(visit.id, 3))
+    await chat.click("Пропустить")
+    inbox = RecordingDelivery()
+    await send_due(shop, clock, inbox)
+    [alert] = inbox.to(OWNER, ALERT)
+    assert "Client: Ольга" in alert.text.splitlines()  # staff read the shop's language
+    assert [(b.label, b.url) for b in alert.links] == [
+        ("Write in WhatsApp", "https://wa.me/79160000077")
     ]
