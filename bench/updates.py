@@ -81,7 +81,7 @@ MAX_STEPS = 30  # a visitor who needs more updates than this is stuck (reported)
 
 # After registering, the button a visitor presses: the first action on this list that the
 # keyboard offers ("Confirm" over "Change time", a time over "« Other day", …).
-BOOKING_ORDER = ("ok", "tm", "dy", "ms", "sv", "bk")
+BOOKING_ORDER = ("ok", "tm", "dy", "ms", "xs", "sv", "bk")  # xs: "add a haircut?" yes or no
 FIRST_NAMES = ("Иван", "Пётр", "Анна", "Олег", "Мария", "Денис", "Ольга", "Глеб", "Юлия", "Лев")
 SURNAMES = ("Орлов", "Зуев", "Рыбин", "Котов", "Лисин", "Гусев", "Ершов", "Попов")
 

@@ -335,6 +335,7 @@ PROACTIVE_KINDS = (
     "booking_confirmation",
     "reminder",
     "feedback_request",
+    "next_visit_offer",
     "care_tip",
     "return_nudge",
     "warm_offer",
@@ -383,6 +384,9 @@ class Service(_Strict):
     return_interval_days: Days = 30
     care_tip: str = ""
     care_tip_en: str = ""
+    # Services offered with this one at booking ("add a beard trim?"), by key: the first
+    # one a master doing both has time for is offered, once per booking.
+    pairs_with: list[Key] = []
 
     def title(self, locale: str) -> str:
         return localised(locale, self.name, self.name_en)
@@ -415,6 +419,13 @@ def reference_problems(data: Mapping[str, Any]) -> list[str]:
                 )
             seen.setdefault(key, index)
     known = {s.get("key") for s in items["services"] if isinstance(s, Mapping)}
+    for index, service in enumerate(items["services"]):
+        pairs = service.get("pairs_with") if isinstance(service, Mapping) else None
+        for key in pairs if isinstance(pairs, list) else []:
+            if key == service.get("key"):
+                problems.append(f"services[{index}].pairs_with: {key!r} is the service itself")
+            elif key not in known:
+                problems.append(f"services[{index}].pairs_with: unknown service {key!r}")
     chats: dict[object, int] = {}
     for index, master in enumerate(items["masters"]):
         if not isinstance(master, Mapping):

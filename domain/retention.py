@@ -22,6 +22,7 @@ from domain.text import N_
 
 __all__ = [
     "CHURN_REASONS",
+    "COUNTS_FOR_CAPS",
     "KIND_CLASS",
     "MARKETING_PRIORITY",
     "WHATSAPP_WINDOW",
@@ -160,6 +161,7 @@ KIND_CLASS: Mapping[str, MessageClass] = MappingProxyType(
         "reminder": MessageClass.transactional,
         "visit_cancelled": MessageClass.transactional,
         "feedback_request": MessageClass.transactional,
+        "next_visit_offer": MessageClass.transactional,
         "referral_reward": MessageClass.transactional,
         "care_tip": MessageClass.marketing,
         "return_nudge": MessageClass.marketing,
@@ -174,6 +176,17 @@ KIND_CLASS: Mapping[str, MessageClass] = MappingProxyType(
         "broadcast_report": MessageClass.staff,
     }
 )
+
+#: Kinds that are not marketing but take a marketing message's place in the frequency caps:
+#: the next-visit offer sent when a visit is marked came, so a return nudge never follows
+#: it in the same week.
+COUNTS_FOR_CAPS: tuple[str, ...] = ("next_visit_offer",)
+
+# The next-visit offer: three free times on different days around the predicted visit,
+# from this many days before it to this many after, never further ahead than the maximum.
+NEXT_VISIT_DAYS_BEFORE = 3
+NEXT_VISIT_DAYS_AFTER = 10
+NEXT_VISIT_MAX_DAYS = 120
 
 #: Marketing kinds, highest priority first: on a cap collision the earlier one wins.
 MARKETING_PRIORITY: tuple[str, ...] = (

@@ -126,6 +126,10 @@ class Translator:
         """'в пятницу, 27 ноября' / 'on Friday, November 27'."""
         return f"{self.on_weekday(value.weekday())}, {self.day(value)}"
 
+    def long_day(self, value: date) -> str:
+        """'12 марта 2025 г.' / 'March 12, 2025' — a date that may be in another year."""
+        return format_date(value, "long", locale=self._babel)
+
     def full_day(self, value: date) -> str:
         """'Понедельник, 23 ноября' / 'Monday, November 23' — a heading."""
         weekday = format_date(value, "EEEE", locale=self._babel)

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from domain.payloads import BadPayload, int_arg, number, pack
+from domain.replies import Button
 from domain.slots import DAY_PARTS
 
 
@@ -44,6 +45,9 @@ class Act(StrEnum):
     BACK_TO_SUMMARY = "sm"
     CONFIRM_BOOKING = "ok"
     REPEAT_LAST_VISIT = "rp"
+    ANSWER_ADDON = "xs"  # "add a beard trim?": yes or no, once per booking
+    BOOK_NEXT_VISIT = "nv"  # one tap on a slot of the next-visit offer after a visit
+    SKIP_NEXT_VISIT = "nx"  # "no, thanks" to that offer
     # visits
     MY_VISITS = "mv"
     OPEN_VISIT = "vi"
@@ -77,6 +81,7 @@ class Act(StrEnum):
     SKIP_FEEDBACK_COMMENT = "fs"
     NOT_NOW = "nn"
     WINBACK_REASON = "wr"
+    RATE_PAST_VISIT = "pr"  # "Rate" on a past visit in My visits: shows the stars
     # staff: the visit check
     STAFF_CAME = "mc"
     STAFF_OTHER_AMOUNT = "ma"
@@ -87,6 +92,8 @@ class Act(StrEnum):
     STAFF_VISIT = "se"  # one visit's card, for staff
     STAFF_CANCEL = "mz"  # cancel a visit for the client
     STAFF_CANCEL_SURE = "my"
+    # staff: complaints
+    STAFF_RESOLVE = "cr"  # resolve a complaint: asks for a short note
     # staff: booking for a caller (/book), a walk-in (/walkin), time off (/off)
     STAFF_PICK_CLIENT = "bc"  # one of the clients a name search found
     STAFF_BOOK_SERVICE = "bs"
@@ -134,6 +141,7 @@ class Step(StrEnum):
     BOOK_SUMMARY = "book.summary"
     BOOK_COMMENT = "book.comment"
     BOOK_REPEAT = "book.repeat"
+    BOOK_ADDON = "book.addon"
     VISITS = "visits"
     VISIT = "visits.one"
     VISIT_CANCEL = "visits.cancel"
@@ -151,6 +159,7 @@ class Step(StrEnum):
     STAFF_AMOUNT = "staff.amount"
     STAFF_MENU = "staff.menu"
     STAFF_DAY = "staff.day"
+    STAFF_RESOLVE = "staff.resolve"
     STAFF_CALLER = "staff.caller"  # /book, /walkin: the client's phone or a name
     STAFF_CALLER_PICK = "staff.caller.pick"  # the clients a name search found
     STAFF_CALLER_NAME = "staff.caller.name"  # a new client's name
@@ -187,6 +196,7 @@ def registering(step: str) -> bool:
 class NewVisit:
     service_id: int
     master_id: int  # 0: any available master
+    addon_id: int = 0  # a service added at booking (cross-sell); 0: none
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +210,8 @@ TargetRef = NewVisit | MovedVisit
 def encode_target(ref: TargetRef) -> str:
     if isinstance(ref, MovedVisit):
         return f"r{ref.visit_id}"
-    return f"n{ref.service_id}.{ref.master_id}"
+    addon = f".{ref.addon_id}" if ref.addon_id else ""
+    return f"n{ref.service_id}.{ref.master_id}{addon}"
 
 
 def decode_target(token: str) -> TargetRef:
@@ -208,9 +219,12 @@ def decode_target(token: str) -> TargetRef:
     if token.startswith("r"):
         return MovedVisit(number(token[1:]))
     parts = token[1:].split(".")
-    if not token.startswith("n") or len(parts) != 2:
+    if not token.startswith("n") or len(parts) not in (2, 3):
         raise BadPayload(token)
-    return NewVisit(number(parts[0]), number(parts[1]))
+    addon = number(parts[2]) if len(parts) == 3 else 0
+    if len(parts) == 3 and not addon:
+        raise BadPayload(token)  # written without the part when there is no add-on
+    return NewVisit(number(parts[0]), number(parts[1]), addon)
 
 
 def encode_moment(moment: datetime) -> int:
@@ -258,8 +272,12 @@ def tap(act: Act) -> str:
     return pack(act)
 
 
-def choose_service(service_id: int) -> str:
-    return pack(Act.CHOOSE_SERVICE, service_id)
+def choose_service(service_id: int, addon_id: int | None = None) -> str:
+    """A service chosen; with `addon_id` (0: none) the add-on question is answered already
+    ("« Back" from the days), so it is not asked again."""
+    if addon_id is None:
+        return pack(Act.CHOOSE_SERVICE, service_id)
+    return pack(Act.CHOOSE_SERVICE, service_id, addon_id)
 
 
 def choose_days_for(target: TargetRef) -> str:
@@ -287,6 +305,27 @@ def book_slot(service_id: int, master_id: int, start: datetime) -> str:
     return confirm_booking(NewVisit(service_id, master_id), start)
 
 
+def answer_addon(service_id: int, addon_id: int, yes: bool) -> str:
+    return pack(Act.ANSWER_ADDON, service_id, addon_id, int(yes))
+
+
+def book_next_visit(visit_id: int | None, start: datetime) -> str:
+    """One tap on a slot of the offer sent after `visit_id`: the same service and master."""
+    return pack(Act.BOOK_NEXT_VISIT, visit_id, encode_moment(start))
+
+
+def skip_next_visit(visit_id: int | None) -> str:
+    return pack(Act.SKIP_NEXT_VISIT, visit_id)
+
+
+def rate_past_visit(visit_id: int | None) -> str:
+    return pack(Act.RATE_PAST_VISIT, visit_id)
+
+
+def resolve_complaint(feedback_id: int | None) -> str:
+    return pack(Act.STAFF_RESOLVE, feedback_id)
+
+
 def open_visit(visit_id: int | None) -> str:
     return pack(Act.OPEN_VISIT, visit_id)
 
@@ -309,6 +348,11 @@ def confirm_attendance(visit_id: int | None) -> str:
 
 def rate_visit(visit_id: int | None, stars: int) -> str:
     return pack(Act.RATE_VISIT, visit_id, stars)
+
+
+def star_buttons(visit_id: int | None) -> list[Button]:
+    """★★★★★ to ★: the rating request's buttons, and those of "Rate" in My visits."""
+    return [Button("★" * n, rate_visit(visit_id, n)) for n in range(5, 0, -1)]
 
 
 def winback_reason(outbox_id: int | None, reason: str) -> str:

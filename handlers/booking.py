@@ -9,15 +9,16 @@ the same way (`lock_booking`, `openings_for`, `save_visit`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from domain import vocabulary as press
 from domain.confirmation import confirmation_lines
 from domain.loyalty import Discount, best_discount
-from domain.payloads import int_arg
+from domain.payloads import BadPayload, int_arg
 from domain.replies import Button, Reply, rows
+from domain.retention import NEXT_VISIT_MAX_DAYS
 from domain.slots import (
     Interval,
     by_part_of_day,
@@ -68,19 +69,37 @@ class Target:
     service: ServiceInfo
     master_id: int  # 0: any available master
     visit: Visit | None = None  # set when rescheduling
+    addon: ServiceInfo | None = None  # a service added to it ("add a beard trim?")
 
     @property
     def ref(self) -> TargetRef:
         if self.visit is not None:
             return MovedVisit(self.visit.id or 0)
-        return NewVisit(self.service.id, self.master_id)
+        return NewVisit(self.service.id, self.master_id, self.addon.id if self.addon else 0)
 
     @property
     def token(self) -> str:
         return encode_target(self.ref)
 
+    @property
+    def service_ids(self) -> list[int]:
+        return [self.service.id, *([self.addon.id] if self.addon else [])]
+
+    @property
+    def duration(self) -> timedelta:
+        if self.visit is not None and self.visit.addon_service_id and self.addon is None:
+            return self.visit.ends_at - self.visit.starts_at  # the add-on left the price list
+        return self.service.duration + (self.addon.duration if self.addon else timedelta(0))
+
+    @property
+    def price(self) -> Decimal:
+        return self.service.price + (self.addon.price if self.addon else Decimal(0))
+
+    def title(self, locale: str) -> str:
+        return " + ".join(s.title(locale) for s in (self.service, self.addon) if s is not None)
+
     def with_master(self, master_id: int) -> Target:
-        return Target(self.service, master_id, self.visit)
+        return replace(self, master_id=master_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +140,18 @@ async def target_of(turn: Turn, token: str, may_move: MayMove | None = None) -> 
         service = turn.catalog.services.get(visit.service_id)
         if service is None or visit.master_id not in turn.catalog.masters:
             return None
-        return Target(service, visit.master_id, visit)
+        addon = turn.catalog.services.get(visit.addon_service_id or 0)
+        return Target(service, visit.master_id, visit, addon)
     service = turn.catalog.services.get(ref.service_id)
-    if service is None or (ref.master_id and ref.master_id not in _master_ids(turn, service, 0)):
+    if service is None:
         return None
-    return Target(service, ref.master_id)
+    addon = turn.catalog.services.get(ref.addon_id) if ref.addon_id else None
+    if ref.addon_id and (addon is None or addon.id not in service.pairs_with):
+        return None
+    target = Target(service, ref.master_id, addon=addon)
+    if ref.master_id and ref.master_id not in _master_ids(turn, target.service_ids, 0):
+        return None
+    return target
 
 
 def _own_active(turn: Turn, visit: Visit | None) -> bool:
@@ -142,12 +168,13 @@ def _favourite(turn: Turn) -> int | None:
 
 
 def _master_ids(
-    turn: Turn, service: ServiceInfo, master_id: int, favourite: int | None = None
+    turn: Turn, service_ids: list[int], master_id: int, favourite: int | None = None
 ) -> list[int]:
-    """The master, or for "any available" every master of the service, the favourite first."""
+    """The master, or for "any available" every master who does all these services (a
+    service and the one added to it), the favourite first."""
     if master_id:
         return [master_id]
-    masters = turn.catalog.masters_for(service.id)
+    masters = turn.catalog.masters_for_all(service_ids)
     return sorted((m.id for m in masters), key=lambda mid: mid != favourite)
 
 
@@ -155,10 +182,13 @@ def _master(turn: Turn, master_id: int) -> MasterInfo:
     return turn.catalog.masters[master_id]
 
 
-async def openings_for(turn: Turn, target: Target, favourite: int | None) -> Openings:
+async def openings_for(
+    turn: Turn, target: Target, favourite: int | None, *, horizon_days: int | None = None
+) -> Openings:
     """What is free for the target (storage/availability.py), "any available" trying the
-    `favourite` master of the person booked first."""
-    ids = _master_ids(turn, target.service, target.master_id, favourite)
+    `favourite` master of the person booked first; as long as the service and its add-on
+    take together, within the booking horizon or `horizon_days`."""
+    ids = _master_ids(turn, target.service_ids, target.master_id, favourite)
     return await openings(
         session=turn.session,
         config=turn.config,
@@ -166,11 +196,13 @@ async def openings_for(turn: Turn, target: Target, favourite: int | None) -> Ope
         masters=[_master(turn, m) for m in ids],
         now=turn.now,
         moving=target.visit,
+        duration=target.duration,
+        horizon_days=horizon_days,
     )
 
 
-async def _openings(turn: Turn, target: Target) -> Openings:
-    return await openings_for(turn, target, _favourite(turn))
+async def _openings(turn: Turn, target: Target, *, horizon_days: int | None = None) -> Openings:
+    return await openings_for(turn, target, _favourite(turn), horizon_days=horizon_days)
 
 
 def _slot_buttons(
@@ -200,6 +232,14 @@ def service_line(turn: Turn, service: ServiceInfo) -> str:
     return f"{service.title(turn.locale)} · {turn.tr.money(service.price)}"
 
 
+def _target_line(turn: Turn, target: Target) -> str:
+    return f"{target.title(turn.locale)} · {turn.tr.money(target.price)}"
+
+
+def _minutes(duration: timedelta) -> int:
+    return int(duration.total_seconds() // 60)
+
+
 def who(turn: Turn, master_id: int) -> str:
     return (
         _master(turn, master_id).title(turn.locale) if master_id else turn._("any available master")
@@ -224,21 +264,19 @@ async def view_masters(turn: Turn) -> Reply:
     target = await target_of(turn, turn.data["t"])
     if target is None:
         return await view_services(turn)
-    service = target.service
     favourite = turn.client.favourite_master_id if turn.client else None
-    buttons = [
-        Button(turn._("Any available master"), press.choose_days_for(NewVisit(service.id, 0)))
-    ]
-    for master_id in _master_ids(turn, service, 0, favourite):
+    anyone = target.with_master(0)
+    buttons = [Button(turn._("Any available master"), press.choose_days_for(anyone.ref))]
+    for master_id in _master_ids(turn, target.service_ids, 0, favourite):
         star = "★ " if master_id == favourite else ""
         buttons.append(
             Button(
                 star + _master(turn, master_id).title(turn.locale),
-                press.choose_days_for(NewVisit(service.id, master_id)),
+                press.choose_days_for(target.with_master(master_id).ref),
             )
         )
     text = turn._("{service}, {duration}. Choose a master:").format(
-        service=service_line(turn, service), duration=turn.tr.minutes(service.minutes)
+        service=_target_line(turn, target), duration=turn.tr.minutes(_minutes(target.duration))
     )
     return Reply(
         text,
@@ -266,7 +304,7 @@ def days_reply(
         return Reply(text, buttons=rows([back, home]), edit=True)
     buttons = [Button(turn.tr.short_day(day), screens.day(target.ref, day)) for day in days]
     text = turn._("{service}, {who}. Choose a day:").format(
-        service=target.service.title(turn.locale), who=who(turn, target.master_id)
+        service=target.title(turn.locale), who=who(turn, target.master_id)
     )
     return Reply(text, buttons=(*rows(buttons, 3), (back,)), edit=True)
 
@@ -276,9 +314,10 @@ def _back_from_days(turn: Turn, target: Target) -> str:
     master step, so going back to it would land on this very day list again."""
     if target.visit is not None:
         return press.tap(Act.MY_VISITS)
-    if len(turn.catalog.masters_for(target.service.id)) == 1:
+    if len(_master_ids(turn, target.service_ids, 0)) == 1:
         return press.tap(Act.START_BOOKING)
-    return press.choose_service(target.service.id)
+    # Back to the masters, the add-on question answered already (once per booking).
+    return press.choose_service(target.service.id, target.addon.id if target.addon else 0)
 
 
 async def view_times(turn: Turn) -> Reply:
@@ -401,15 +440,14 @@ def summary_lines(
 ) -> list[str]:
     """Service, master, when (a move: from and to), duration and price (`price`: the
     client's price line, with their discount)."""
-    service = target.service
     return [
-        turn._("Service: {service}").format(service=service.title(turn.locale)),
+        turn._("Service: {service}").format(service=target.title(turn.locale)),
         turn._("Master: {master}").format(
             master=_master(turn, target.master_id).title(turn.locale)
         ),
         *_when_lines(turn, target, start),
-        turn._("Duration: {duration}").format(duration=turn.tr.minutes(service.minutes)),
-        price or turn._("Price: {price}").format(price=turn.tr.money(service.price)),
+        turn._("Duration: {duration}").format(duration=turn.tr.minutes(_minutes(target.duration))),
+        price or turn._("Price: {price}").format(price=turn.tr.money(target.price)),
     ]
 
 
@@ -418,13 +456,15 @@ async def _summary_price(turn: Turn, target: Target, start: datetime) -> str:
     best discount it may have now (the same one Confirm gives, if nothing changes)."""
     if target.visit is not None:
         return price_line(turn, target.visit)
+    # The discount is the chosen service's (a reward names its services); a service added
+    # to it is paid in full. The line shows what the visit as a whole costs.
     discount = await _discount(turn, target.service, start)
     if discount is None:
-        return turn._("Price: {price}").format(price=turn.tr.money(target.service.price))
+        return turn._("Price: {price}").format(price=turn.tr.money(target.price))
     return _discounted(
         turn,
-        target.service.price - discount.amount,
-        target.service.price,
+        target.price - discount.amount,
+        target.price,
         discount.source,
         discount.percent,
         discount.spends,
@@ -503,7 +543,7 @@ async def view_repeat(turn: Turn) -> Reply:
     picks = (await _openings(turn, target)).like_usual(weekday, minute)
     other = Button(turn._("Other time"), press.choose_days_for(target.ref))
     head = turn._("Same as last time: {service} with {master}.").format(
-        service=target.service.title(turn.locale), master=who(turn, target.master_id)
+        service=target.title(turn.locale), master=who(turn, target.master_id)
     )
     if not picks:
         text = (
@@ -535,11 +575,91 @@ async def press_service(turn: Turn, args: list[str]) -> list[Reply]:
         hint = turn._("Sorry, this service is no longer offered.")
         turn.goto(Step.BOOK_SERVICE)
         return [with_hint(hint, await view_services(turn))]
-    masters = turn.catalog.masters_for(service.id)
+    if len(args) > 1:  # back from the days: the add-on question was answered already
+        addon = turn.catalog.services.get(int_arg(args, 1))
+        chosen = addon if addon is not None and addon.id in service.pairs_with else None
+        return await _after_service(turn, Target(service, 0, addon=chosen))
+    addon = await _addon_to_offer(turn, service)
+    if addon is not None:
+        turn.goto(Step.BOOK_ADDON, t=encode_target(NewVisit(service.id, 0, addon.id)))
+        return [await view_addon(turn)]
+    return await _after_service(turn, Target(service, 0))
+
+
+async def _after_service(turn: Turn, target: Target) -> list[Reply]:
+    """The masters who do it all, or the days when only one does."""
+    masters = _master_ids(turn, target.service_ids, 0)
+    if not masters:  # nobody does both any more: the service alone
+        target, masters = Target(target.service, 0), _master_ids(turn, [target.service.id], 0)
     if len(masters) == 1:
-        return await show_days(turn, Target(service, masters[0].id))
-    turn.goto(Step.BOOK_MASTER, t=encode_target(NewVisit(service.id, 0)))
+        return await show_days(turn, target.with_master(masters[0]))
+    turn.goto(Step.BOOK_MASTER, t=target.token)
     return [await view_masters(turn)]
+
+
+# Cross-sell: once per booking, after the service is chosen, the service that goes with it
+# (`pairs_with` in business.toml) when a master who does both has the time for both.
+
+
+async def _addon_to_offer(turn: Turn, service: ServiceInfo) -> ServiceInfo | None:
+    """The first service paired with `service` that some master can do right after it in
+    the booking horizon. A client who said "no, thanks" last time is not asked this time
+    (never twice in a row); the time after, they are."""
+    client = turn.client
+    if not service.pairs_with or client is None:
+        return None
+    if client.declined_addon_id is not None:
+        client.declined_addon_id = None
+        return None
+    for addon_id in service.pairs_with:
+        addon = turn.catalog.services.get(addon_id)
+        if addon is None:
+            continue
+        both = Target(service, 0, addon=addon)
+        if _master_ids(turn, both.service_ids, 0) and (await _openings(turn, both)).any_free():
+            return addon
+    return None
+
+
+async def view_addon(turn: Turn) -> Reply:
+    target = await target_of(turn, turn.data["t"])
+    if target is None or target.addon is None:
+        return await view_services(turn)
+    service, addon = target.service, target.addon
+    lines = [
+        turn._("Add {addon}: +{duration}, +{price}?").format(
+            addon=addon.title(turn.locale),
+            duration=turn.tr.minutes(addon.minutes),
+            price=turn.tr.money(addon.price),
+        ),
+        turn._("Together: {services}, {duration}, {price}.").format(
+            services=target.title(turn.locale),
+            duration=turn.tr.minutes(_minutes(target.duration)),
+            price=turn.tr.money(target.price),
+        ),
+    ]
+    buttons = [
+        Button(turn._("Yes, add it"), press.answer_addon(service.id, addon.id, True)),
+        Button(turn._("No, thanks"), press.answer_addon(service.id, addon.id, False)),
+        Button(turn._("« Back"), press.tap(Act.START_BOOKING)),
+    ]
+    return Reply("\n".join(lines), buttons=rows(buttons), edit=True)
+
+
+async def press_answer_addon(turn: Turn, args: list[str]) -> list[Reply]:
+    service = turn.catalog.services.get(int_arg(args, 0))
+    addon = turn.catalog.services.get(int_arg(args, 1))
+    yes = int_arg(args, 2)
+    if yes not in (0, 1):
+        raise BadPayload(str(yes))
+    if service is None or addon is None or addon.id not in service.pairs_with:
+        return await _gone(turn)
+    if not turn.catalog.masters_for(service.id):
+        return await _gone(turn)
+    assert turn.client is not None
+    # The decline is kept, so the next booking does not ask again; a yes forgets it.
+    turn.client.declined_addon_id = None if yes else addon.id
+    return await _after_service(turn, Target(service, 0, addon=addon if yes else None))
 
 
 async def press_master(turn: Turn, args: list[str]) -> list[Reply]:
@@ -626,7 +746,34 @@ async def press_confirm(turn: Turn, args: list[str]) -> list[Reply]:
     start = decode_moment(args, 1)
     if target is None or not target.master_id:
         return await _already_booked(turn, start) or await _gone(turn)
-    interval = Interval(start, start + target.service.duration)
+    return await _confirm(turn, target, start)
+
+
+async def press_book_next(turn: Turn, args: list[str]) -> list[Reply]:
+    """One tap on a slot of the next-visit offer sent when a visit was marked came: the
+    same service (and add-on) with the same master, at the client's rhythm, which may lie
+    beyond the booking horizon (never beyond NEXT_VISIT_MAX_DAYS)."""
+    visit = await turn.session.get(Visit, int_arg(args, 0))
+    start = decode_moment(args, 1)
+    client = turn.client
+    if visit is None or client is None or visit.client_id != client.id:
+        raise BadPayload(":".join(args))  # another client's visit: a forged button
+    again = turn.catalog.same_again(visit.service_id, visit.master_id, visit.addon_service_id)
+    if visit.status != VisitStatus.completed or again is None:
+        return await _gone(turn)
+    service, master, addon = again
+    days_ahead = (start.astimezone(turn.config.tz).date() - turn.tr.local(turn.now).date()).days
+    if not 0 <= days_ahead < NEXT_VISIT_MAX_DAYS:
+        raise BadPayload(":".join(args))
+    target = Target(service, master.id, addon=addon)
+    horizon = max(turn.config.booking.horizon_days, days_ahead + 1)
+    return await _confirm(turn, target, start, horizon_days=horizon)
+
+
+async def _confirm(
+    turn: Turn, target: Target, start: datetime, *, horizon_days: int | None = None
+) -> list[Reply]:
+    interval = Interval(start, start + target.duration)
     if target.visit is None and (done := await _already_booked(turn, start)):
         return done
     if target.visit is not None and (refusal := too_late_to_change(turn, target.visit)):
@@ -635,9 +782,9 @@ async def press_confirm(turn: Turn, args: list[str]) -> list[Reply]:
     await lock_booking(turn, target.master_id, turn.client.id)
     if refusal := await booking_refusal(turn, interval, moving=target.visit):
         return [refusal]
-    free = await _openings(turn, target)
+    free = await _openings(turn, target, horizon_days=horizon_days)
     if not free.is_free(start):
-        return [await _taken(turn, target, start, free)]
+        return [await _taken(turn, target, start, await _openings(turn, target))]
     comment = turn.data.get("comment", "") if turn.data.get("at") == encode_moment(start) else ""
     discount = None if target.visit else await _discount(turn, target.service, start)
     visit = await save_visit(
@@ -684,7 +831,7 @@ async def save_visit(
         turn.session.add(visit)
         await turn.session.flush()
         return visit
-    price = target.service.price - (discount.amount if discount else 0)
+    price = target.price - (discount.amount if discount else 0)
     visit = await create_visit(
         session=turn.session,
         client_id=client_id,
@@ -696,6 +843,7 @@ async def save_visit(
         comment=comment,
         discount=discount.amount if discount else None,
         discount_source=discount.source if discount else None,
+        addon_service_id=target.addon.id if target.addon else None,
         now=turn.now,
     )
     if discount is not None and discount.spends:
@@ -706,15 +854,14 @@ async def save_visit(
 
 def confirmation(turn: Turn, visit: Visit, headline: str) -> Reply:
     """The booking_confirmation message: what, who, when, how long, price, address."""
-    service = turn.catalog.services[visit.service_id]
     lines = confirmation_lines(
         turn.tr,
         turn.config,
         headline=headline,
-        service=service.title(turn.locale),
+        service=turn.catalog.visit_title(visit.service_id, visit.addon_service_id, turn.locale),
         master=_master(turn, visit.master_id).title(turn.locale),
         starts_at=visit.starts_at,
-        minutes=service.minutes,
+        minutes=_minutes(visit.ends_at - visit.starts_at),
         price=visit.price,
         comment=visit.comment,
         booked_at=turn.now,
@@ -775,20 +922,22 @@ async def press_repeat(turn: Turn, args: list[str]) -> list[Reply]:
         hint = turn._("There is no earlier visit to repeat yet. Please choose a service.")
         turn.goto(Step.BOOK_SERVICE)
         return [with_hint(hint, await view_services(turn))]
-    master_ids = {m.id for m in turn.catalog.masters_for(service.id)}
-    master_id = visit.master_id if visit.master_id in master_ids else 0
-    turn.goto(Step.BOOK_REPEAT, t=encode_target(NewVisit(service.id, master_id)))
+    again = turn.catalog.same_again(service.id, visit.master_id, visit.addon_service_id)
+    # The same master (and the service added last time) when they still do it; else anyone.
+    master_id, addon = (again[1].id, again[2]) if again else (0, None)
+    ref = NewVisit(service.id, master_id, addon.id if addon else 0)
+    turn.goto(Step.BOOK_REPEAT, t=encode_target(ref))
     return [await view_repeat(turn)]
 
 
 def _already_coming(turn: Turn, visit: Visit) -> Reply:
     """A "Repeat last visit" from a client who already has one booked: a second visit is rarely
     what they want, so show the booked one and offer to move it."""
-    service = turn.catalog.services[visit.service_id]
+    title = turn.catalog.visit_title(visit.service_id, visit.addon_service_id, turn.locale)
     text = "\n".join(
         [
             turn._("You already have a visit booked:"),
-            f"{service.title(turn.locale)} · {_master(turn, visit.master_id).title(turn.locale)}",
+            f"{title} · {_master(turn, visit.master_id).title(turn.locale)}",
             upper_first(turn.tr.when(visit.starts_at)),
             "",
             turn._("Would you like to move it to another time?"),
@@ -812,6 +961,7 @@ FLOW = Flow(
         Step.BOOK_SUMMARY: view_summary,
         Step.BOOK_COMMENT: view_comment,
         Step.BOOK_REPEAT: view_repeat,
+        Step.BOOK_ADDON: view_addon,
     },
     text_steps={Step.BOOK_COMMENT: on_comment},
     actions={
@@ -825,5 +975,7 @@ FLOW = Flow(
         Act.BACK_TO_SUMMARY: press_back_to_summary,
         Act.CONFIRM_BOOKING: press_confirm,
         Act.REPEAT_LAST_VISIT: press_repeat,
+        Act.ANSWER_ADDON: press_answer_addon,
+        Act.BOOK_NEXT_VISIT: press_book_next,
     },
 )

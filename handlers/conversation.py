@@ -21,6 +21,7 @@ from domain.replies import Reply
 from domain.vocabulary import Step, registering
 from handlers import (
     booking,
+    complaints,
     followups,
     loyalty,
     menu,
@@ -72,6 +73,7 @@ FLOWS = Flows(
         staff_off.FLOW,
         staff_clients.FLOW,
         staff_broadcast.FLOW,
+        complaints.FLOW,
         staff_menu.FLOW,
     ]
 )
@@ -96,6 +98,7 @@ STAFF = (
     staff_walkin.FLOW,
     staff_off.FLOW,
     staff_broadcast.FLOW,
+    complaints.FLOW,
     staff_menu.FLOW,
 )
 

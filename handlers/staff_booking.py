@@ -547,7 +547,7 @@ async def press_confirm(turn: Turn, args: list[str]) -> list[Reply]:
     target, client = found
     if client.id != client_id or not target.master_id:
         return [out_of_date(turn, BOOK)]
-    interval = Interval(start, start + target.service.duration)
+    interval = Interval(start, start + target.duration)
     await lock_booking(turn, target.master_id, client_id)
     clash = await clashing_visit(
         session=turn.session,
@@ -589,7 +589,7 @@ async def _done_already(turn: Turn, token: str, start: datetime, client_id: int)
         visits = await master_visits_in(
             session=turn.session,
             master_id=target.master_id,
-            interval=Interval(start, start + target.service.duration),
+            interval=Interval(start, start + target.duration),
             statuses=ACTIVE_VISIT,
         )
     visit = next((v for v in visits if v.client_id == client_id and v.starts_at == start), None)
@@ -621,7 +621,7 @@ async def _booked(turn: Turn, visit: Visit, client: Client, *, moved: bool) -> R
     back = back_to_time_off(turn) if moved else None
     turn.goto(Step.STAFF_MENU)
     what = turn._("{service} with {master}, {when}").format(
-        service=service_title(turn, visit.service_id),
+        service=service_title(turn, visit),
         master=master_name(turn, visit.master_id),
         when=turn.tr.when(visit.starts_at),
     )

@@ -386,7 +386,7 @@ def _visit_line(turn: Turn, visit: Visit, *, when: bool = False) -> str:
     )
     return turn._("{when}, {service} with {master}").format(
         when=moment,
-        service=service_title(turn, visit.service_id),
+        service=service_title(turn, visit),
         master=master_name(turn, visit.master_id),
     )
 
@@ -622,7 +622,7 @@ async def view_history(turn: Turn, *, edit: bool = False) -> Reply:
 def _history_line(turn: Turn, visit: Visit) -> str:
     paid = visit.paid_amount if visit.paid_amount is not None else visit.price
     when = f"{_on(turn, visit.starts_at)} {turn.tr.clock(visit.starts_at)}"
-    what = f"{service_title(turn, visit.service_id)}, {master_name(turn, visit.master_id)}"
+    what = f"{service_title(turn, visit)}, {master_name(turn, visit.master_id)}"
     status = _word(turn, STATUS_NAMES, visit.status)
     return f"{when} — {what}, {turn.tr.money(paid)} · {status}"
 

@@ -36,9 +36,9 @@ def today(turn: Turn) -> date:
     return turn.now.astimezone(turn.config.tz).date()
 
 
-def service_title(turn: Turn, service_id: int) -> str:
-    service = turn.catalog.services.get(service_id)
-    return service.title(turn.locale) if service else "—"
+def service_title(turn: Turn, visit: Visit) -> str:
+    """The visit's service, and the one added at booking: 'Men's haircut + Beard trim'."""
+    return turn.catalog.visit_title(visit.service_id, visit.addon_service_id, turn.locale)
 
 
 def master_name(turn: Turn, master_id: int) -> str:
@@ -87,7 +87,7 @@ async def view_day(turn: Turn, *, edit: bool = False) -> Reply:
         session=turn.session,
         start=start,
         end=end,
-        service_title=lambda service_id: service_title(turn, service_id),
+        service_title=lambda visit: service_title(turn, visit),
         master_id=None if everyone else staff.id,
     )
     lines = [upper_day(turn, day)]
@@ -151,7 +151,7 @@ async def press_visit(turn: Turn, args: list[str]) -> list[Reply]:
 async def visit_card(turn: Turn, visit: Visit) -> Reply:
     client = await turn.session.get(Client, visit.client_id)
     lines = [
-        f"{turn.tr.when(visit.starts_at)}, {service_title(turn, visit.service_id)}",
+        f"{turn.tr.when(visit.starts_at)}, {service_title(turn, visit)}",
         turn._("Master: {name}").format(name=master_name(turn, visit.master_id)),
         turn._("Client: {name}").format(name=one_line(client.name) if client else "—"),
     ]

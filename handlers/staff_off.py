@@ -151,7 +151,7 @@ async def view_off(turn: Turn) -> Reply:
         session=turn.session,
         start=day_bounds(turn, first)[0],
         end=day_bounds(turn, last)[1],
-        service_title=lambda service_id: service_title(turn, service_id),
+        service_title=lambda visit: service_title(turn, visit),
         master_id=master_id,
         statuses=ACTIVE_VISIT,
     )
@@ -232,7 +232,7 @@ async def press_off_cancel(turn: Turn, args: list[str]) -> list[Reply]:
         "Cancel the visit of {client}, {service}, {when}? The client will get a message about it."
     ).format(
         client=who_is(turn, client) if client else "—",
-        service=service_title(turn, found.service_id),
+        service=service_title(turn, found),
         when=turn.tr.when(found.starts_at),
     )
     keep = back_to_time_off(turn) or staff_menu_button(turn)

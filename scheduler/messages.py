@@ -15,10 +15,18 @@ from domain.agenda import visit_lines
 from domain.broadcast import broadcast_reply, outcome_text
 from domain.business import BusinessConfig
 from domain.confirmation import confirmation_lines
+from domain.feedback import complaint_lines
 from domain.loyalty import amount_text
 from domain.people import first_name
 from domain.replies import Button, Reply, rows
-from domain.retention import CHURN_REASONS, KIND_CLASS, MessageClass
+from domain.retention import (
+    CHURN_REASONS,
+    KIND_CLASS,
+    NEXT_VISIT_DAYS_AFTER,
+    NEXT_VISIT_DAYS_BEFORE,
+    NEXT_VISIT_MAX_DAYS,
+    MessageClass,
+)
 from domain.slots import usual_time
 from domain.text import Translator, one_line, translator_for, upper_first
 from domain.vocabulary import Act, NewVisit
@@ -27,7 +35,14 @@ from scheduler.digest import digest_reply
 from storage.availability import openings
 from storage.broadcasts import progress
 from storage.catalog import Catalog, MasterInfo, ServiceInfo
-from storage.guards import chosen_chat, has_open_visit, marketing_allowed, why_unreachable
+from storage.feedback import complaint_of
+from storage.guards import (
+    chosen_chat,
+    has_open_visit,
+    marketing_allowed,
+    why_unreachable,
+    working_chats,
+)
 from storage.identities import identities_of
 from storage.outbox import winback_percent
 from storage.queries import completed_starts
@@ -35,9 +50,12 @@ from storage.staff import agenda
 from storage.tables import (
     ACTIVE_VISIT,
     Broadcast,
+    Channel,
     Client,
     Feedback,
+    FeedbackStatus,
     Outbox,
+    Role,
     Staff,
     Visit,
     VisitStatus,
@@ -77,9 +95,11 @@ class Messages:
             "warm_offer": self._warm_offer,
             "winback": self._winback,
             "birthday": self._birthday,
+            "next_visit_offer": self._next_visit,
             "referral_reward": self._referral_reward,
             "visit_check": self._visit_check,
             "staff_day_plan": self._staff_day_plan,
+            "complaint_alert": self._complaint_alert,
             "digest": self._digest,
             "broadcast": self._broadcast,
             "broadcast_report": self._broadcast_report,
@@ -155,17 +175,17 @@ class Messages:
         if visit.starts_at <= d.now:
             raise Skip("the visit has begun")
         tr = d.tr
-        service, master = d.service_and_master(visit)
+        _, master = d.service_and_master(visit)
         moved = bool(d.row.payload.get("moved"))
         headline = tr._("Your visit is moved.") if moved else tr._("We have booked you a visit.")
         lines = confirmation_lines(
             tr,
             self.config,
             headline=headline,
-            service=service.title(tr.locale),
+            service=d.visit_title(visit),
             master=master.title(tr.locale),
             starts_at=visit.starts_at,
-            minutes=service.minutes,
+            minutes=int((visit.ends_at - visit.starts_at).total_seconds() // 60),
             price=visit.price,
             comment=visit.comment,
             booked_at=visit.rescheduled_at or visit.created_at,
@@ -175,7 +195,7 @@ class Messages:
             Button(tr._("« Main menu"), press.tap(Act.MAIN_MENU)),
         ]
         values = d.values(
-            service=service.title(tr.locale),
+            service=d.visit_title(visit),
             master=master.title(tr.locale),
             when=tr.when(visit.starts_at),
         )
@@ -188,9 +208,9 @@ class Messages:
         if visit.starts_at <= d.now:
             raise Skip("the visit has begun")
         tr = d.tr
-        service, master = d.service_and_master(visit)
+        _, master = d.service_and_master(visit)
         text = tr._("Reminder: {service} with {master}, {when}.").format(
-            service=service.title(tr.locale),
+            service=d.visit_title(visit),
             master=master.title(tr.locale),
             when=tr.when(visit.starts_at),
         )
@@ -204,7 +224,7 @@ class Messages:
             Button(tr._("Cancel visit"), press.cancel_visit(visit.id)),
         ]
         values = d.values(
-            service=service.title(tr.locale),
+            service=d.visit_title(visit),
             master=master.title(tr.locale),
             when=tr.when(visit.starts_at),
         )
@@ -217,18 +237,18 @@ class Messages:
         if visit.status != VisitStatus.cancelled:
             raise Skip(f"the visit is {visit.status}")
         tr = d.tr
-        service, master = d.service_and_master(visit)
+        _, master = d.service_and_master(visit)
         when = tr.when(visit.starts_at)
         text = tr._(
             "Sorry: we had to cancel your visit, {service} with {master}, {when}. "
             "Please choose another time, or call us: {phone}."
         ).format(
-            service=service.title(tr.locale),
+            service=d.visit_title(visit),
             master=master.title(tr.locale),
             when=when,
             phone=self.config.business.phone or "—",
         )
-        values = d.values(service=service.title(tr.locale), when=when)
+        values = d.values(service=d.visit_title(visit), when=when)
         return Reply(text, buttons=rows([d.book_button()]), kind="visit_cancelled", values=values)
 
     async def _feedback_request(self, d: _Draft) -> Reply:
@@ -239,12 +259,12 @@ class Messages:
         if given.first() is not None:
             raise Skip("feedback already given")
         tr = d.tr
-        service, master = d.service_and_master(visit)
+        _, master = d.service_and_master(visit)
         text = tr._("How was your {service} with {master}? One tap to rate it:").format(
-            service=service.title(tr.locale), master=master.title(tr.locale)
+            service=d.visit_title(visit), master=master.title(tr.locale)
         )
-        stars = [Button("★" * n, press.rate_visit(visit.id, n)) for n in range(5, 0, -1)]
-        values = d.values(service=service.title(tr.locale), master=master.title(tr.locale))
+        stars = press.star_buttons(visit.id)
+        values = d.values(service=d.visit_title(visit), master=master.title(tr.locale))
         return Reply(text, buttons=rows(stars), kind="feedback_request", values=values)
 
     async def _care_tip(self, d: _Draft) -> Reply:
@@ -347,6 +367,121 @@ class Messages:
             buttons = offer.buttons
         return Reply(text, buttons=rows(buttons), kind="birthday", values=values)
 
+    async def _next_visit(self, d: _Draft) -> Reply:
+        """Right after a visit is marked came: thanks, and the next visit at the client's
+        rhythm with the same master, three times on different days one tap away. For a
+        first-time client it is the point of the message."""
+        visit = await d.visit()
+        if visit.status != VisitStatus.completed:
+            raise Skip(f"the visit is {visit.status}")
+        client = d.need_client()
+        if await has_open_visit(session=d.session, client_id=client.id or 0):
+            raise Skip("the client has booked the next visit already")
+        again = self.catalog.same_again(visit.service_id, visit.master_id, visit.addon_service_id)
+        if again is None:
+            raise Skip("the visit's service or master is no longer offered")
+        service, master, addon = again
+        tr = d.tr
+        title = " + ".join(s.title(tr.locale) for s in (service, addon) if s is not None)
+        due = client.next_visit_due or (
+            tr.local(visit.starts_at).date() + timedelta(days=service.return_interval_days)
+        )
+        duration = service.duration + (addon.duration if addon else timedelta(0))
+        slots = await d.slots_around(service, master, due, duration)
+        words = {
+            "name": first_name(client.name),
+            "service": title,
+            "master": master.title(tr.locale),
+            "date": tr.day(due),
+        }
+        if client.completed_visits <= 1:
+            text = tr._(
+                "{name}, thank you for your first visit! Your next {service} with {master} "
+                "will be due around {date}. Shall we keep a time for you now?"
+            )
+        else:
+            text = tr._(
+                "{name}, thank you for coming! Your next {service} with {master} will be due "
+                "around {date}. Shall we book it now?"
+            )
+        text = text.format(**words)
+        if slots:
+            text += "\n" + tr._("One tap and it is booked:")
+        buttons = [
+            Button(
+                tr._("Book {when}").format(when=_short(tr, slot)),
+                press.book_next_visit(visit.id, slot),
+            )
+            for slot in slots
+        ]
+        target = NewVisit(service.id, master.id, addon.id if addon else 0)
+        buttons += [
+            Button(
+                tr._("Other time") if slots else tr._("Choose a time"),
+                press.choose_days_for(target),
+            ),
+            Button(tr._("No, thanks"), press.skip_next_visit(visit.id)),
+        ]
+        values = d.values(service=title, master=master.title(tr.locale), date=tr.day(due))
+        if slots:
+            values["when"] = tr.when(slots[0])
+        return Reply(text, buttons=rows(buttons), kind="next_visit_offer", values=values)
+
+    async def _complaint_alert(self, d: _Draft) -> Reply:
+        """A complaint to the owner or an administrator: who, which visit, the rating and
+        the comment, the client's history, a link to write to the client, Resolve."""
+        staff = d.staff
+        assert staff is not None
+        if staff.role not in (Role.owner, Role.admin):
+            raise Skip("no longer the owner or an administrator")
+        feedback = await d.session.get(Feedback, int(d.row.payload.get("feedback_id", 0)))
+        if feedback is None or feedback.status != FeedbackStatus.open:
+            raise Skip("the complaint is resolved" if feedback else "the complaint is gone")
+        tr = d.tr
+        complaint = await complaint_of(
+            session=d.session,
+            feedback=feedback,
+            service_title=lambda visit: self.catalog.visit_title(
+                visit.service_id, visit.addon_service_id, tr.locale
+            ),
+            master_name=lambda master_id: (
+                self.catalog.masters[master_id].title(tr.locale)
+                if master_id in self.catalog.masters
+                else "—"
+            ),
+        )
+        if complaint is None:
+            raise Skip("the complaint's visit or client is gone")
+        stage = d.row.payload.get("stage", 0)
+        if stage == "comment":
+            head = tr._("The client has said what went wrong:")
+        elif isinstance(stage, int) and stage > 0:
+            head = tr.n_(
+                "Still not resolved, {n} day after the rating:",
+                "Still not resolved, {n} days after the rating:",
+                stage,
+            ).format(n=stage)
+        else:
+            head = tr._("A complaint:")
+        buttons = [*await self._write_links(d, complaint.client_id)]
+        buttons.append(Button(tr._("Resolve"), press.resolve_complaint(feedback.id)))
+        text = "\n".join([head, *complaint_lines(tr, complaint)])
+        return Reply(text, buttons=rows(buttons), kind="complaint_alert")
+
+    async def _write_links(self, d: _Draft, client_id: int) -> list[Button]:
+        """A link that opens a chat with the client, on each messenger they use. (A
+        phone call cannot be a Telegram button: the number is in the text.)"""
+        links = []
+        identities = await identities_of(session=d.session, client_id=client_id)
+        for chat in working_chats(identities):
+            if chat.channel == Channel.telegram and chat.external_id.isdigit():
+                url = f"tg://user?id={chat.external_id}"
+                links.append(Button.link(d.tr._("Write in Telegram"), url))
+            elif chat.channel == Channel.whatsapp and chat.external_id.isdigit():
+                url = f"https://wa.me/{chat.external_id}"
+                links.append(Button.link(d.tr._("Write in WhatsApp"), url))
+        return list({link.url: link for link in links}.values())
+
     async def _referral_reward(self, d: _Draft) -> Reply:
         """To the referrer: the friend they invited came for a first visit, and both got
         the referral reward (storage/loyalty.py)."""
@@ -376,10 +511,10 @@ class Messages:
         visit = await d.active_visit()
         client = await d.session.get(Client, visit.client_id)
         tr = d.tr
-        service, _ = d.service_and_master(visit)
+        d.service_and_master(visit)
         text = tr._("{client}, {service} at {time}: did the client come?").format(
             client=one_line(client.name) if client else "—",
-            service=service.title(tr.locale),
+            service=d.visit_title(visit),
             time=tr.clock(visit.starts_at),
         )
         buttons = [
@@ -404,7 +539,9 @@ class Messages:
             session=d.session,
             start=start,
             end=end,
-            service_title=lambda service_id: self._service_title(service_id, tr.locale),
+            service_title=lambda visit: self.catalog.visit_title(
+                visit.service_id, visit.addon_service_id, tr.locale
+            ),
             master_id=staff.id,
             statuses=ACTIVE_VISIT,
         )
@@ -414,10 +551,6 @@ class Messages:
         for visit in booked:
             lines += visit_lines(tr, visit, status=False)
         return Reply("\n".join(lines), kind="staff_day_plan")
-
-    def _service_title(self, service_id: int, locale: str) -> str:
-        service = self.catalog.services.get(service_id)
-        return service.title(locale) if service else "—"
 
     async def _digest(self, d: _Draft) -> Reply:
         as_of = date.fromisoformat(d.row.payload["as_of"])
@@ -507,6 +640,37 @@ class _Draft:
         if visit.status not in ACTIVE_VISIT:
             raise Skip(f"the visit is {visit.status}")
         return visit
+
+    def visit_title(self, visit: Visit) -> str:
+        """'Men's haircut + Beard trim': the service, and the one added at booking."""
+        return self.messages.catalog.visit_title(
+            visit.service_id, visit.addon_service_id, self.tr.locale
+        )
+
+    async def slots_around(
+        self, service: ServiceInfo, master: MasterInfo, day: date, duration: timedelta
+    ) -> list[datetime]:
+        """Three free times with `master` on different days near `day`, each near the
+        client's usual time of day (the next-visit offer)."""
+        today = self.local_today()
+        last = day + timedelta(days=NEXT_VISIT_DAYS_AFTER)
+        horizon = min((last - today).days + 1, NEXT_VISIT_MAX_DAYS)
+        if horizon <= 0:
+            return []
+        free = await openings(
+            session=self.session,
+            config=self.messages.config,
+            service=service,
+            masters=[master],
+            now=self.now,
+            duration=duration,
+            horizon_days=max(horizon, self.messages.config.booking.horizon_days),
+        )
+        _, minute = usual_time(
+            await completed_starts(session=self.session, client_id=self.need_client().id or 0),
+            self.messages.config.tz,
+        )
+        return free.around(day, minute, before=NEXT_VISIT_DAYS_BEFORE, after=NEXT_VISIT_DAYS_AFTER)
 
     async def suggested_slot(self, service_id: int, master_id: int) -> datetime | None:
         """The free slot nearest the client's usual time, on or after the predicted day."""

@@ -10,7 +10,7 @@ slot rules themselves are the pure ones of domain/slots.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -20,9 +20,11 @@ from domain.business import BusinessConfig
 from domain.slots import (
     Interval,
     bookable_days,
+    first_bookable_day,
     free_slots,
     nearest_free,
     nearest_time_of_day,
+    suggest_around_day,
     suggest_on_different_days,
 )
 from storage.catalog import MasterInfo, ServiceInfo
@@ -43,15 +45,18 @@ class Openings:
     busy: Busy
     config: BusinessConfig
     now: datetime
+    duration: timedelta  # the service's, or longer with a service added to it
+    horizon_days: int  # the booking horizon, or further for the next-visit offer
 
     def _rules_for(self, master: MasterInfo) -> dict[str, Any]:
+        rules = replace(self.config.booking.rules(), horizon_days=self.horizon_days)
         return {
             "hours": master.hours,
             "busy": self.busy.get(master.id, []),
-            "duration": self.service.duration,
+            "duration": self.duration,
             "tz": self.config.tz,
             "now": self.now,
-            "rules": self.config.booking.rules(),
+            "rules": rules,
         }
 
     def days(self) -> list[date]:
@@ -60,6 +65,10 @@ class Openings:
         for master in self.masters:
             found.update(bookable_days(**self._rules_for(master)))
         return sorted(found)
+
+    def any_free(self) -> bool:
+        """Some master has some free start in the window (stops at the first one found)."""
+        return any(first_bookable_day(**self._rules_for(m)) for m in self.masters)
 
     def times(self, day: date) -> dict[datetime, int]:
         """Free starts on a local day, each with the first master (by preference) free then."""
@@ -101,11 +110,24 @@ class Openings:
         """The first day from `first_day` with a free start, at the start nearest the
         client's usual time of day (the afternoon when there is none yet)."""
         wanted = minute_of_day if minute_of_day is not None else AFTERNOON
-        for offset in range(self.config.booking.horizon_days):
+        for offset in range(self.horizon_days):
             day = first_day + timedelta(days=offset)
             if slot := nearest_time_of_day(list(self.times(day)), wanted, self.config.tz):
                 return slot
         return None
+
+    def around(
+        self, day: date, minute_of_day: int | None, *, before: int, after: int
+    ) -> list[datetime]:
+        """Three free starts on different days nearest `day` (from `before` days before it
+        to `after` days after), each near the client's usual time: the next visit at the
+        client's rhythm."""
+        wanted = minute_of_day if minute_of_day is not None else AFTERNOON
+        days = [day + timedelta(days=offset) for offset in range(-before, after + 1)]
+        candidates = [start for d in days for start in self.times(d)]
+        return suggest_around_day(
+            candidates=candidates, day=day, usual_minute_of_day=wanted, tz=self.config.tz
+        )
 
 
 async def openings(
@@ -116,11 +138,15 @@ async def openings(
     masters: list[MasterInfo],
     now: datetime,
     moving: Visit | None = None,
+    duration: timedelta | None = None,
+    horizon_days: int | None = None,
 ) -> Openings:
-    """What is free for `service` with `masters`; the visit being `moving` does not block
-    its own time."""
+    """What is free for `service` (lasting `duration` when something is added to it) with
+    `masters`, within the booking horizon or `horizon_days`; the visit being `moving` does
+    not block its own time."""
+    horizon = horizon_days or config.booking.horizon_days
     today = now.astimezone(config.tz).date()
-    last_day = today + timedelta(days=config.booking.horizon_days)
+    last_day = today + timedelta(days=horizon)
     end = datetime.combine(last_day, time(), config.tz).astimezone(UTC)
     busy = await busy_intervals(
         session=session, master_ids=[m.id for m in masters], start=now, end=end
@@ -128,4 +154,6 @@ async def openings(
     if moving is not None:
         own = Interval(moving.starts_at, moving.ends_at)
         busy[moving.master_id] = [b for b in busy[moving.master_id] if b != own]
-    return Openings(service, tuple(masters), busy, config, now)
+    return Openings(
+        service, tuple(masters), busy, config, now, duration or service.duration, horizon
+    )

@@ -26,6 +26,7 @@ class ServiceInfo:
     return_interval_days: int
     care_tip: str
     care_tip_en: str
+    pairs_with: tuple[int, ...] = ()  # services offered with this one at booking
 
     def title(self, locale: str) -> str:
         return localised(locale, self.name, self.name_en)
@@ -61,6 +62,38 @@ class Catalog:
 
     def masters_for(self, service_id: int) -> list[MasterInfo]:
         return [m for m in self.masters.values() if service_id in m.service_ids]
+
+    def visit_title(self, service_id: int, addon_id: int | None, locale: str) -> str:
+        """'Men's haircut + Beard trim': a visit's service, and the one added at booking."""
+        titles = [
+            service.title(locale)
+            for service in (self.services.get(service_id), self.services.get(addon_id or 0))
+            if service is not None
+        ]
+        return " + ".join(titles) or "—"
+
+    def masters_for_all(self, service_ids: list[int]) -> list[MasterInfo]:
+        """The masters who do every one of these services (a visit with an add-on)."""
+        return [m for m in self.masters.values() if set(service_ids) <= m.service_ids]
+
+    def same_again(
+        self, service_id: int, master_id: int, addon_id: int | None
+    ) -> tuple[ServiceInfo, MasterInfo, ServiceInfo | None] | None:
+        """A visit's service with its master again, and its add-on when the master still
+        does it and it still goes with the service; None when the service or the master is
+        no longer offered."""
+        service = self.services.get(service_id)
+        master = self.masters.get(master_id)
+        if service is None or master is None or service.id not in master.service_ids:
+            return None
+        addon = self.services.get(addon_id or 0)
+        if (
+            addon is None
+            or addon.id not in service.pairs_with
+            or addon.id not in master.service_ids
+        ):
+            addon = None
+        return service, master, addon
 
     def service_by_key(self, key: str) -> ServiceInfo | None:
         return next((s for s in self.services.values() if s.key == key), None)
@@ -141,6 +174,7 @@ async def load_catalog(session: AsyncSession, config: BusinessConfig) -> Catalog
     """Read the active services and masters, ordered as in the configuration."""
     order = {s.key: i for i, s in enumerate(config.services)}
     rows = (await session.exec(select(Service).where(col(Service.active)))).all()
+    ids = {row.key: row.id for row in rows if row.id is not None}
     services = {
         row.id: ServiceInfo(
             id=row.id,
@@ -152,6 +186,7 @@ async def load_catalog(session: AsyncSession, config: BusinessConfig) -> Catalog
             return_interval_days=row.return_interval_days,
             care_tip=row.care_tip,
             care_tip_en=row.care_tip_en,
+            pairs_with=_pairs(config, row.key, ids),
         )
         for row in sorted(rows, key=lambda r: order.get(r.key, len(order)))
         if row.id is not None
@@ -187,3 +222,9 @@ async def load_catalog(session: AsyncSession, config: BusinessConfig) -> Catalog
 def _master_name_en(config: BusinessConfig, key: str) -> str:
     master = config.master(key)
     return master.name_en if master else ""
+
+
+def _pairs(config: BusinessConfig, key: str, ids: dict[str, int]) -> tuple[int, ...]:
+    """The ids of the active services `pairs_with` names (the configuration's order)."""
+    service = config.service(key)
+    return tuple(ids[k] for k in (service.pairs_with if service else []) if k in ids)

@@ -113,6 +113,7 @@ async def create_visit(
     price: Decimal,
     source: str,
     comment: str = "",
+    addon_service_id: int | None = None,
     discount: Decimal | None = None,
     discount_source: str | None = None,
     now: datetime,
@@ -122,6 +123,7 @@ async def create_visit(
         client_id=client_id,
         master_id=master_id,
         service_id=service_id,
+        addon_service_id=addon_service_id,
         starts_at=interval.start,
         ends_at=interval.end,
         price=price,
@@ -169,6 +171,23 @@ async def last_visit(*, session: AsyncSession, client_id: int, now: datetime) ->
         if visit is not None:
             return visit
     return None
+
+
+async def recent_completed(
+    *, session: AsyncSession, client_id: int, now: datetime, limit: int = 3
+) -> Sequence[Visit]:
+    """The client's latest completed visits, the latest first."""
+    result = await session.exec(
+        select(Visit)
+        .where(
+            Visit.client_id == client_id,
+            Visit.status == VisitStatus.completed,
+            col(Visit.starts_at) < now,
+        )
+        .order_by(col(Visit.starts_at).desc())
+        .limit(limit)
+    )
+    return result.all()
 
 
 async def completed_starts(

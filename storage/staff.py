@@ -101,7 +101,7 @@ async def agenda(
     session: AsyncSession,
     start: datetime,
     end: datetime,
-    service_title: Callable[[int], str],
+    service_title: Callable[[Visit], str],
     master_id: int | None = None,
     statuses: Collection[str] = SHOWN_ON_AGENDA,
 ) -> list[AgendaVisit]:
@@ -126,7 +126,7 @@ async def agenda(
             starts_at=visit.starts_at,
             ends_at=visit.ends_at,
             status=visit.status,
-            service=service_title(visit.service_id),
+            service=service_title(visit),
             client=client.name,
             phone=client.phone,
             visits_before=max(0, client.completed_visits - (visit.status == VisitStatus.completed)),

@@ -86,6 +86,9 @@ class Client(SQLModel, table=True):
     rhythm_days: int | None = None
     next_visit_due: date | None = Field(default=None, index=True)
     nudge_snoozed_until: date | None = None  # "not now" on a return nudge
+    # The add-on service the client said "no, thanks" to when booking: the next booking does
+    # not offer it again (never twice in a row), the one after may.
+    declined_addon_id: int | None = Field(default=None, foreign_key="service.id")
 
     @property
     def marketing_allowed(self) -> bool:
@@ -211,9 +214,21 @@ class Visit(SQLModel, table=True):
     cancel_reason: str | None = None
     completed_at: datetime | None = _ts()
     comment: str = ""
+    # A service added at booking (the cross-sell "add a beard trim?"): the visit lasts both
+    # services and costs both; `service_id` stays the one the client chose first.
+    addon_service_id: int | None = Field(default=None, foreign_key="service.id")
+
+
+class FeedbackStatus(StrEnum):
+    ok = "ok"  # a rating of 4 or 5
+    open = "open"  # a complaint (3 or less) nobody has resolved yet
+    resolved = "resolved"
 
 
 class Feedback(SQLModel, table=True):
+    # Open complaints of the last days: the planner's repeated alerts, /complaints.
+    __table_args__ = (Index("ix_feedback_status_created", "status", "created_at"),)
+
     id: int | None = Field(default=None, primary_key=True)
     visit_id: int = Field(foreign_key="visit.id", unique=True)
     rating: int

@@ -166,6 +166,7 @@ def test_kind_classes() -> None:
         "reminder": T,
         "visit_cancelled": T,
         "feedback_request": T,
+        "next_visit_offer": T,
         "referral_reward": T,
         "care_tip": M,
         "return_nudge": M,

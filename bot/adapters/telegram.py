@@ -51,7 +51,7 @@ from bot.adapters import common
 from bot.adapters.common import ChatLocks
 from bot.clock import Clock, utc_now
 from bot.web import serving
-from domain.replies import Document, Reply
+from domain.replies import Button, Document, Reply
 from handlers.conversation import Conversations
 from handlers.events import Choice, Command, Contact, Event, Inbound, Text
 from handlers.staff_menu import staff_command_lists
@@ -210,12 +210,16 @@ def inline_keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     if not reply.buttons:
         return None
     return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [InlineKeyboardButton(text=b.label, callback_data=b.payload) for b in row]
-            for row in reply.buttons
-            if row
-        ]
+        inline_keyboard=[[_inline_button(b) for b in row] for row in reply.buttons if row]
     )
+
+
+def _inline_button(button: Button) -> InlineKeyboardButton:
+    """A choice answers with its payload; a link (https://, tg://user?id=…) is opened by
+    Telegram itself."""
+    if button.url is not None:
+        return InlineKeyboardButton(text=button.label, url=button.url)
+    return InlineKeyboardButton(text=button.label, callback_data=button.payload)
 
 
 def contact_keyboard(reply: Reply) -> ReplyKeyboardMarkup:

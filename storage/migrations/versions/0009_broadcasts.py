@@ -2,7 +2,7 @@
 campaign, for a campaign's progress.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0006
 Create Date: 2026-12-01 12:40:00
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 import storage.types
 
 revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0007"
+down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
