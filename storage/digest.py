@@ -1,5 +1,6 @@
 """The rows the owner's digest and the payroll are computed from (domain/digest.py,
-domain/payroll.py): only the date ranges they need, a handful of indexed queries."""
+domain/payroll.py): what the figures need, tallied in SQL over indexes, so a digest reads a
+few thousand rows however long the history is."""
 
 from __future__ import annotations
 
@@ -8,20 +9,26 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, String, and_, case, func, or_, type_coerce
+from sqlalchemy import BigInteger, and_, case, func, or_, type_coerce
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain.digest import ClientRow, FeedbackRow, History, VisitRow, WinbackDecision
+from domain.digest import (
+    DigestFacts,
+    DigestWindows,
+    FeedbackRow,
+    FirstVisit,
+    VisitRow,
+    WeekPoint,
+    WinbackDecision,
+    WinbackOutcome,
+)
 from domain.payroll import PaidVisit
+from domain.retention import Segment
 from storage.guards import open_visit_sql
 from storage.tables import Client, Feedback, Outbox, OutboxStatus, Visit, VisitStatus
-from storage.types import UTCDateTime
-
-_TIMESTAMP = UTCDateTime()
-_NO_DIALECT: Any = None  # the conversions below do not depend on the database
 
 
 def _neighbour_id(*, later: bool, until: datetime | None = None) -> object:
@@ -42,9 +49,14 @@ def _neighbour_id(*, later: bool, until: datetime | None = None) -> object:
     return query.order_by(order).limit(1).correlate(Visit).scalar_subquery()
 
 
+# The visits the figures count; a booked or confirmed one counts in none.
+_CLOSED = (VisitStatus.completed, VisitStatus.no_show, VisitStatus.cancelled)
+
+
 async def digest_visits(*, session: AsyncSession, start: datetime, end: datetime) -> list[VisitRow]:
-    """Every visit starting in [start, end), with the client's previous completed visit
-    (one probe per completed visit on the (client, status, start) index)."""
+    """Every completed, no-show or cancelled visit starting in [start, end), with the
+    client's previous completed visit (one probe per completed visit on the (client,
+    status, start) index)."""
     # MATERIALIZED: inlined, SQLite would run the probe once per use of its result.
     window = (
         sa_select(
@@ -58,7 +70,11 @@ async def digest_visits(*, session: AsyncSession, start: datetime, end: datetime
                 (col(Visit.status) == VisitStatus.completed, _neighbour_id(later=False)),
             ).label("previous_id"),
         )
-        .where(col(Visit.starts_at) >= start, col(Visit.starts_at) < end)
+        .where(
+            col(Visit.status).in_(_CLOSED),
+            col(Visit.starts_at) >= start,
+            col(Visit.starts_at) < end,
+        )
         .cte("period_visit")
         .prefix_with("MATERIALIZED")
     )
@@ -97,68 +113,164 @@ async def digest_visits(*, session: AsyncSession, start: datetime, end: datetime
     ]
 
 
-async def digest_clients(
-    *, session: AsyncSession, end: datetime, year_start: datetime
-) -> list[ClientRow]:
-    """Each client's last completed visit before `end` and revenue over [year_start, end);
-    `in_base`: created before `end` and not deleted."""
-    connection = await session.connection()
+def _completed(visit: Any = Visit) -> Any:
+    return col(visit.status) == VisitStatus.completed
+
+
+def _earlier_completed() -> Any:
+    """The client of the outer visit had a completed visit before it."""
+    other = aliased(Visit)
+    # The id, not `*`: SQLite then answers from the (client, status, start) index alone.
+    return (
+        sa_select(col(other.id))
+        .where(
+            col(other.client_id) == col(Visit.client_id),
+            _completed(other),
+            col(other.starts_at) < col(Visit.starts_at),
+        )
+        .exists()
+    )
+
+
+def _first_completed_after(client_id: Any, after: Any, until: datetime) -> Any:
+    """The start of the client's first completed visit after `after` and before `until`."""
+    other = aliased(Visit)
+    return (
+        sa_select(func.min(col(other.starts_at)))
+        .where(
+            col(other.client_id) == client_id,
+            _completed(other),
+            col(other.starts_at) > after,
+            col(other.starts_at) < until,
+        )
+        .scalar_subquery()
+    )
+
+
+async def segment_counts(*, session: AsyncSession, windows: DigestWindows) -> dict[Segment, int]:
+    """The clients of the base as of D (created before it, not deleted) by segment, from the
+    last completed visit before D (`segment_of`'s lines, drawn at `windows`' instants)."""
     # The client's last completed visit is kept on the client row (storage/stats.py); only a
-    # client who came on or after `end` needs the index probed for the one before it.
+    # client who came on or after D needs the index probed for the one before it.
     before_end = (
         sa_select(func.max(col(Visit.starts_at)))
         .where(
             col(Visit.client_id) == col(Client.id),
-            col(Visit.status) == VisitStatus.completed,
-            col(Visit.starts_at) < end,
+            _completed(),
+            col(Visit.starts_at) < windows.end,
         )
         .scalar_subquery()
     )
     last_at = case(
-        (col(Client.last_visit_at) < end, col(Client.last_visit_at)),
+        (col(Client.last_visit_at) < windows.end, col(Client.last_visit_at)),
         (col(Client.last_visit_at).is_(None), None),
         else_=before_end,
     )
-    last = await connection.execute(
-        sa_select(
-            col(Client.id),
-            # Raw values, converted below: SQLAlchemy's per-value processing of 100,000 rows
-            # would take longer than the query.
-            type_coerce(last_at, String),
-            and_(col(Client.deleted_at).is_(None), col(Client.created_at) < end),
+    hot = last_at >= windows.hot_since
+    warm = and_(~hot, last_at >= windows.warm_since)
+    # Sums, not GROUP BY: one pass over the clients, no sorting.
+    row = (
+        await (await session.connection()).execute(
+            sa_select(
+                func.count(),
+                func.count(last_at),
+                func.sum(case((hot, 1), else_=0)),
+                func.sum(case((warm, 1), else_=0)),
+            ).where(col(Client.deleted_at).is_(None), col(Client.created_at) < windows.end)
         )
+    ).one()
+    clients, came, hot_count, warm_count = (int(value or 0) for value in row)
+    return {
+        Segment.hot: hot_count,
+        Segment.warm: warm_count,
+        Segment.sleeping: came - hot_count - warm_count,
+        Segment.prospect: clients - came,
+    }
+
+
+async def first_visits(*, session: AsyncSession, windows: DigestWindows) -> list[FirstVisit]:
+    """The first completed visits ever in the cohort's days, each with the client's next
+    completed visit before D."""
+    query = sa_select(
+        col(Visit.client_id),
+        col(Visit.starts_at),
+        _first_completed_after(col(Visit.client_id), col(Visit.starts_at), windows.end),
+    ).where(
+        _completed(),
+        col(Visit.starts_at) >= windows.cohort.start,
+        col(Visit.starts_at) < windows.cohort.end,
+        ~_earlier_completed(),
     )
-    last_visit: dict[int, datetime | None] = {}
-    in_base: set[int] = set()
-    for client_id, stamp, counted in last.all():
-        if client_id is None:
-            continue
-        last_visit[client_id] = _TIMESTAMP.process_result_value(stamp, _NO_DIALECT)
-        if counted:
-            in_base.add(client_id)
-    # Money is an integer column of minor units: the sum is exact.
-    total = type_coerce(func.sum(col(Visit.price)), BigInteger)
-    revenue = await connection.execute(
-        sa_select(col(Visit.client_id), total)
+    rows = await (await session.connection()).execute(query)
+    return [FirstVisit(*row) for row in rows.all()]
+
+
+async def winback_outcomes(
+    *, session: AsyncSession, windows: DigestWindows
+) -> list[WinbackOutcome]:
+    """Win-backs sent or held out, decided (planned) in the measured days, each with the
+    client's first completed visit after the decision and before D."""
+    query = sa_select(
+        col(Outbox.client_id),
+        col(Outbox.due_at),
+        col(Outbox.status),
+        _first_completed_after(col(Outbox.client_id), col(Outbox.due_at), windows.end),
+    ).where(
+        col(Outbox.kind) == "winback",
+        col(Outbox.status).in_((OutboxStatus.sent, OutboxStatus.held_out)),
+        col(Outbox.due_at) >= windows.winbacks.start,
+        col(Outbox.due_at) < windows.winbacks.end,
+    )
+    rows = await (await session.connection()).execute(query)
+    return [
+        WinbackOutcome(WinbackDecision(client_id, due_at, status == OutboxStatus.held_out), back)
+        for client_id, due_at, status, back in rows.all()
+        if client_id is not None
+    ]
+
+
+async def revenue_spread(*, session: AsyncSession, windows: DigestWindows) -> dict[Decimal, int]:
+    """How many clients brought each amount over the year before D (completed visits)."""
+    # Money is an integer column of minor units: the sums are exact. The (status, starts_at,
+    # client_id, price) index holds all of it: no table row is read.
+    per_client = (
+        sa_select(type_coerce(func.sum(col(Visit.price)), BigInteger).label("revenue"))
         .where(
-            col(Visit.status) == VisitStatus.completed,
-            col(Visit.starts_at) >= year_start,
-            col(Visit.starts_at) < end,
+            _completed(),
+            col(Visit.starts_at) >= windows.year_start,
+            col(Visit.starts_at) < windows.end,
         )
         .group_by(col(Visit.client_id))
+        .subquery()
     )
-    revenues: dict[int, Decimal] = {
-        client_id: Decimal(minor).scaleb(-2) for client_id, minor in revenue.all()
-    }
-    return [
-        ClientRow(
-            id=client_id,
-            in_base=client_id in in_base,
-            last_completed_at=last_visit.get(client_id),
-            revenue_last_year=revenues.get(client_id),
-        )
-        for client_id in last_visit.keys() | revenues.keys()
-    ]
+    rows = await (await session.connection()).execute(
+        sa_select(per_client.c.revenue, func.count()).group_by(per_client.c.revenue)
+    )
+    return {Decimal(minor).scaleb(-2): clients for minor, clients in rows.all()}
+
+
+async def week_points(*, session: AsyncSession, windows: DigestWindows) -> list[WeekPoint]:
+    """The chart: each week's completed visits, split by whether the client had come
+    before (one probe of the (client, status, start) index per visit)."""
+    starts = [start for _, start in windows.week_starts]
+    week = case(
+        *((col(Visit.starts_at) < end, index) for index, end in enumerate(starts[1:])),
+        else_=len(starts) - 1,
+    )
+    visits = (
+        sa_select(week.label("week"), case((_earlier_completed(), 0), else_=1).label("first"))
+        .where(_completed(), col(Visit.starts_at) >= starts[0], col(Visit.starts_at) < windows.end)
+        .subquery()
+    )
+    rows = await (await session.connection()).execute(
+        sa_select(visits.c.week, func.count(), func.sum(visits.c.first)).group_by(visits.c.week)
+    )
+    counts = {index: (int(total), int(new)) for index, total, new in rows.all()}
+    points = []
+    for index, (day, _) in enumerate(windows.week_starts):
+        total, new = counts.get(index, (0, 0))
+        points.append(WeekPoint(day, new, total - new))
+    return points
 
 
 async def digest_feedback(
@@ -194,40 +306,19 @@ async def digest_feedback(
     return [FeedbackRow(*row) for row in rows.all()]
 
 
-async def winback_decisions(
-    *, session: AsyncSession, start: datetime, end: datetime
-) -> list[WinbackDecision]:
-    """Win-backs sent or held out, decided (planned) in [start, end)."""
-    query = sa_select(col(Outbox.client_id), col(Outbox.due_at), col(Outbox.status)).where(
-        col(Outbox.kind) == "winback",
-        col(Outbox.status).in_((OutboxStatus.sent, OutboxStatus.held_out)),
-        col(Outbox.due_at) >= start,
-        col(Outbox.due_at) < end,
-    )
-    rows = await (await session.connection()).execute(query)
-    return [
-        WinbackDecision(client_id, due_at, status == OutboxStatus.held_out)
-        for client_id, due_at, status in rows.all()
-        if client_id is not None
-    ]
-
-
-async def digest_history(
-    *,
-    session: AsyncSession,
-    visits_from: datetime,
-    period_start: datetime,
-    year_start: datetime,
-    winbacks_from: datetime,
-    winbacks_to: datetime,
-    end: datetime,
-) -> History:
-    """Everything a digest ending at `end` reads, as plain rows."""
-    return History(
-        visits=await digest_visits(session=session, start=visits_from, end=end),
-        clients=await digest_clients(session=session, end=end, year_start=year_start),
-        feedback=await digest_feedback(session=session, start=period_start, end=end),
-        winbacks=await winback_decisions(session=session, start=winbacks_from, end=winbacks_to),
+async def digest_facts(*, session: AsyncSession, windows: DigestWindows) -> DigestFacts:
+    """Everything a digest reads, reduced in SQL (domain/digest.py `DigestFacts`): a few
+    hundred rows whatever the size of the history."""
+    return DigestFacts(
+        visits=await digest_visits(session=session, start=windows.visits.start, end=windows.end),
+        feedback=await digest_feedback(
+            session=session, start=windows.period_start, end=windows.end
+        ),
+        segments=await segment_counts(session=session, windows=windows),
+        first_visits=await first_visits(session=session, windows=windows),
+        winbacks=await winback_outcomes(session=session, windows=windows),
+        revenues=await revenue_spread(session=session, windows=windows),
+        weeks=await week_points(session=session, windows=windows),
     )
 
 
