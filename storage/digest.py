@@ -117,21 +117,6 @@ def _completed(visit: Any = Visit) -> Any:
     return col(visit.status) == VisitStatus.completed
 
 
-def _earlier_completed() -> Any:
-    """The client of the outer visit had a completed visit before it."""
-    other = aliased(Visit)
-    # The id, not `*`: SQLite then answers from the (client, status, start) index alone.
-    return (
-        sa_select(col(other.id))
-        .where(
-            col(other.client_id) == col(Visit.client_id),
-            _completed(other),
-            col(other.starts_at) < col(Visit.starts_at),
-        )
-        .exists()
-    )
-
-
 def _first_completed_after(client_id: Any, after: Any, until: datetime) -> Any:
     """The start of the client's first completed visit after `after` and before `until`."""
     other = aliased(Visit)
@@ -189,18 +174,12 @@ async def segment_counts(*, session: AsyncSession, windows: DigestWindows) -> di
 
 
 async def first_visits(*, session: AsyncSession, windows: DigestWindows) -> list[FirstVisit]:
-    """The first completed visits ever in the cohort's days, each with the client's next
-    completed visit before D."""
+    """The first completed visits ever in the cohort's days (kept on the client row), each
+    with the client's next completed visit before D."""
+    first = col(Client.first_visit_at)
     query = sa_select(
-        col(Visit.client_id),
-        col(Visit.starts_at),
-        _first_completed_after(col(Visit.client_id), col(Visit.starts_at), windows.end),
-    ).where(
-        _completed(),
-        col(Visit.starts_at) >= windows.cohort.start,
-        col(Visit.starts_at) < windows.cohort.end,
-        ~_earlier_completed(),
-    )
+        col(Client.id), first, _first_completed_after(col(Client.id), first, windows.end)
+    ).where(first >= windows.cohort.start, first < windows.cohort.end)
     rows = await (await session.connection()).execute(query)
     return [FirstVisit(*row) for row in rows.all()]
 
@@ -249,28 +228,37 @@ async def revenue_spread(*, session: AsyncSession, windows: DigestWindows) -> di
     return {Decimal(minor).scaleb(-2): clients for minor, clients in rows.all()}
 
 
-async def week_points(*, session: AsyncSession, windows: DigestWindows) -> list[WeekPoint]:
-    """The chart: each week's completed visits, split by whether the client had come
-    before (one probe of the (client, status, start) index per visit)."""
+async def _per_week(
+    session: AsyncSession, windows: DigestWindows, moment: Any, *where: Any
+) -> dict[int, int]:
+    """How many rows fall in each of the chart's weeks by `moment` (the week's index)."""
     starts = [start for _, start in windows.week_starts]
     week = case(
-        *((col(Visit.starts_at) < end, index) for index, end in enumerate(starts[1:])),
+        *((moment < end, index) for index, end in enumerate(starts[1:])),
         else_=len(starts) - 1,
     )
-    visits = (
-        sa_select(week.label("week"), case((_earlier_completed(), 0), else_=1).label("first"))
-        .where(_completed(), col(Visit.starts_at) >= starts[0], col(Visit.starts_at) < windows.end)
+    # Grouped by the column of a subquery: PostgreSQL would not match a CASE with bound
+    # values in GROUP BY to the one in the select list.
+    weeks = (
+        sa_select(week.label("week"))
+        .where(*where, moment >= starts[0], moment < windows.end)
         .subquery()
     )
     rows = await (await session.connection()).execute(
-        sa_select(visits.c.week, func.count(), func.sum(visits.c.first)).group_by(visits.c.week)
+        sa_select(weeks.c.week, func.count()).group_by(weeks.c.week)
     )
-    counts = {index: (int(total), int(new)) for index, total, new in rows.all()}
-    points = []
-    for index, (day, _) in enumerate(windows.week_starts):
-        total, new = counts.get(index, (0, 0))
-        points.append(WeekPoint(day, new, total - new))
-    return points
+    return {index: count for index, count in rows.all()}
+
+
+async def week_points(*, session: AsyncSession, windows: DigestWindows) -> list[WeekPoint]:
+    """The chart: each week's completed visits (from the (status, start, …) index), and the
+    new clients among them: those whose first completed visit ever it was."""
+    completed = await _per_week(session, windows, col(Visit.starts_at), _completed())
+    new = await _per_week(session, windows, col(Client.first_visit_at))
+    return [
+        WeekPoint(day, new.get(index, 0), completed.get(index, 0) - new.get(index, 0))
+        for index, (day, _) in enumerate(windows.week_starts)
+    ]
 
 
 async def digest_feedback(

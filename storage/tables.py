@@ -79,6 +79,8 @@ class Client(SQLModel, table=True):
     # Kept up to date from the client's completed visits (storage/stats.py), so the planner
     # finds who is due for a nudge with one indexed query instead of reading every visit.
     completed_visits: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # The first completed visit ever: the digest counts new clients by it.
+    first_visit_at: datetime | None = _ts(index=True)
     last_visit_at: datetime | None = _ts()
     last_service_id: int | None = Field(default=None, foreign_key="service.id")
     last_master_id: int | None = Field(default=None, foreign_key="staff.id")
