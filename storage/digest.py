@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, case, func, or_, type_coerce
+from sqlalchemy import BigInteger, String, and_, case, func, or_, type_coerce
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -29,6 +30,7 @@ from domain.payroll import PaidVisit
 from domain.retention import Segment
 from storage.guards import open_visit_sql
 from storage.tables import Client, Feedback, Outbox, OutboxStatus, Visit, VisitStatus
+from storage.types import Money, UTCDateTime
 
 
 def _neighbour_id(*, later: bool, until: datetime | None = None) -> object:
@@ -47,6 +49,20 @@ def _neighbour_id(*, later: bool, until: datetime | None = None) -> object:
     if until is not None:
         query = query.where(col(other.starts_at) < until)
     return query.order_by(order).limit(1).correlate(Visit).scalar_subquery()
+
+
+_TIMESTAMP, _MONEY = UTCDateTime(), Money()
+_NO_DIALECT: Any = None  # the conversions do not depend on the database
+
+
+@lru_cache(maxsize=1 << 14)
+def _instant(raw: Any) -> Any:
+    return _TIMESTAMP.process_result_value(raw, _NO_DIALECT)
+
+
+@lru_cache(maxsize=1 << 12)
+def _money(raw: Any) -> Any:
+    return _MONEY.process_result_value(raw, _NO_DIALECT)
 
 
 # The visits the figures count; a booked or confirmed one counts in none.
@@ -79,11 +95,19 @@ async def digest_visits(*, session: AsyncSession, start: datetime, end: datetime
         .prefix_with("MATERIALIZED")
     )
     previous = aliased(Visit)
+    # Raw values, converted below by the columns' own conversions, memoised: visits start
+    # on a few slot times and cost a few prices, and SQLAlchemy's per-value processing
+    # would take longer than the query.
     query = sa_select(
-        window,
-        col(previous.starts_at),
+        window.c.id,
+        window.c.client_id,
+        window.c.master_id,
+        type_coerce(window.c.starts_at, String),
+        window.c.status,
+        type_coerce(window.c.price, BigInteger),
+        type_coerce(col(previous.starts_at), String),
         col(previous.master_id),
-        col(previous.price),
+        type_coerce(col(previous.price), BigInteger),
     ).outerjoin(previous, col(previous.id) == window.c.previous_id)
     rows = await (await session.connection()).execute(query)
     return [
@@ -91,12 +115,12 @@ async def digest_visits(*, session: AsyncSession, start: datetime, end: datetime
             id=visit_id,
             client_id=client_id,
             master_id=master_id,
-            starts_at=starts_at,
+            starts_at=_instant(starts_at),
             status=status,
-            price=price,
-            previous_at=previous_at,
+            price=_money(price),
+            previous_at=_instant(previous_at),
             previous_master_id=previous_master,
-            previous_price=previous_price,
+            previous_price=_money(previous_price),
         )
         for (
             visit_id,
@@ -105,7 +129,6 @@ async def digest_visits(*, session: AsyncSession, start: datetime, end: datetime
             starts_at,
             status,
             price,
-            _,
             previous_at,
             previous_master,
             previous_price,
