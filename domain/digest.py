@@ -28,7 +28,6 @@ COMPLETED = "completed"
 NO_SHOW = "no_show"
 CANCELLED = "cancelled"
 LOW_RATING = 3  # a rating of 3 or less is a complaint
-HISTORY_DAYS = 90  # the visit rows the digest needs start this many days before D
 CHART_WEEKS = 12
 _CENTS = Decimal("0.01")
 
@@ -94,7 +93,8 @@ class WinbackDecision:
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """Everything one digest reads. `visits` are all visits starting in [D−90, D)."""
+    """Full rows for `weekly_digest`: `visits` holds at least every visit starting in the 90
+    days before D, each with the client's previous completed visit."""
 
     visits: Sequence[VisitRow]
     clients: Sequence[ClientRow]
@@ -169,11 +169,6 @@ def local_day(moment: datetime, tz: ZoneInfo) -> date:
 def report_period(as_of: date) -> Period:
     """The seven local days before ``as_of``."""
     return Period(as_of - timedelta(days=7), as_of)
-
-
-def history_start(as_of: date) -> date:
-    """The first local date whose visits `History` holds for a digest as of ``as_of``."""
-    return as_of - timedelta(days=HISTORY_DAYS)
 
 
 def two_weeks(as_of: date) -> Period:

@@ -318,8 +318,8 @@ async def digest_feedback(
 
 
 async def digest_facts(*, session: AsyncSession, windows: DigestWindows) -> DigestFacts:
-    """Everything a digest reads, reduced in SQL (domain/digest.py `DigestFacts`): a few
-    hundred rows whatever the size of the history."""
+    """Everything a digest reads, reduced in SQL (domain/digest.py `DigestFacts`): the last
+    two weeks' visits and ratings as rows, the rest as tallies, however long the history."""
     return DigestFacts(
         visits=await digest_visits(session=session, start=windows.visits.start, end=windows.end),
         feedback=await digest_feedback(
