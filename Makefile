@@ -54,7 +54,8 @@ test-postgres: install
 bench: install
 	$(BIN)/python -m bench.updates
 
-# The owner's digest with its chart at 100,000 clients and 1,000,000 visits (about 2 min).
+# The owner's digest with its chart at 100,000 and 1,000,000 visits (about 3 min, most of it
+# writing the 1,000,000 visits).
 bench-digest: install
 	$(BIN)/python -m bench.digest
 

@@ -33,6 +33,7 @@ __all__ = [
     "birthday_in_year",
     "cap_allows",
     "days_to_birthday",
+    "hot_since",
     "in_holdout",
     "in_whatsapp_window",
     "is_birthday_today",
@@ -81,11 +82,17 @@ def segment_of(
     """
     if last_completed_local is None:
         return Segment.prospect
-    if (today - last_completed_local).days <= hot_days:
+    if last_completed_local >= hot_since(today, hot_days):
         return Segment.hot
     if last_completed_local >= sleeping_before(today, warm_days):
         return Segment.warm
     return Segment.sleeping
+
+
+def hot_since(today: date, hot_days: int = 30) -> date:
+    """A last completed visit on this local day or later keeps the client hot: the boundary
+    `segment_of` draws, for a query over many clients."""
+    return today - timedelta(days=hot_days)
 
 
 def sleeping_before(today: date, warm_days: int = 120) -> date:

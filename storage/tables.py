@@ -80,6 +80,8 @@ class Client(SQLModel, table=True):
     # Kept up to date from the client's completed visits (storage/stats.py), so the planner
     # finds who is due for a nudge with one indexed query instead of reading every visit.
     completed_visits: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # The first completed visit ever: the digest counts new clients by it.
+    first_visit_at: datetime | None = _ts(index=True)
     last_visit_at: datetime | None = _ts()
     last_service_id: int | None = Field(default=None, foreign_key="service.id")
     last_master_id: int | None = Field(default=None, foreign_key="staff.id")
@@ -189,7 +191,9 @@ class Visit(SQLModel, table=True):
     __table_args__ = (
         Index("ix_visit_master_start", "master_id", "starts_at"),
         Index("ix_visit_client_status_start", "client_id", "status", "starts_at"),
-        Index("ix_visit_status_start", "status", "starts_at"),
+        # Visits by status in a period; the client and the price ride along, so the
+        # digest's tallies (revenue per client, visits per week) never read a table row.
+        Index("ix_visit_status_start_client_price", "status", "starts_at", "client_id", "price"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
