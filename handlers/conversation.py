@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.payloads import BadPayload, unpack
@@ -24,9 +25,9 @@ from handlers.flows import Flows
 from handlers.turn import Deps, Turn
 from storage.db import Database
 from storage.identities import record_inbound
-from storage.processed import forget_handled, mark_handled
-from storage.queries import client_for, conversation_for, staff_for
-from storage.tables import Conversation, Staff
+from storage.processed import forget_handled, record_handled
+from storage.queries import Chat, client_for, first_message_chat, read_chat, save_conversation
+from storage.tables import Conversation
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,8 @@ class Conversations:
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """The replies to one inbound event; none for a message id handled before."""
         try:
-            async with self.db.transaction() as session:
-                await self._first_time(session, inbound)
-                turn = await self._load(session, inbound)
+            async with self.db.transaction(inline=True) as session:
+                turn, chat = await self._load(session, inbound)
                 replies = await _route(turn)
                 turn.conversation.updated_at = inbound.received_at
                 if turn.client is not None:
@@ -77,10 +77,10 @@ class Conversations:
                         channel=inbound.channel,
                         external_id=inbound.external_id,
                         now=inbound.received_at,
+                        identity=chat.identity,
                     )
-                session.add(turn.conversation)
-                if turn.client is not None:
-                    session.add(turn.client)
+                # The client is in the session: the commit saves what the turn changed.
+                await session.run_sync(save_conversation, turn.conversation, chat.saved)
             # Adapters word their own bits ("More…") in the reader's language.
             return [replace(reply, locale=reply.locale or turn.locale) for reply in replies]
         except AlreadyHandled:
@@ -97,19 +97,18 @@ class Conversations:
                 )
             ]
 
-    async def _first_time(self, session: AsyncSession, inbound: Inbound) -> None:
-        """Record the message id in the turn's own transaction (AlreadyHandled when it was
-        before), so a turn that fails records nothing and the channel's retry is answered."""
-        if inbound.message_id is None:
-            return
-        if not await mark_handled(
+    def _open(self, session: Session, inbound: Inbound) -> Chat | None:
+        """A turn's first statements, together: record the message id in the turn's own
+        transaction (AlreadyHandled when it was before, so a turn that fails records
+        nothing and the channel's retry is answered), then read the chat's rows."""
+        if inbound.message_id is not None and not record_handled(
             session,
             channel=inbound.channel,
             message_id=inbound.message_id,
             now=inbound.received_at,
         ):
             raise AlreadyHandled
-        await self._forget_old(session, inbound.channel, inbound.received_at)
+        return read_chat(session, channel=inbound.channel, external_id=inbound.external_id)
 
     async def _forget_old(self, session: AsyncSession, channel: str, now: datetime) -> None:
         last = self._forgot_at.get(channel)
@@ -117,20 +116,15 @@ class Conversations:
             self._forgot_at[channel] = now
             await forget_handled(session, channel=channel, before=now - HANDLED_KEPT)
 
-    async def _staff(self, session: AsyncSession, inbound: Inbound) -> Staff | None:
-        """The member of staff writing, with the role as the database has it now; chats
-        that are no master's skip the query."""
-        known = {str(m.telegram_id) for m in self.deps.catalog.masters.values() if m.telegram_id}
-        if inbound.channel != "telegram" or inbound.external_id not in known:
-            return None
-        return await staff_for(
+    async def _load(self, session: AsyncSession, inbound: Inbound) -> tuple[Turn, Chat]:
+        """The turn, and the chat's rows as read."""
+        found = await session.run_sync(self._open, inbound)
+        if inbound.message_id is not None:
+            await self._forget_old(session, inbound.channel, inbound.received_at)
+        chat = found or await first_message_chat(
             session=session, channel=inbound.channel, external_id=inbound.external_id
         )
-
-    async def _load(self, session: AsyncSession, inbound: Inbound) -> Turn:
-        conversation = await conversation_for(
-            session=session, channel=inbound.channel, external_id=inbound.external_id
-        )
+        conversation = chat.conversation
         if conversation is None:
             conversation = Conversation(
                 channel=inbound.channel,
@@ -139,9 +133,9 @@ class Conversations:
             )
         client = await client_for(
             session=session,
+            chat=chat,
             channel=inbound.channel,
             external_id=inbound.external_id,
-            client_id=conversation.client_id,
             now=inbound.received_at,
         )
         if client is not None and conversation.client_id != client.id:
@@ -150,15 +144,17 @@ class Conversations:
             conversation.client_id = None
             conversation.step, conversation.data = Step.START, {}
         locale = client.locale if client else conversation.data.get("locale")
-        return Turn(
+        turn = Turn(
             session=session,
             inbound=inbound,
             deps=self.deps,
             conversation=conversation,
             client=client,
             tr=self.deps.translator(locale),
-            staff=await self._staff(session, inbound),
+            # The member of staff writing, with the role as the database has it now.
+            staff=chat.staff,
         )
+        return turn, chat
 
 
 async def _route(turn: Turn) -> list[Reply]:
