@@ -114,7 +114,8 @@ def _master(turn: Turn, master_id: int) -> MasterInfo:
     return turn.catalog.masters[master_id]
 
 
-async def _openings(turn: Turn, target: Target) -> Openings:
+async def _openings(turn: Turn, target: Target, day: date | None = None) -> Openings:
+    """Free time for the target: on the whole horizon, or (`day`) on one local day."""
     masters = [_master(turn, m) for m in _master_ids(turn, target.service, target.master_id)]
     return await openings(
         session=turn.session,
@@ -123,6 +124,7 @@ async def _openings(turn: Turn, target: Target) -> Openings:
         masters=masters,
         now=turn.now,
         moving=target.visit,
+        day=day,
     )
 
 
@@ -230,7 +232,7 @@ async def view_times(turn: Turn) -> Reply:
     if target is None:
         return await view_services(turn)
     day = date.fromisoformat(turn.data["day"])
-    times = (await _openings(turn, target)).times(day)
+    times = (await _openings(turn, target, day)).times(day)
     back = Button(
         turn._("« Other day"),
         press.choose_days_for(target.ref)
@@ -443,10 +445,10 @@ async def press_time(turn: Turn, args: list[str]) -> list[Reply]:
     if target is None:
         return await _gone(turn)
     start = decode_moment(args, 1)
-    free = await _openings(turn, target)
-    master_id = free.times(start.astimezone(turn.config.tz).date()).get(start)
+    day = start.astimezone(turn.config.tz).date()
+    master_id = (await _openings(turn, target, day)).times(day).get(start)
     if master_id is None:
-        return [await _taken(turn, target, start, free)]
+        return [await _taken(turn, target, start)]
     token = target.with_master(master_id).token
     turn.goto(Step.BOOK_SUMMARY, t=token, at=encode_moment(start), **_kept(turn))
     return [await view_summary(turn)]
@@ -493,9 +495,9 @@ async def press_confirm(turn: Turn, args: list[str]) -> list[Reply]:
     await lock_client(session=turn.session, client_id=turn.client.id)
     if refusal := await booking_refusal(turn, interval, moving=target.visit):
         return [refusal]
-    free = await _openings(turn, target)
+    free = await _openings(turn, target, start.astimezone(turn.config.tz).date())
     if not free.is_free(start):
-        return [await _taken(turn, target, start, free)]
+        return [await _taken(turn, target, start)]
     comment = turn.data.get("comment", "") if turn.data.get("at") == encode_moment(start) else ""
     if target.visit is not None:
         visit = target.visit
@@ -583,9 +585,9 @@ async def _already_booked(turn: Turn, start: datetime) -> list[Reply] | None:
     return None
 
 
-async def _taken(turn: Turn, target: Target, wanted: datetime, free: Openings) -> Reply:
+async def _taken(turn: Turn, target: Target, wanted: datetime) -> Reply:
     """The slot is gone: say so and offer the nearest free ones with the same master."""
-    picks = free.nearest(wanted)
+    picks = (await _openings(turn, target)).nearest(wanted)
     turn.goto(Step.BOOK_DAY, t=target.token, **_kept(turn))
     text = turn._("Sorry, {when} is no longer available.").format(when=turn.tr.when(wanted))
     if picks:
