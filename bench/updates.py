@@ -606,7 +606,7 @@ def print_kinds(run: Run, echo: Run | None = None) -> None:
     print(f"  per kind of update ({run.name}{against}):")
     print(
         f"    {'kind':<7} {'count':>6} {'mean ms':>8} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'SQL':>5} {'API':>4} {'share':>6}" + (f" {'echo ms':>8}" if echo else "")
+        f"{'CPU ms':>7} {'SQL':>5} {'API':>4} {'share':>6}" + (f" {'echo ms':>8}" if echo else "")
     )
 
     def weight(item: tuple[str, list[int]]) -> float:
@@ -618,6 +618,7 @@ def print_kinds(run: Run, echo: Run | None = None) -> None:
             f"    {label:<7} {len(indices):>6} {statistics.fmean(times) * 1000:>8.2f} "
             f"{run.percentile(0.5, times) * 1000:>7.2f} "
             f"{run.percentile(0.99, times) * 1000:>7.2f} "
+            f"{statistics.fmean(run.cpu[i] for i in indices) * 1000:>7.2f} "
             f"{statistics.fmean(run.sql[i] for i in indices):>5.1f} "
             f"{statistics.fmean(run.api_calls[i] for i in indices):>4.1f} "
             f"{sum(times) / run.busy:>6.1%}"

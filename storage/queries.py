@@ -72,7 +72,7 @@ def _busy_queries() -> tuple[Select[int, Any, Any, Any], Select[int, Any, Any, A
     return visits, time_off
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=16_384)
 def _interval(starts_at: str | datetime, ends_at: str | datetime) -> Interval:
     """A busy interval from a row's two times: text on SQLite ("2026-11-23 06:00:00.000000",
     naive UTC), naive UTC datetimes on PostgreSQL. The same visits are read again and
