@@ -22,7 +22,7 @@ from sqlmodel import SQLModel
 from storage.db import Database, create_engine
 from tests.test_booking import *  # noqa: F403  (collected again here, on PostgreSQL)
 from tests.test_registration import *  # noqa: F403
-from tests.test_telegram import *  # noqa: F403
+from tests.test_telegram import *  # type: ignore[assignment]  # noqa: F403
 from tests.test_visits_and_preferences import *  # noqa: F403
 
 SERVER = os.environ.get("REGULARS_TEST_POSTGRES_URL")
