@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PO := $(wildcard locales/*/LC_MESSAGES/regulars.po)
 MO := $(PO:.po=.mo)
 
-.PHONY: install demo test lint typecheck pytest locales extract-messages bench bench-digest clean
+.PHONY: install demo test test-postgres lint typecheck pytest locales extract-messages bench bench-digest clean
 
 install: $(VENV)/.installed $(MO)
 
@@ -44,6 +44,12 @@ pytest: install
 	$(BIN)/pytest -q -n 2 --dist loadscope
 
 test: lint typecheck pytest
+
+# The whole suite again on a real PostgreSQL server: .ci/postgres starts a throwaway one on
+# loopback (installing Debian's postgresql when missing) and prints its URL.
+test-postgres: install
+	@url=$$(.ci/postgres) || { echo "PostgreSQL is not available here: the PostgreSQL run is skipped"; exit 0; }; \
+	REGULARS_TEST_POSTGRES=$$url $(BIN)/pytest -q -n 2 --dist loadscope
 
 bench: install
 	$(BIN)/python -m bench.updates

@@ -155,7 +155,7 @@ REGULARS = Script(
         ("rm", None, pack("rm", 1)),  # Yes, please
         ("rb", None, pack("rb")),  # Skip (the birthday)
     ),
-    order=("ok", "tm", "pd", "dy", "ms", "sv", "bk"),
+    order=("ok", "tm", "pd", "dy", "ms", "xs", "sv", "bk"),  # xs: "add a haircut?" yes or no
     confirm="ok",
     my_visits="mv",
     action=regulars_action,

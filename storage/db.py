@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from domain.text import search_form
 from storage import sqlite_driver
 
 BUSY_TIMEOUT_MS = 15_000
+SEARCH_FORM = "regulars_search_form"  # domain.text.search_form, callable from SQLite's SQL
 # SQLite URLs people write (the documented sqlite+aiosqlite://, plain sqlite://) all run on
 # the bot's own driver (storage/sqlite_driver.py).
 SQLITE_DRIVERS = ("sqlite", "sqlite+aiosqlite", "sqlite+pysqlite", f"sqlite+{sqlite_driver.DRIVER}")
@@ -62,6 +64,8 @@ def _configure_sqlite(engine: AsyncEngine, *, in_memory: bool) -> None:
             dbapi_connection.run("PRAGMA journal_mode=WAL")
             dbapi_connection.run("PRAGMA synchronous=NORMAL")
         dbapi_connection.run("PRAGMA foreign_keys=ON")
+        # SQLite's lower() knows only ASCII: a search folds Cyrillic names with Python's.
+        dbapi_connection.create_function(SEARCH_FORM, 1, search_form, deterministic=True)
 
 
 def _commit_and_close(session: Session) -> None:

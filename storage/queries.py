@@ -17,6 +17,7 @@ from sqlalchemy import (
     Update,
     and_,
     bindparam,
+    delete,
     literal,
     type_coerce,
     update,
@@ -187,15 +188,22 @@ async def create_visit(
     price: Decimal,
     source: str,
     comment: str = "",
+    addon_service_id: int | None = None,
+    discount: Decimal | None = None,
+    discount_source: str | None = None,
     now: datetime,
 ) -> Visit:
+    """A booked visit; `price` is what the client pays, `discount` what was taken off."""
     visit = Visit(
         client_id=client_id,
         master_id=master_id,
         service_id=service_id,
+        addon_service_id=addon_service_id,
         starts_at=interval.start,
         ends_at=interval.end,
         price=price,
+        discount=discount,
+        discount_source=discount_source,
         source=source,
         comment=comment,
         created_at=now,
@@ -235,6 +243,23 @@ async def last_visit(*, session: AsyncSession, client_id: int, now: datetime) ->
         .limit(1)
     )
     return result.first()
+
+
+async def recent_completed(
+    *, session: AsyncSession, client_id: int, now: datetime, limit: int = 3
+) -> Sequence[Visit]:
+    """The client's latest completed visits, the latest first."""
+    result = await session.exec(
+        select(Visit)
+        .where(
+            Visit.client_id == client_id,
+            Visit.status == VisitStatus.completed,
+            col(Visit.starts_at) < now,
+        )
+        .order_by(col(Visit.starts_at).desc())
+        .limit(limit)
+    )
+    return result.all()
 
 
 async def completed_starts(
@@ -410,6 +435,16 @@ async def client_for(
     if client is None and channel == Channel.whatsapp:
         client = await _proven_owner_of_number(session=session, wa_id=external_id, now=now)
     return client
+
+
+def delete_conversation(session: Session, conversation: Conversation) -> None:
+    """Delete a conversation read by `read_chat` (sync); one the turn erased already
+    (with its client's data) is simply gone."""
+    if conversation.id is None:
+        return
+    session.flush()
+    table = SQLModel.metadata.tables["conversation"]
+    session.connection().execute(delete(table).where(table.c.id == conversation.id))
 
 
 async def _proven_owner_of_number(
