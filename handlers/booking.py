@@ -183,11 +183,17 @@ def _master(turn: Turn, master_id: int) -> MasterInfo:
 
 
 async def openings_for(
-    turn: Turn, target: Target, favourite: int | None, *, horizon_days: int | None = None
+    turn: Turn,
+    target: Target,
+    favourite: int | None,
+    *,
+    horizon_days: int | None = None,
+    day: date | None = None,
 ) -> Openings:
     """What is free for the target (storage/availability.py), "any available" trying the
     `favourite` master of the person booked first; as long as the service and its add-on
-    take together, within the booking horizon or `horizon_days`."""
+    take together, within the booking horizon or `horizon_days`; on one local `day` only
+    when given (its busy time alone is read)."""
     ids = _master_ids(turn, target.service_ids, target.master_id, favourite)
     return await openings(
         session=turn.session,
@@ -198,11 +204,14 @@ async def openings_for(
         moving=target.visit,
         duration=target.duration,
         horizon_days=horizon_days,
+        day=day,
     )
 
 
-async def _openings(turn: Turn, target: Target, *, horizon_days: int | None = None) -> Openings:
-    return await openings_for(turn, target, _favourite(turn), horizon_days=horizon_days)
+async def _openings(
+    turn: Turn, target: Target, *, horizon_days: int | None = None, day: date | None = None
+) -> Openings:
+    return await openings_for(turn, target, _favourite(turn), horizon_days=horizon_days, day=day)
 
 
 def _slot_buttons(
@@ -325,7 +334,7 @@ async def view_times(turn: Turn) -> Reply:
     if target is None:
         return await view_services(turn)
     day = date.fromisoformat(turn.data["day"])
-    times = (await _openings(turn, target)).times(day)
+    times = (await _openings(turn, target, day=day)).times(day)
     back = Button(
         turn._("« Other day"),
         press.choose_days_for(target.ref)
@@ -707,10 +716,10 @@ async def press_time(turn: Turn, args: list[str]) -> list[Reply]:
     if target is None:
         return await _gone(turn)
     start = decode_moment(args, 1)
-    free = await _openings(turn, target)
-    master_id = free.times(start.astimezone(turn.config.tz).date()).get(start)
+    day = start.astimezone(turn.config.tz).date()
+    master_id = (await _openings(turn, target, day=day)).times(day).get(start)
     if master_id is None:
-        return [await _taken(turn, target, start, free)]
+        return [await _taken(turn, target, start, await _openings(turn, target))]
     token = target.with_master(master_id).token
     turn.goto(Step.BOOK_SUMMARY, t=token, at=encode_moment(start), **_kept(turn))
     return [await view_summary(turn)]
@@ -782,7 +791,8 @@ async def _confirm(
     await lock_booking(turn, target.master_id, turn.client.id)
     if refusal := await booking_refusal(turn, interval, moving=target.visit):
         return [refusal]
-    free = await _openings(turn, target, horizon_days=horizon_days)
+    day = start.astimezone(turn.config.tz).date()
+    free = await _openings(turn, target, horizon_days=horizon_days, day=day)
     if not free.is_free(start):
         return [await _taken(turn, target, start, await _openings(turn, target))]
     comment = turn.data.get("comment", "") if turn.data.get("at") == encode_moment(start) else ""

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.payloads import BadPayload, unpack
@@ -44,8 +45,15 @@ from handlers.flows import Flows
 from handlers.turn import Deps, Turn
 from storage.db import Database
 from storage.identities import record_inbound
-from storage.processed import forget_handled, mark_handled
-from storage.queries import client_for, conversation_for, staff_for
+from storage.processed import forget_handled, record_handled
+from storage.queries import (
+    Chat,
+    client_for,
+    delete_conversation,
+    first_message_chat,
+    read_chat,
+    save_conversation,
+)
 from storage.staff import staff_by_key
 from storage.tables import Conversation, Staff
 
@@ -127,9 +135,10 @@ class Conversations:
 
     async def _handle(self, inbound: Inbound) -> list[Reply]:
         try:
-            async with self.db.transaction() as session:
-                await self._first_time(session, inbound)
+            async with self.db.transaction(inline=True) as session:
                 turn = await self._load(session, inbound)
+                chat = turn.read
+                assert chat is not None
                 replies = await _route(turn)
                 turn.conversation.updated_at = inbound.received_at
                 if turn.client is not None:
@@ -139,14 +148,13 @@ class Conversations:
                         channel=inbound.channel,
                         external_id=inbound.external_id,
                         now=inbound.received_at,
+                        identity=chat.identity,
                     )
                 if turn.forget_chat:  # /forget: nothing of this chat stays
-                    if turn.conversation.id is not None:
-                        await session.delete(turn.conversation)
+                    await session.run_sync(delete_conversation, turn.conversation)
                 else:
-                    session.add(turn.conversation)
-                if turn.client is not None:
-                    session.add(turn.client)
+                    # The client is in the session: the commit saves what the turn changed.
+                    await session.run_sync(save_conversation, turn.conversation, chat.saved)
             # Adapters word their own bits ("More…") in the reader's language.
             return [replace(reply, locale=reply.locale or turn.locale) for reply in replies]
         except AlreadyHandled:
@@ -163,19 +171,18 @@ class Conversations:
                 )
             ]
 
-    async def _first_time(self, session: AsyncSession, inbound: Inbound) -> None:
-        """Record the message id in the turn's own transaction (AlreadyHandled when it was
-        before), so a turn that fails records nothing and the channel's retry is answered."""
-        if inbound.message_id is None:
-            return
-        if not await mark_handled(
+    def _open(self, session: Session, inbound: Inbound) -> Chat | None:
+        """A turn's first statements, together: record the message id in the turn's own
+        transaction (AlreadyHandled when it was before, so a turn that fails records
+        nothing and the channel's retry is answered), then read the chat's rows."""
+        if inbound.message_id is not None and not record_handled(
             session,
             channel=inbound.channel,
             message_id=inbound.message_id,
             now=inbound.received_at,
         ):
             raise AlreadyHandled
-        await self._forget_old(session, inbound.channel, inbound.received_at)
+        return read_chat(session, channel=inbound.channel, external_id=inbound.external_id)
 
     async def _forget_old(self, session: AsyncSession, channel: str, now: datetime) -> None:
         last = self._forgot_at.get(channel)
@@ -183,21 +190,26 @@ class Conversations:
             self._forgot_at[channel] = now
             await forget_handled(session, channel=channel, before=now - HANDLED_KEPT)
 
-    async def _staff(self, session: AsyncSession, inbound: Inbound) -> Staff | None:
+    async def _staff(self, session: AsyncSession, inbound: Inbound, chat: Chat) -> Staff | None:
         """The member of staff writing, with the role as the database has it now: a
-        Telegram chat bound to staff, or the terminal of `regulars chat --as <key>`."""
+        Telegram chat bound to staff (read with the chat), or the terminal of
+        `regulars chat --as <key>`."""
         if inbound.channel == "console" and inbound.external_id.startswith(CONSOLE_STAFF):
             return await staff_by_key(
                 session=session, key=inbound.external_id.removeprefix(CONSOLE_STAFF)
             )
-        return await staff_for(
-            session=session, channel=inbound.channel, external_id=inbound.external_id
-        )
+        return chat.staff
 
     async def _load(self, session: AsyncSession, inbound: Inbound) -> Turn:
-        conversation = await conversation_for(
+        """The turn of `inbound`, in the caller's transaction, with the chat's rows as read
+        (`save_conversation` compares them)."""
+        found = await session.run_sync(self._open, inbound)
+        if inbound.message_id is not None:
+            await self._forget_old(session, inbound.channel, inbound.received_at)
+        chat = found or await first_message_chat(
             session=session, channel=inbound.channel, external_id=inbound.external_id
         )
+        conversation = chat.conversation
         if conversation is None:
             conversation = Conversation(
                 channel=inbound.channel,
@@ -206,9 +218,9 @@ class Conversations:
             )
         client = await client_for(
             session=session,
+            chat=chat,
             channel=inbound.channel,
             external_id=inbound.external_id,
-            client_id=conversation.client_id,
             now=inbound.received_at,
         )
         if client is not None and conversation.client_id != client.id:
@@ -224,7 +236,8 @@ class Conversations:
             conversation=conversation,
             client=client,
             tr=self.deps.translator(locale),
-            staff=await self._staff(session, inbound),
+            staff=await self._staff(session, inbound, chat),
+            read=chat,
         )
 
 

@@ -14,6 +14,7 @@ from domain.business import BusinessConfig
 from domain.text import Translator, translator_for
 from handlers.events import Inbound
 from storage.catalog import Catalog
+from storage.queries import Chat
 from storage.tables import Client, Conversation, Staff
 
 
@@ -54,6 +55,7 @@ class Turn:
     tr: Translator
     staff: Staff | None = None  # the sender is a member of staff (checked in the database)
     forget_chat: bool = False  # /forget: the conversation row is deleted, not saved
+    read: Chat | None = None  # the chat's rows as the turn began (saving compares them)
 
     @property
     def now(self) -> datetime:
