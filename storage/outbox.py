@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import and_, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -125,6 +125,65 @@ async def requeue_stale(
     )
     result = await session.exec(update(Outbox).where(*stale).values(status=OutboxStatus.pending))
     return int(result.rowcount or 0)
+
+
+Claim = tuple[int, datetime]  # an outbox row's id and when this sender claimed it
+_IN_LIMIT = 500  # ids in one IN (...): well inside every database's parameter limit
+
+
+def _under_claims(claims: Sequence[Claim]) -> Any:
+    """Rows still `sending` under these claims: not requeued as stale and taken by another
+    sender since (that would have changed `claimed_at`)."""
+    by_claim: dict[datetime, list[int]] = defaultdict(list)
+    for row_id, claimed_at in claims:
+        by_claim[claimed_at].append(row_id)
+    return and_(
+        col(Outbox.status) == OutboxStatus.sending,
+        or_(
+            *(
+                and_(col(Outbox.claimed_at) == claimed_at, col(Outbox.id).in_(ids))
+                for claimed_at, ids in by_claim.items()
+            )
+        ),
+    )
+
+
+async def renew_claims(
+    *, session: AsyncSession, claims: Sequence[Claim], now: datetime
+) -> set[int]:
+    """Renew, in one statement per 500 rows, the claims of rows still ours (`claimed_at =
+    now`): another sender takes a row back only once its claim is `STALE_AFTER` old.
+    Returns the ids renewed; a row missing from them was taken over."""
+    renewed: set[int] = set()
+    for start in range(0, len(claims), _IN_LIMIT):
+        result = await session.exec(
+            update(Outbox)
+            .where(_under_claims(claims[start : start + _IN_LIMIT]))
+            .values(claimed_at=now)
+            .returning(col(Outbox.id))
+        )
+        renewed.update(result.scalars())
+    return renewed
+
+
+async def give_back(*, session: AsyncSession, claims: Sequence[Claim], due_at: datetime) -> int:
+    """Claimed rows the sender did not get to (a flood wait, a stop, quiet hours, a chat
+    that must wait), back to `pending` and due at `due_at`, the claim's attempt not counted;
+    one statement per 500 rows, only for rows still ours. Returns how many went back."""
+    total = 0
+    for start in range(0, len(claims), _IN_LIMIT):
+        result = await session.exec(
+            update(Outbox)
+            .where(_under_claims(claims[start : start + _IN_LIMIT]))
+            .values(
+                status=OutboxStatus.pending,
+                due_at=due_at,
+                attempts=col(Outbox.attempts) - 1,
+                last_error=None,
+            )
+        )
+        total += int(result.rowcount or 0)
+    return total
 
 
 def winback_percent(row: Outbox, config: BusinessConfig) -> int:
