@@ -3,17 +3,21 @@ sender."""
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import reduce
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import Date, String, and_, cast, exists, literal, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.business import BusinessConfig
+from storage.sqltime import iso_date
 from storage.tables import ChurnReason, Outbox, OutboxStatus
 
 LIVE = (OutboxStatus.pending, OutboxStatus.sending, OutboxStatus.sent)
@@ -48,6 +52,39 @@ async def enqueue(*, session: AsyncSession, rows: Sequence[dict[str, Any]], now:
     return max(0, int(result.rowcount or 0))
 
 
+def dedupe_key(*parts: object) -> str:
+    """A message's key for its purpose, its parts joined by ":" (a date as YYYY-MM-DD):
+    `dedupe_key("care_tip:visit", 812)` is "care_tip:visit:812". `dedupe_key_sql` writes
+    the same text in SQL, so a query can tell what was planned already."""
+    return ":".join(str(part) for part in parts)
+
+
+def dedupe_key_sql(*parts: Any) -> Any:
+    """`dedupe_key` in SQL: the parts are text, numbers and dates, or integer and date
+    columns."""
+    segments: list[Any] = []
+    text = ""
+    for number, part in enumerate(parts):
+        text += ":" if number else ""
+        if isinstance(part, str | int | date):
+            text += str(part)
+            continue
+        if text:
+            segments.append(literal(text, String))
+            text = ""
+        segments.append(iso_date(part) if isinstance(part.type, Date) else cast(part, String))
+    if text:
+        segments.append(literal(text, String))
+    return reduce(operator.add, segments)
+
+
+def planned_sql(key: Any) -> Any:
+    """A message with this key is in the outbox, whatever became of it: `planned_keys`
+    inside a query, one index probe per row."""
+    planned = aliased(Outbox, name="planned")
+    return exists().where(col(planned.dedupe_key) == key)
+
+
 async def planned_keys(*, session: AsyncSession, keys: Iterable[str]) -> set[str]:
     wanted = list(keys)
     found: set[str] = set()
@@ -68,7 +105,8 @@ async def marketing_times(
     ids = list(client_ids)
     for start in range(0, len(ids), 500):
         # No status in the WHERE clause: it would tempt SQLite into the (status, due_at)
-        # index and a scan of every recent message; (client_id, kind, due_at) is the one.
+        # index and a scan of every recent message; (client_id, kind, due_at, status) is
+        # the one, and answers alone.
         result = await session.exec(
             select(Outbox.client_id, Outbox.due_at, Outbox.status).where(
                 col(Outbox.client_id).in_(ids[start : start + 500]),
