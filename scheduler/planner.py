@@ -728,7 +728,7 @@ class Planner:
                 col(Client.next_visit_due) > today - timedelta(days=14),
                 col(Client.last_visit_at) >= self._sleeping_since(today),
                 _not_snoozed(today),
-                ~open_visit_sql(),
+                ~open_visit_sql(many=True),
                 *only,
             )
         )
