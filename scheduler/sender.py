@@ -38,7 +38,14 @@ from scheduler.planner import quiet_hours
 from storage.db import Database
 from storage.guards import opt_out_of_marketing
 from storage.identities import mark_unreachable
-from storage.outbox import Claim, claim_due, give_back, renew_claims, requeue_stale
+from storage.outbox import (
+    Claim,
+    claim_due,
+    give_back,
+    renew_claims,
+    requeue_stale,
+    still_claimed,
+)
 from storage.tables import Client, Outbox, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -196,14 +203,17 @@ class Sender:
             return
         due: dict[datetime, list[Claim]] = {}
         for row_id, row in self._held.items():
-            if row_id is not None and row.claimed_at is not None:
-                at = self._waiting.get(row_id, now)
-                due.setdefault(at, []).append((row_id, row.claimed_at))
+            due.setdefault(self._waiting.get(row_id, now), []).append(self._claim(row))
         async with self.db.transaction() as session:
             for at, claims in due.items():
                 await give_back(session=session, claims=claims, due_at=at)
         self._held.clear()
         self._waiting.clear()
+
+    @staticmethod
+    def _claim(row: Outbox) -> Claim:
+        assert row.id is not None and row.claimed_at is not None  # claimed by claim_due
+        return (row.id, row.claimed_at)
 
     def _hold(self, row: Outbox, until: datetime) -> str:
         """Not now: the row goes back, due at `until`, with the rest of the batch."""
@@ -218,6 +228,10 @@ class Sender:
                 return self._hold(row, opens)
         try:
             async with self.db.reading() as session:
+                if not await still_claimed(session=session, claim=self._claim(row)):
+                    log.warning("outbox row %s was settled or taken over meanwhile", row.id)
+                    self._held.pop(row.id, None)
+                    return "lost"
                 composed = await self.messages.compose(session, row, now)
         except Skip as reason:
             await self._settle(row, OutboxStatus.skipped, error=str(reason))
@@ -284,16 +298,13 @@ class Sender:
         )
 
     async def _still_ours(self, row: Outbox, now: datetime) -> bool:
-        """Whether the row is still ours right before delivering it. A claim younger than
-        RENEW_AFTER is; an older one is renewed, with every claim of the batch, in one
-        statement. False when another sender took it back meanwhile."""
+        """Whether the claim still holds right before delivering (composing checked the
+        row was ours). A claim younger than RENEW_AFTER does; an older one is renewed, with
+        every claim of the batch, in one statement. False when another sender took the
+        row back meanwhile."""
         if row.claimed_at is not None and now - row.claimed_at < RENEW_AFTER:
             return True
-        claims = [
-            (row_id, held.claimed_at)
-            for row_id, held in self._held.items()
-            if row_id is not None and held.claimed_at is not None
-        ]
+        claims = [self._claim(held) for held in self._held.values()]
         async with self.db.transaction() as session:
             renewed = await renew_claims(session=session, claims=claims, now=now)
         for row_id, held in list(self._held.items()):

@@ -186,6 +186,13 @@ def _under_claims(claims: Sequence[Claim]) -> Any:
     )
 
 
+async def still_claimed(*, session: AsyncSession, claim: Claim) -> bool:
+    """The row is still `sending` under this claim: nobody took it back as stale, and
+    nothing settled or cancelled it meanwhile (a read, in the caller's transaction)."""
+    found = await session.exec(select(Outbox.id).where(_under_claims([claim])))
+    return found.first() is not None
+
+
 async def renew_claims(
     *, session: AsyncSession, claims: Sequence[Claim], now: datetime
 ) -> set[int]:

@@ -363,6 +363,29 @@ async def test_a_row_another_sender_took_over_meanwhile_is_left_to_it(
     assert not server.duplicates()
 
 
+async def test_a_claimed_row_cancelled_meanwhile_is_not_sent(
+    core: Core, engine: Engine, server: FakeBotAPI, fake: FakeTime
+) -> None:
+    """Rows a client's erasure (or anything else) settles while they wait in the batch."""
+    made = await clients_with_reminders(core, 3)
+
+    async def cancel_the_next(row: Outbox, recipient: Recipient, now: datetime) -> None:
+        async with core.db.transaction() as session:
+            later = await session.get(Outbox, made[1][1].id)
+            assert later is not None
+            if later.status == OutboxStatus.sending:
+                later.status, later.last_error = OutboxStatus.skipped, "erased"
+                session.add(later)
+
+    engine.sender.on_sent = cancel_the_next
+    stats = await engine.send()
+
+    assert (stats["sent"], stats["lost"]) == (2, 1)
+    assert [r.chat_id for r in server.delivered] == [chat(made[0][0]), chat(made[2][0])]
+    cancelled = await outbox(core, made[1][1])
+    assert (cancelled.status, cancelled.last_error) == (OutboxStatus.skipped, "erased")
+
+
 async def test_claims_renew_for_the_whole_batch_once_they_are_renew_after_old(
     core: Core, server: FakeBotAPI, fake: FakeTime, bot: Bot
 ) -> None:
