@@ -135,16 +135,16 @@ class Planner:
         rows += self._feedback_requests(visits, now)
         rows += self._day_plans(now)
         rows += self._digests(now)
-        # Offers depend on dates, not minutes: planning them every five minutes is enough
-        # and keeps a pass cheap.
-        if now.minute % MARKETING_EVERY_MINUTES == 0 and self._marketing_window(now):
-            rows += await self._marketing(session, now)
-        fresh = rows
         if rows:
             known = await planned_keys(session=session, keys=[row["dedupe_key"] for row in rows])
-            fresh = [row for row in rows if row["dedupe_key"] not in known]
-            await enqueue(session=session, rows=fresh, now=now)
-        for row in fresh:
+            rows = [row for row in rows if row["dedupe_key"] not in known]
+        # Offers depend on dates, not minutes: planning them every five minutes is enough
+        # and keeps a pass cheap. They come unplanned already (`_marketing` made sure).
+        if now.minute % MARKETING_EVERY_MINUTES == 0 and self._marketing_window(now):
+            rows += await self._marketing(session, now)
+        if rows:
+            await enqueue(session=session, rows=rows, now=now)
+        for row in rows:
             result.planned[row["kind"]] += 1
             result.held_out += row.get("status") == OutboxStatus.held_out
         return result
