@@ -13,12 +13,11 @@ docs/architecture.md lists them, docs/retention.md gives the rules they follow.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, extract, func, or_, update
+from sqlalchemy import and_, exists, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -45,7 +44,16 @@ from storage.catalog import Catalog
 from storage.feedback import alert_row, alerted_staff
 from storage.guards import marketable_sql, open_visit_sql, reachable_sql
 from storage.loyalty import settle_visits
-from storage.outbox import enqueue, marketing_times, next_due, planned_keys
+from storage.outbox import (
+    dedupe_key,
+    dedupe_key_sql,
+    enqueue,
+    marketing_times,
+    next_due,
+    planned_keys,
+    planned_sql,
+)
+from storage.sqltime import days_after
 from storage.stats import refresh_client_stats
 from storage.tables import (
     ACTIVE_VISIT,
@@ -66,6 +74,8 @@ MARKED_WITHIN = timedelta(days=2)  # a visit is marked done within this long aft
 # days of the birthday is carried by the greeting: the weekly cap would stop one of them.
 BIRTHDAY_CARRIES_DAYS = 7
 CARRIED_BY_BIRTHDAY = "carried by the birthday greeting"
+# An offer a client could be planned, or None when its key is planned already.
+Candidate = tuple[int, dict[str, Any] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,16 +143,16 @@ class Planner:
         rows += self._digests(now)
         rows += await self._broadcast_reports(session, now)
         rows += await self._complaint_alerts(session, now)
-        # Offers depend on dates, not minutes: planning them every five minutes is enough
-        # and keeps a pass cheap.
-        if now.minute % MARKETING_EVERY_MINUTES == 0 and self._marketing_window(now):
-            rows += await self._marketing(session, now)
-        fresh = rows
         if rows:
             known = await planned_keys(session=session, keys=[row["dedupe_key"] for row in rows])
-            fresh = [row for row in rows if row["dedupe_key"] not in known]
-            await enqueue(session=session, rows=fresh, now=now)
-        for row in fresh:
+            rows = [row for row in rows if row["dedupe_key"] not in known]
+        # Offers depend on dates, not minutes: planning them every five minutes is enough
+        # and keeps a pass cheap. They come unplanned already (`_marketing` made sure).
+        if now.minute % MARKETING_EVERY_MINUTES == 0 and self._marketing_window(now):
+            rows += await self._marketing(session, now)
+        if rows:
+            await enqueue(session=session, rows=rows, now=now)
+        for row in rows:
             result.planned[row["kind"]] += 1
             result.held_out += row.get("status") == OutboxStatus.held_out
         return result
@@ -288,6 +298,7 @@ class Planner:
 
     def _reminders(self, visits: list[_ActiveVisit], now: datetime) -> list[dict[str, Any]]:
         offsets = sorted(self.policy.reminder_hours)  # nearest first: 2 h, then 24 h
+        window = send_window_start(now, MessageClass.transactional, self.tz, self.hours)
         rows = []
         for visit in visits:
             active = visit.status in ACTIVE_VISIT
@@ -307,7 +318,6 @@ class Planner:
                     "dedupe_key": f"reminder:{hours}h:visit:{visit.id}:{start}",
                     "payload": {"visit_id": visit.id, "hours": hours},
                 }
-                window = send_window_start(now, MessageClass.transactional, self.tz, self.hours)
                 if visit.starts_at <= now:
                     row |= {"status": OutboxStatus.skipped, "last_error": "the visit has begun"}
                 elif superseded:
@@ -478,23 +488,22 @@ class Planner:
         return send_window_start(now, MessageClass.marketing, self.tz, self.hours) == now
 
     async def _marketing(self, session: AsyncSession, now: datetime) -> list[dict[str, Any]]:
-        candidates: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
-        for row in (
-            await self._birthdays(session, now)
-            + await self._winbacks(session, now)
-            + await self._warm_offers(session, now)
-            + await self._return_nudges(session, now)
-            + await self._care_tips(session, now)
+        # Of a client's offers of one kind the first found counts; planned already, it
+        # leaves that kind nothing to plan.
+        candidates: dict[int, dict[str, dict[str, Any] | None]] = defaultdict(dict)
+        for offer, found in (
+            ("birthday", await self._birthdays(session, now)),
+            ("winback", await self._winbacks(session, now)),
+            ("warm_offer", await self._warm_offers(session, now)),
+            ("return_nudge", await self._return_nudges(session, now)),
+            ("care_tip", await self._care_tips(session, now)),
         ):
-            candidates[row["client_id"]].setdefault(row["kind"], row)
-        if not candidates:
-            return []
-        keys = [row["dedupe_key"] for kinds in candidates.values() for row in kinds.values()]
-        known = await planned_keys(session=session, keys=keys)
+            for client_id, row in found:
+                candidates[client_id].setdefault(offer, row)
         waiting = {
             client_id: unplanned
             for client_id, kinds in candidates.items()
-            if (unplanned := {k: r for k, r in kinds.items() if r["dedupe_key"] not in known})
+            if (unplanned := {k: r for k, r in kinds.items() if r is not None})
         }
         if not waiting:
             return []
@@ -507,7 +516,7 @@ class Planner:
         )
         caps = self.policy.caps
         today = self.local(now).date()
-        birthday_soon = await self._birthday_within_a_week(session, waiting, today)
+        birthday_soon = await self._birthday_within_a_week(session, today) & waiting.keys()
         chosen = []
         for client_id, unplanned in waiting.items():
             kind = pick_by_priority(unplanned)
@@ -546,27 +555,22 @@ class Planner:
         later = {id(row) for row in first[room:]}
         return [row for row in chosen if id(row) not in later]
 
-    async def _birthday_within_a_week(
-        self, session: AsyncSession, client_ids: Collection[int], today: date
-    ) -> set[int]:
+    async def _birthday_within_a_week(self, session: AsyncSession, today: date) -> set[int]:
         """Clients whose birthday is in the coming 7 days (not today)."""
-        soon: set[int] = set()
-        ids = list(client_ids)
-        for start in range(0, len(ids), 500):
-            result = await session.exec(
-                select(col(Client.id), col(Client.birthday)).where(
-                    col(Client.id).in_(ids[start : start + 500]),
-                    col(Client.birthday).is_not(None),
-                )
-            )
-            soon.update(
-                client_id
-                for client_id, born in result.all()
-                if client_id is not None
-                and born is not None
-                and days_to_birthday(born, today) in range(1, BIRTHDAY_CARRIES_DAYS + 1)
-            )
-        return soon
+        days = [today + timedelta(days=n) for n in range(1, BIRTHDAY_CARRIES_DAYS + 1)]
+        born = await self._born_on(session, days)
+        if not born:
+            return set()
+        result = await session.exec(
+            select(col(Client.id), col(Client.birthday)).where(col(Client.birthday).in_(born))
+        )
+        return {
+            client_id
+            for client_id, birthday in result.all()
+            if client_id is not None
+            and birthday is not None
+            and days_to_birthday(birthday, today) in range(1, BIRTHDAY_CARRIES_DAYS + 1)
+        }
 
     async def _nudges_carried_by_birthdays(
         self, session: AsyncSession, now: datetime, chosen: list[dict[str, Any]]
@@ -579,12 +583,11 @@ class Planner:
         nudges = await self._return_nudges(
             session, now, extra_days=BIRTHDAY_CARRIES_DAYS, client_ids=list(birthdays)
         )
-        known = await planned_keys(session=session, keys=[n["dedupe_key"] for n in nudges])
         carried = []
-        for nudge in nudges:
-            if nudge["dedupe_key"] in known:
+        for client_id, nudge in nudges:
+            if nudge is None:
                 continue  # that nudge went out already
-            birthday = birthdays[nudge["client_id"]]
+            birthday = birthdays[client_id]
             birthday["payload"] = {**birthday["payload"], **nudge["payload"]}
             carried.append(
                 nudge | {"status": OutboxStatus.skipped, "last_error": CARRIED_BY_BIRTHDAY}
@@ -592,65 +595,127 @@ class Planner:
         return carried
 
     def _offer(
-        self, kind: str, client_id: int, key: str, now: datetime, **payload: Any
+        self, kind: str, client_id: int, key: tuple[Any, ...], now: datetime, **payload: Any
     ) -> dict[str, Any]:
+        """An offer to plan; `key` holds the parts of its dedupe key (`dedupe_key`)."""
         return {
             "kind": kind,
             "client_id": client_id,
             "due_at": now,
-            "dedupe_key": key,
+            "dedupe_key": dedupe_key(*key),
             "payload": payload,
             "campaign": kind,
         }
 
-    async def _birthdays(self, session: AsyncSession, now: datetime) -> list[dict[str, Any]]:
+    async def _birthdays(self, session: AsyncSession, now: datetime) -> list[Candidate]:
         local = self.local(now)
         if local.time() < self.policy.birthday_at:
             return []
         today = local.date()
+        born = await self._born_on(session, [today])
+        if not born:
+            return []
+        key = ("birthday", today.year, "client")
         clients = await session.exec(
-            select(col(Client.id), col(Client.birthday)).where(
-                marketable_sql(),
-                col(Client.birthday).is_not(None),
-                extract("month", col(Client.birthday)) == today.month,
-                extract("day", col(Client.birthday)).in_(
-                    [today.day, 29] if today == _feb28(today) else [today.day]
-                ),
-            )
+            select(
+                col(Client.id),
+                col(Client.birthday),
+                planned_sql(dedupe_key_sql(*key, col(Client.id))),
+            ).where(col(Client.birthday).in_(born), marketable_sql())
         )
         return [
-            self._offer("birthday", client_id, f"birthday:{today.year}:client:{client_id}", now)
-            for client_id, born in clients.all()
-            if client_id is not None and is_birthday_today(born, today)
+            (
+                client_id,
+                None if planned else self._offer("birthday", client_id, (*key, client_id), now),
+            )
+            for client_id, birthday, planned in clients.all()
+            if client_id is not None and is_birthday_today(birthday, today)
         ]
+
+    async def _born_on(self, session: AsyncSession, days: list[date]) -> list[date]:
+        """Every birth date whose birthday falls on one of these days (29 February on 28
+        February of a non-leap year), in the years the stored birthdays span: a few index
+        probes instead of reading every client."""
+        first = await session.exec(select(func.min(Client.birthday)))
+        last = await session.exec(select(func.max(Client.birthday)))
+        since, until = first.one(), last.one()
+        if since is None or until is None:
+            return []
+        dates = {(day.month, day.day) for day in days}
+        dates |= {(2, 29) for day in days if day == _feb28(day)}
+        born = []
+        for year in range(since.year, until.year + 1):
+            for month, day in sorted(dates):
+                try:
+                    born.append(date(year, month, day))
+                except ValueError:  # 29 February of a non-leap year
+                    continue
+        return born
 
     def _sleeping_since(self, today: date) -> datetime:
         """The instant before which a last visit makes a client sleeping (`segment_of`)."""
         return self.at_local(sleeping_before(today, self.policy.sleeping_after_days), time())
 
-    async def _winbacks(self, session: AsyncSession, now: datetime) -> list[dict[str, Any]]:
-        """Sleeping clients the tested rule `winback_due` says are due today; the query
-        only narrows the field to sleeping clients who may get offers."""
+    async def _winbacks(self, session: AsyncSession, now: datetime) -> list[Candidate]:
+        """Sleeping clients the tested rule `winback_due` says are due today.
+
+        One query narrows the field: sleeping clients who may get offers, without those
+        who surely are not due — `winback_max_per_dormancy` win-backs already since the
+        last visit, or one within `winback_gap_days` — and gives each of the rest with the
+        win-backs sent (or held out) to them since their last visit; `winback_due` decides.
+        The narrowing counts only win-backs two days or more after the last visit (surely
+        on a later local day, as the rule counts them), so it never drops a client the
+        rule would pick."""
         policy = self.policy
         if policy.winback_max_per_dormancy == 0:
             return []
         today = self.local(now).date()
-        clients = (
-            await session.exec(
-                select(Client.id, Client.last_visit_at, Client.holdout).where(
-                    marketable_sql(),
-                    col(Client.last_visit_at) < self._sleeping_since(today),
-                    ~open_visit_sql(),
-                )
+        counted = (*_LIVE, OutboxStatus.held_out)
+        surely_this_dormancy = and_(
+            col(Outbox.client_id) == col(Client.id),
+            col(Outbox.kind) == "winback",
+            col(Outbox.due_at) >= days_after(col(Client.last_visit_at), 2),
+            col(Outbox.status).in_(counted),
+        )
+        within_the_gap = self.at_local(today - timedelta(days=policy.winback_gap_days - 1), time())
+        maybe_due = (
+            sa_select(col(Client.id), col(Client.last_visit_at), col(Client.holdout))
+            .outerjoin(Outbox, surely_this_dormancy)
+            .where(
+                marketable_sql(),
+                col(Client.last_visit_at) < self._sleeping_since(today),
+                ~open_visit_sql(many=True),
             )
-        ).all()
-        sent = await self._winbacks_sent(session, [c for c, _, _ in clients if c is not None])
+            .group_by(col(Client.id), col(Client.last_visit_at), col(Client.holdout))
+            .having(
+                func.count(col(Outbox.id)) < policy.winback_max_per_dormancy,
+                or_(
+                    func.max(col(Outbox.due_at)).is_(None),
+                    func.max(col(Outbox.due_at)) < within_the_gap,
+                ),
+            )
+            .subquery()
+        )
+        # Win-backs after the last visit's instant: a superset of those after its local
+        # day, which `winbacks_this_dormancy` keeps.
+        since_the_visit = and_(
+            col(Outbox.client_id) == maybe_due.c.id,
+            col(Outbox.kind) == "winback",
+            col(Outbox.due_at) > maybe_due.c.last_visit_at,
+            col(Outbox.status).in_(counted),
+        )
+        connection = await session.connection()
+        found = await connection.execute(
+            sa_select(maybe_due, col(Outbox.due_at)).outerjoin(Outbox, since_the_visit)
+        )
+        clients: dict[int, tuple[datetime, bool, list[date]]] = {}
+        for client_id, last_visit_at, holdout, sent_at in found:
+            client = clients.setdefault(client_id, (last_visit_at, holdout, []))
+            if sent_at is not None:
+                client[2].append(self.local(sent_at).date())
         rows = []
-        for client_id, last_visit_at, holdout in clients:
-            if client_id is None or last_visit_at is None:
-                continue
+        for client_id, (last_visit_at, holdout, previous) in clients.items():
             last = self.local(last_visit_at).date()
-            previous = sent.get(client_id, [])
             if not winback_due(
                 last_completed_local=last,
                 today=today,
@@ -664,7 +729,7 @@ class Planner:
             row = self._offer(
                 "winback",
                 client_id,
-                f"winback:{number}:client:{client_id}:{last.isoformat()}",
+                ("winback", number, "client", client_id, last),
                 now,
                 number=number,
                 # The answer gives what this message offered, whatever the config says later.
@@ -673,27 +738,10 @@ class Planner:
             if holdout:
                 row["status"] = OutboxStatus.held_out
             rows.append(row)
-        return rows
+        known = await planned_keys(session=session, keys=[row["dedupe_key"] for row in rows])
+        return [(row["client_id"], None if row["dedupe_key"] in known else row) for row in rows]
 
-    async def _winbacks_sent(
-        self, session: AsyncSession, client_ids: list[int]
-    ) -> dict[int, list[date]]:
-        """The local days win-backs went (or were held out) to these clients."""
-        sent: dict[int, list[date]] = defaultdict(list)
-        for chunk in _chunks(client_ids):
-            rows = await session.exec(
-                select(Outbox.client_id, Outbox.due_at).where(
-                    col(Outbox.kind) == "winback",
-                    col(Outbox.status).in_((*_LIVE, OutboxStatus.held_out)),
-                    col(Outbox.client_id).in_(chunk),
-                )
-            )
-            for client_id, due_at in rows.all():
-                if client_id is not None:
-                    sent[client_id].append(self.local(due_at).date())
-        return sent
-
-    async def _warm_offers(self, session: AsyncSession, now: datetime) -> list[dict[str, Any]]:
+    async def _warm_offers(self, session: AsyncSession, now: datetime) -> list[Candidate]:
         after = timedelta(days=self.policy.warm_offer_after_days)
         # The nudge worked if the client booked after it, or came in after it (a visit
         # already under way when the nudge went out counts: the client was in the chair).
@@ -707,8 +755,9 @@ class Planner:
                 ),
             ),
         )
+        key = ("warm_offer:client", col(Outbox.client_id), "nudge", col(Outbox.id))
         nudges = await session.exec(
-            select(Outbox.id, Outbox.client_id)
+            select(col(Outbox.id), col(Outbox.client_id), planned_sql(dedupe_key_sql(*key)))
             .join(Client, col(Client.id) == col(Outbox.client_id))
             .where(
                 Outbox.kind == "return_nudge",
@@ -722,10 +771,18 @@ class Planner:
             )
         )
         return [
-            self._offer(
-                "warm_offer", client_id, f"warm_offer:client:{client_id}:nudge:{nudge_id}", now
+            (
+                client_id,
+                None
+                if planned
+                else self._offer(
+                    "warm_offer",
+                    client_id,
+                    ("warm_offer:client", client_id, "nudge", nudge_id),
+                    now,
+                ),
             )
-            for nudge_id, client_id in nudges.all()
+            for nudge_id, client_id, planned in nudges.all()
             if client_id is not None
         ]
 
@@ -736,42 +793,51 @@ class Planner:
         *,
         extra_days: int = 0,
         client_ids: list[int] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Candidate]:
         """Clients whose predicted visit is `nudge_lead_days` away or nearer (or, with
         `extra_days`, that many days further) and who may be nudged."""
         today = self.local(now).date()
         lead = timedelta(days=self.policy.nudge_lead_days + extra_days)
         only = [col(Client.id).in_(client_ids)] if client_ids is not None else []
+        key = ("return_nudge:client", col(Client.id), col(Client.next_visit_due))
         clients = await session.exec(
-            select(col(Client.id), col(Client.next_visit_due)).where(
+            select(
+                col(Client.id), col(Client.next_visit_due), planned_sql(dedupe_key_sql(*key))
+            ).where(
                 marketable_sql(),
                 col(Client.next_visit_due) <= today + lead,
                 col(Client.next_visit_due) > today - timedelta(days=14),
                 col(Client.last_visit_at) >= self._sleeping_since(today),
                 _not_snoozed(today),
-                ~open_visit_sql(),
+                ~open_visit_sql(many=True),
                 *only,
             )
         )
         return [
-            self._offer(
-                "return_nudge",
+            (
                 client_id,
-                f"return_nudge:client:{client_id}:{due.isoformat()}",
-                now,
-                predicted=due.isoformat(),
+                None
+                if planned
+                else self._offer(
+                    "return_nudge",
+                    client_id,
+                    ("return_nudge:client", client_id, due),
+                    now,
+                    predicted=due.isoformat(),
+                ),
             )
-            for client_id, due in clients.all()
+            for client_id, due, planned in clients.all()
             if client_id is not None and due is not None
         ]
 
-    async def _care_tips(self, session: AsyncSession, now: datetime) -> list[dict[str, Any]]:
+    async def _care_tips(self, session: AsyncSession, now: datetime) -> list[Candidate]:
         with_tip = [s.id for s in self.catalog.services.values() if s.care_tip]
         if not with_tip:
             return []
         after = timedelta(days=self.policy.care_tip_after_days)
+        key = ("care_tip:visit", col(Visit.id))
         visits = await session.exec(
-            select(Visit.id, Visit.client_id)
+            select(col(Visit.id), col(Visit.client_id), planned_sql(dedupe_key_sql(*key)))
             .join(Client, col(Client.id) == col(Visit.client_id))
             .where(
                 Visit.status == VisitStatus.completed,
@@ -782,8 +848,16 @@ class Planner:
             )
         )
         return [
-            self._offer("care_tip", client_id, f"care_tip:visit:{visit_id}", now, visit_id=visit_id)
-            for visit_id, client_id in visits.all()
+            (
+                client_id,
+                None
+                if planned
+                else self._offer(
+                    "care_tip", client_id, ("care_tip:visit", visit_id), now, visit_id=visit_id
+                ),
+            )
+            for visit_id, client_id, planned in visits.all()
+            if visit_id is not None
         ]
 
 

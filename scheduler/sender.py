@@ -1,6 +1,12 @@
 """The sender: claims due outbox rows, composes them, delivers them at the messengers' pace
 and records what happened. A crash between claim and send leaves the row `sending`; it is
-put back and tried once more, so nothing is lost and at most that one message repeats."""
+put back and tried once more, so nothing is lost and at most that one message repeats.
+
+Per message it costs one read transaction (composing) and one write (recording the
+outcome, the row's own, so a crash repeats at most one message). What concerns the batch
+is done for the batch: one claim, one renewal of the claims when they grow old, and one
+give-back of the rows it did not get to (a flood wait, a stop, quiet hours, a chat that
+must wait a second)."""
 
 from __future__ import annotations
 
@@ -32,12 +38,22 @@ from scheduler.planner import quiet_hours
 from storage.db import Database
 from storage.guards import opt_out_of_marketing
 from storage.identities import mark_unreachable
-from storage.outbox import claim_due, requeue_stale
+from storage.outbox import (
+    Claim,
+    claim_due,
+    give_back,
+    renew_claims,
+    requeue_stale,
+    still_claimed,
+)
 from storage.tables import Client, Outbox, OutboxStatus
 
 log = logging.getLogger(__name__)
 
 STALE_AFTER = timedelta(minutes=2)  # a row `sending` this long belongs to a dead sender
+# A claim this old is renewed, for the whole batch at once, before the next delivery: a
+# claim younger than this cannot have been taken back as stale (STALE_AFTER is far off).
+RENEW_AFTER = timedelta(seconds=15)
 RECOVER_EVERY = timedelta(minutes=1)
 SCHEDULE_SLACK = 0.005  # seconds
 
@@ -89,6 +105,14 @@ class Pacer:
             self._chat_ready = {a: t for a, t in self._chat_ready.items() if t > now}
 
 
+class _FloodWait(Exception):
+    """The messenger asked for a pause: the batch stops here."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
 @dataclass
 class SendStats:
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -124,6 +148,8 @@ class Sender:
         self._last_recovery: datetime | None = None
         self._stopping = False
         self._held: dict[int | None, Outbox] = {}  # claimed by this process, not yet settled
+        # Held rows to give back at the end of the batch, and when they fall due.
+        self._waiting: dict[int | None, datetime] = {}
 
     def stop(self) -> None:
         """Claim nothing more; the message being delivered finishes, the rest of the batch
@@ -132,10 +158,11 @@ class Sender:
 
     async def release_held(self, now: datetime) -> int:
         """Put back rows this process claimed and did not settle (a tick cut short at
-        shutdown): `pending` again at once, the attempt not counted. Returns how many."""
-        held = list(self._held.values())
-        await self._release_all(held, now)
-        return len(held)
+        shutdown): `pending` again at once (a held one when it falls due), the attempt not
+        counted. Returns how many."""
+        held = len(self._held)
+        await self._give_back_unsettled(now)
+        return held
 
     async def run_once(self, now: Callable[[], datetime]) -> SendStats:
         """Send what is due now; returns the outcomes."""
@@ -151,32 +178,60 @@ class Sender:
                 self._last_recovery = moment
             rows = await claim_due(session=session, now=moment, limit=self.batch)
         self._held.update((row.id, row) for row in rows)
-        for index, row in enumerate(rows):
+        for row in rows:
             if self._stopping:  # the rest waits in the outbox, for the next process
-                await self._release_all(rows[index:], now())
                 break
-            outcome = await self._send_one(row, now())
-            self._held.pop(row.id, None)
+            try:
+                outcome = await self._send_one(row, now())
+            except _FloodWait as pause:
+                stats.outcomes["paused"] += 1
+                # This row and the rest of the batch go back before the pause, so nothing
+                # sits claimed while we wait.
+                await self._give_back_unsettled(now())
+                await self.sleep(pause.seconds)
+                return stats
+            if row.id not in self._waiting:
+                self._held.pop(row.id, None)
             stats.outcomes[outcome] += 1
-            if outcome == "paused":  # the rest waits in the outbox, not in our hands
-                await self._release_all(rows[index + 1 :], now())
-                break
+        await self._give_back_unsettled(now())
         return stats
 
-    async def _release_all(self, rows: list[Outbox], now: datetime) -> None:
-        for row in rows:
-            await self._release(row, due_at=now, count_attempt=False)
-            self._held.pop(row.id, None)
+    async def _give_back_unsettled(self, now: datetime) -> None:
+        """Every row still in our hands back to the outbox, in one transaction: a held one
+        due when it may go, the others at `now`; one statement per due moment."""
+        if not self._held:
+            return
+        due: dict[datetime, list[Claim]] = {}
+        for row_id, row in self._held.items():
+            due.setdefault(self._waiting.get(row_id, now), []).append(self._claim(row))
+        async with self.db.transaction() as session:
+            for at, claims in due.items():
+                await give_back(session=session, claims=claims, due_at=at)
+        self._held.clear()
+        self._waiting.clear()
+
+    @staticmethod
+    def _claim(row: Outbox) -> Claim:
+        assert row.id is not None and row.claimed_at is not None  # claimed by claim_due
+        return (row.id, row.claimed_at)
+
+    def _hold(self, row: Outbox, until: datetime) -> str:
+        """Not now: the row goes back, due at `until`, with the rest of the batch."""
+        self._waiting[row.id] = until
+        return "held"
 
     async def _send_one(self, row: Outbox, now: datetime) -> str:
         message_class = KIND_CLASS.get(row.kind, MessageClass.transactional)
         if message_class is not MessageClass.staff:
             opens = send_window_start(now, message_class, self.config.tz, self.hours)
             if opens > now:
-                await self._release(row, due_at=opens, count_attempt=False)
-                return "held"
+                return self._hold(row, opens)
         try:
             async with self.db.reading() as session:
+                if not await still_claimed(session=session, claim=self._claim(row)):
+                    log.warning("outbox row %s was settled or taken over meanwhile", row.id)
+                    self._held.pop(row.id, None)
+                    return "lost"
                 composed = await self.messages.compose(session, row, now)
         except Skip as reason:
             await self._settle(row, OutboxStatus.skipped, error=str(reason))
@@ -195,17 +250,13 @@ class Sender:
         if pacer is not None:
             wait = pacer.chat_wait(recipient.address)
             if wait > 0:
-                later = now + timedelta(seconds=wait)
-                await self._release(row, due_at=later, count_attempt=False)
-                return "held"
+                return self._hold(row, now + timedelta(seconds=wait))
             await pacer.take(recipient.address)
         try:
             await channel.deliver(recipient, composed.reply)
         except RetryAfter as pause:
             log.warning("%s asks to pause for %s s", recipient.channel, pause.seconds)
-            await self._release(row, due_at=now, count_attempt=False)
-            await self.sleep(pause.seconds)
-            return "paused"
+            raise _FloodWait(pause.seconds) from None
         except Refused as reason:
             await self._settle(
                 row, OutboxStatus.skipped, error=str(reason)[:500], channel=recipient.channel
@@ -247,16 +298,23 @@ class Sender:
         )
 
     async def _still_ours(self, row: Outbox, now: datetime) -> bool:
-        """Renew the claim right before delivering; False when it was taken from us."""
+        """Whether the claim still holds right before delivering (composing checked the
+        row was ours). A claim younger than RENEW_AFTER does; an older one is renewed, with
+        every claim of the batch, in one statement. False when another sender took the
+        row back meanwhile."""
+        if row.claimed_at is not None and now - row.claimed_at < RENEW_AFTER:
+            return True
+        claims = [self._claim(held) for held in self._held.values()]
         async with self.db.transaction() as session:
-            result = await session.exec(
-                update(Outbox).where(self._held_by_us(row)).values(claimed_at=now)
-            )
-        if result.rowcount != 1:
-            log.warning("outbox row %s was taken over by another sender", row.id)
-            return False
-        row.claimed_at = now
-        return True
+            renewed = await renew_claims(session=session, claims=claims, now=now)
+        for row_id, held in list(self._held.items()):
+            if row_id in renewed:
+                held.claimed_at = now
+            else:
+                log.warning("outbox row %s was taken over by another sender", row_id)
+                self._held.pop(row_id)
+                self._waiting.pop(row_id, None)
+        return row.id in renewed
 
     async def _settle(
         self, row: Outbox, status: str, *, error: str | None = None, **values: object
@@ -267,20 +325,13 @@ class Sender:
                 update(Outbox).where(self._held_by_us(row)).values(status=status, **values)
             )
 
-    async def _release(
-        self, row: Outbox, *, due_at: datetime, count_attempt: bool = True, error: str | None = None
-    ) -> None:
-        attempts = row.attempts if count_attempt else row.attempts - 1
+    async def _release(self, row: Outbox, *, due_at: datetime, error: str) -> None:
+        """Back to `pending` after a failed attempt, to be tried again at `due_at`."""
         async with self.db.transaction() as session:
             await session.exec(
                 update(Outbox)
                 .where(self._held_by_us(row))
-                .values(
-                    status=OutboxStatus.pending,
-                    due_at=due_at,
-                    attempts=attempts,
-                    last_error=error,
-                )
+                .values(status=OutboxStatus.pending, due_at=due_at, last_error=error)
             )
 
     async def _opted_out(self, recipient: Recipient, now: datetime) -> None:

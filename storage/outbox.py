@@ -3,17 +3,21 @@ sender."""
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import reduce
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Date, String, and_, cast, exists, literal, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.business import BusinessConfig
+from storage.sqltime import iso_date
 from storage.tables import ChurnReason, Outbox, OutboxStatus
 
 LIVE = (OutboxStatus.pending, OutboxStatus.sending, OutboxStatus.sent)
@@ -54,6 +58,39 @@ async def enqueue(*, session: AsyncSession, rows: Sequence[dict[str, Any]], now:
     return len(result.all())
 
 
+def dedupe_key(*parts: object) -> str:
+    """A message's key for its purpose, its parts joined by ":" (a date as YYYY-MM-DD):
+    `dedupe_key("care_tip:visit", 812)` is "care_tip:visit:812". `dedupe_key_sql` writes
+    the same text in SQL, so a query can tell what was planned already."""
+    return ":".join(str(part) for part in parts)
+
+
+def dedupe_key_sql(*parts: Any) -> Any:
+    """`dedupe_key` in SQL: the parts are text, numbers and dates, or integer and date
+    columns."""
+    segments: list[Any] = []
+    text = ""
+    for number, part in enumerate(parts):
+        text += ":" if number else ""
+        if isinstance(part, str | int | date):
+            text += str(part)
+            continue
+        if text:
+            segments.append(literal(text, String))
+            text = ""
+        segments.append(iso_date(part) if isinstance(part.type, Date) else cast(part, String))
+    if text:
+        segments.append(literal(text, String))
+    return reduce(operator.add, segments)
+
+
+def planned_sql(key: Any) -> Any:
+    """A message with this key is in the outbox, whatever became of it: `planned_keys`
+    inside a query, one index probe per row."""
+    planned = aliased(Outbox, name="planned")
+    return exists().where(col(planned.dedupe_key) == key)
+
+
 async def planned_keys(*, session: AsyncSession, keys: Iterable[str]) -> set[str]:
     wanted = list(keys)
     found: set[str] = set()
@@ -74,7 +111,8 @@ async def marketing_times(
     ids = list(client_ids)
     for start in range(0, len(ids), 500):
         # No status in the WHERE clause: it would tempt SQLite into the (status, due_at)
-        # index and a scan of every recent message; (client_id, kind, due_at) is the one.
+        # index and a scan of every recent message; (client_id, kind, due_at, status) is
+        # the one, and answers alone.
         result = await session.exec(
             select(Outbox.client_id, Outbox.due_at, Outbox.status).where(
                 col(Outbox.client_id).in_(ids[start : start + 500]),
@@ -131,6 +169,72 @@ async def requeue_stale(
     )
     result = await session.exec(update(Outbox).where(*stale).values(status=OutboxStatus.pending))
     return int(result.rowcount or 0)
+
+
+Claim = tuple[int, datetime]  # an outbox row's id and when this sender claimed it
+_IN_LIMIT = 500  # ids in one IN (...): well inside every database's parameter limit
+
+
+def _under_claims(claims: Sequence[Claim]) -> Any:
+    """Rows still `sending` under these claims: not requeued as stale and taken by another
+    sender since (that would have changed `claimed_at`)."""
+    by_claim: dict[datetime, list[int]] = defaultdict(list)
+    for row_id, claimed_at in claims:
+        by_claim[claimed_at].append(row_id)
+    return and_(
+        col(Outbox.status) == OutboxStatus.sending,
+        or_(
+            *(
+                and_(col(Outbox.claimed_at) == claimed_at, col(Outbox.id).in_(ids))
+                for claimed_at, ids in by_claim.items()
+            )
+        ),
+    )
+
+
+async def still_claimed(*, session: AsyncSession, claim: Claim) -> bool:
+    """The row is still `sending` under this claim: nobody took it back as stale, and
+    nothing settled or cancelled it meanwhile (a read, in the caller's transaction)."""
+    found = await session.exec(select(Outbox.id).where(_under_claims([claim])))
+    return found.first() is not None
+
+
+async def renew_claims(
+    *, session: AsyncSession, claims: Sequence[Claim], now: datetime
+) -> set[int]:
+    """Renew, in one statement per 500 rows, the claims of rows still ours (`claimed_at =
+    now`): another sender takes a row back only once its claim is `STALE_AFTER` old.
+    Returns the ids renewed; a row missing from them was taken over."""
+    renewed: set[int] = set()
+    for start in range(0, len(claims), _IN_LIMIT):
+        result = await session.exec(
+            update(Outbox)
+            .where(_under_claims(claims[start : start + _IN_LIMIT]))
+            .values(claimed_at=now)
+            .returning(col(Outbox.id))
+        )
+        renewed.update(result.scalars())
+    return renewed
+
+
+async def give_back(*, session: AsyncSession, claims: Sequence[Claim], due_at: datetime) -> int:
+    """Claimed rows the sender did not get to (a flood wait, a stop, quiet hours, a chat
+    that must wait), back to `pending` and due at `due_at`, the claim's attempt not counted;
+    one statement per 500 rows, only for rows still ours. Returns how many went back."""
+    total = 0
+    for start in range(0, len(claims), _IN_LIMIT):
+        result = await session.exec(
+            update(Outbox)
+            .where(_under_claims(claims[start : start + _IN_LIMIT]))
+            .values(
+                status=OutboxStatus.pending,
+                due_at=due_at,
+                attempts=col(Outbox.attempts) - 1,
+                last_error=None,
+            )
+        )
+        total += int(result.rowcount or 0)
+    return total
 
 
 def winback_percent(row: Outbox, config: BusinessConfig) -> int:

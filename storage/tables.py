@@ -60,7 +60,7 @@ class Client(SQLModel, table=True):
     phone_verified: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     preferred_channel: str | None = None
     locale: str = "ru"
-    birthday: date | None = None
+    birthday: date | None = Field(default=None, index=True)
     source: str = "telegram"
     referral_code: str | None = Field(default=None, max_length=16, unique=True)
     referred_by_id: int | None = Field(default=None, foreign_key="client.id")
@@ -294,8 +294,11 @@ class OutboxStatus(StrEnum):
 class Outbox(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_status_due", "status", "due_at"),
-        # A client's messages of a kind in a period: caps, win-backs per absence.
-        Index("ix_outbox_client_kind_due", "client_id", "kind", "due_at"),
+        # A client's messages of a kind in a period, with their status (the index alone
+        # answers): caps, win-backs per absence.
+        Index("ix_outbox_client_kind_due_status", "client_id", "kind", "due_at", "status"),
+        # Messages of a kind due in a period: the day's first win-backs.
+        Index("ix_outbox_kind_due", "kind", "due_at"),
         # Nudges sent in a period (warm offers follow them).
         Index("ix_outbox_kind_status_sent", "kind", "status", "sent_at"),
         # A broadcast's progress: its rows by status.

@@ -138,3 +138,33 @@ async def test_sql_and_python_agree_on_who_has_an_open_visit(core: Core, clock: 
 
     assert await _names_by_sql(core, open_visit_sql()) == by_python
     assert by_python == {"booked ahead", "confirmed ahead", "in the chair", "came and booked again"}
+
+
+async def test_the_open_visit_rule_for_many_clients_picks_the_same_ones(
+    core: Core, clock: Clock
+) -> None:
+    now = clock.now
+    crafted = {
+        "booked ahead": [("booked", timedelta(days=2))],
+        "in the chair": [("confirmed", -timedelta(minutes=20))],
+        "completed": [("completed", -timedelta(days=5))],
+        "cancelled and came": [("cancelled", timedelta(1)), ("completed", -timedelta(3))],
+        "came and booked again": [("completed", -timedelta(days=20)), ("booked", timedelta(3))],
+        "no visits": [],
+    }
+    for name, visits in crafted.items():
+        client = await add_client(core, name=name, consent_at=now - timedelta(days=30))
+        for status, offset in visits:
+            await add_visit(
+                core,
+                client_id=client.id or 0,
+                master="marina",
+                service="kids",
+                start=now + offset,
+                status=status,
+            )
+
+    one_by_one = await _names_by_sql(core, open_visit_sql())
+    assert await _names_by_sql(core, open_visit_sql(many=True)) == one_by_one
+    assert await _names_by_sql(core, ~open_visit_sql(many=True)) == set(crafted) - one_by_one
+    assert one_by_one == {"booked ahead", "in the chair", "came and booked again"}

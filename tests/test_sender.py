@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from aiogram import Bot
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.adapters.telegram import create_bot
 from bot.adapters.telegram_delivery import TelegramDelivery
@@ -24,8 +24,8 @@ from bot.composition import Core
 from domain.replies import Reply
 from scheduler.delivery import Delivery, Recipient
 from scheduler.engine import Engine
-from scheduler.sender import RECOVER_EVERY, STALE_AFTER, Pace, Pacer
-from storage.outbox import claim_due
+from scheduler.sender import RECOVER_EVERY, RENEW_AFTER, STALE_AFTER, Pace, Pacer
+from storage.outbox import claim_due, requeue_stale
 from storage.tables import Client, Outbox, OutboxStatus, VisitStatus
 from testing.fake_bot_api import (
     TOKEN,
@@ -290,6 +290,168 @@ async def test_a_flood_wait_pauses_everything_and_the_message_goes_out_once(
     assert server.delivered[0].at - refused.at >= 7  # nothing went out during the pause
     assert not server.duplicates()
     assert sum((await engine.send()).outcomes.values()) == 0
+
+
+async def test_after_a_flood_wait_the_rest_of_the_batch_waits_unclaimed_and_goes_out_once(
+    core: Core, engine: Engine, server: FakeBotAPI, fake: FakeTime
+) -> None:
+    made = await clients_with_reminders(core, 6)
+    third, _ = made[2]
+    server.script_chat(chat(third), too_many(3), times=1)
+    seen_during_the_pause: list[list[tuple[str, int]]] = []
+
+    async def sleep(seconds: float) -> None:
+        async with core.db.reading() as session:
+            rows = (await session.exec(select(Outbox).order_by(col(Outbox.id)))).all()
+        seen_during_the_pause.append([(row.status, row.attempts) for row in rows])
+        await fake.sender_sleep(seconds)
+
+    engine.sender.sleep = sleep
+    stats = await engine.send()
+
+    assert (stats["sent"], stats["paused"]) == (2, 1)
+    assert fake.sender_sleeps == [3]
+    # Given back before the pause: the refused row and the three after it are due again,
+    # unclaimed and with their attempt not counted, while the sender waits.
+    assert seen_during_the_pause == [[("sent", 1)] * 2 + [("pending", 0)] * 4]
+    for _, row in made[2:]:
+        waiting = await outbox(core, row)
+        assert waiting.due_at <= fake.now and waiting.last_error is None
+
+    assert (await engine.send())["sent"] == 4
+    assert sorted(r.chat_id for r in server.delivered) == sorted(chat(c) for c, _ in made)
+    assert not server.duplicates()
+    assert [(await outbox(core, row)).attempts for _, row in made] == [1] * 6
+    assert sum((await engine.send()).outcomes.values()) == 0
+
+
+async def test_a_row_another_sender_took_over_meanwhile_is_left_to_it(
+    core: Core, engine: Engine, server: FakeBotAPI, fake: FakeTime
+) -> None:
+    """A batch that outlives STALE_AFTER (a slow messenger): before its next delivery the
+    sender renews its claims and finds the rows another sender took back as stale."""
+    made = await clients_with_reminders(core, 4)
+    last = made[3][1].id
+    taken: list[Outbox] = []
+
+    async def slow_then_taken_over(row: Outbox, recipient: Recipient, now: datetime) -> None:
+        if taken:
+            return
+        fake.advance(STALE_AFTER.total_seconds() + 1)  # the rest of the batch grows stale
+        # Another sender recovers it, keeps the last row and gives the other two back.
+        async with core.db.transaction() as session:
+            await requeue_stale(session=session, now=fake.now, after=STALE_AFTER, max_attempts=5)
+        async with core.db.transaction() as session:
+            for other in await claim_due(session=session, now=fake.now, limit=100):
+                if other.id == last:
+                    taken.append(other)
+                else:
+                    other.status, other.attempts = OutboxStatus.pending, other.attempts - 1
+                    session.add(other)
+
+    engine.sender.on_sent = slow_then_taken_over
+    stats = await engine.send()
+
+    assert len(taken) == 1
+    # None of the three is ours any more: the last row is the other sender's, the two
+    # before it are pending again, and the next run sends them.
+    assert (stats["sent"], stats["lost"]) == (1, 3)
+    assert (await outbox(core, made[3][1])).status == OutboxStatus.sending
+    assert [(await outbox(core, row)).status for _, row in made[1:3]] == ["pending"] * 2
+    assert (await engine.send())["sent"] == 2
+    assert [r.chat_id for r in server.delivered] == [chat(c) for c, _ in made[:3]]
+    assert not server.duplicates()
+
+
+async def test_a_claimed_row_cancelled_meanwhile_is_not_sent(
+    core: Core, engine: Engine, server: FakeBotAPI, fake: FakeTime
+) -> None:
+    """Rows a client's erasure (or anything else) settles while they wait in the batch."""
+    made = await clients_with_reminders(core, 3)
+
+    async def cancel_the_next(row: Outbox, recipient: Recipient, now: datetime) -> None:
+        async with core.db.transaction() as session:
+            later = await session.get(Outbox, made[1][1].id)
+            assert later is not None
+            if later.status == OutboxStatus.sending:
+                later.status, later.last_error = OutboxStatus.skipped, "erased"
+                session.add(later)
+
+    engine.sender.on_sent = cancel_the_next
+    stats = await engine.send()
+
+    assert (stats["sent"], stats["lost"]) == (2, 1)
+    assert [r.chat_id for r in server.delivered] == [chat(made[0][0]), chat(made[2][0])]
+    cancelled = await outbox(core, made[1][1])
+    assert (cancelled.status, cancelled.last_error) == (OutboxStatus.skipped, "erased")
+
+
+async def test_claims_renew_for_the_whole_batch_once_they_are_renew_after_old(
+    core: Core, server: FakeBotAPI, fake: FakeTime, bot: Bot
+) -> None:
+    await clients_with_reminders(core, 3)
+
+    @dataclass
+    class Slow:
+        inner: Delivery
+
+        async def deliver(self, recipient: Recipient, reply: Reply) -> None:
+            await self.inner.deliver(recipient, reply)
+            fake.advance(RENEW_AFTER.total_seconds())
+
+    engine = engine_for(core, fake, Slow(TelegramDelivery(bot)))
+    claimed_at: list[list[datetime | None]] = []
+
+    async def look(row: Outbox, recipient: Recipient, now: datetime) -> None:
+        async with core.db.reading() as session:
+            rows = (await session.exec(select(Outbox).order_by(col(Outbox.id)))).all()
+        claimed_at.append([row.claimed_at for row in rows])
+
+    engine.sender.on_sent = look
+    assert (await engine.send())["sent"] == 3
+
+    renewed = START + RENEW_AFTER
+    # The first message went on the claim; before the second the whole batch was renewed
+    # in one statement, and again before the third.
+    assert claimed_at == [
+        [START] * 3,
+        [START, renewed, renewed],
+        [START, renewed, renewed + RENEW_AFTER],
+    ]
+    assert len(server.delivered) == 3 and not server.duplicates()
+    assert set((await statuses(core)).values()) == {OutboxStatus.sent}
+
+
+async def test_a_stop_gives_the_rest_of_the_batch_back_and_a_held_row_keeps_its_time(
+    core: Core, engine: Engine, server: FakeBotAPI, fake: FakeTime
+) -> None:
+    anna = await a_client(core, 10)
+    first = await a_reminder(core, anna, visit_at=utc_visit(2026, 11, 24, 10), due_at=START)
+    second = await a_reminder(core, anna, visit_at=utc_visit(2026, 11, 25, 10), due_at=START)
+    others = [row for _, row in await clients_with_reminders(core, 3)]  # after Anna's
+    sender = engine.sender
+    original = sender.on_sent
+
+    async def stop_after_two(row: Outbox, recipient: Recipient, now: datetime) -> None:
+        if len(server.delivered) == 2:
+            sender.stop()
+        if original is not None:
+            await original(row, recipient, now)
+
+    sender.on_sent = stop_after_two
+    stats = await engine.send()
+
+    assert (stats["sent"], stats["held"]) == (2, 1)
+    assert (await outbox(core, first)).status == OutboxStatus.sent
+    held = await outbox(core, second)  # Anna's second message: a second after her first
+    assert (held.status, held.attempts, held.due_at) == (
+        OutboxStatus.pending,
+        0,
+        START + timedelta(seconds=1),
+    )
+    untried = [await outbox(core, row) for row in others[1:]]
+    assert [(row.status, row.attempts) for row in untried] == [(OutboxStatus.pending, 0)] * 2
+    assert await sender.release_held(fake.now) == 0  # nothing left in our hands
 
 
 # --- blocked -------------------------------------------------------------------------------
