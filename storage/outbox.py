@@ -129,25 +129,28 @@ async def next_due(*, session: AsyncSession) -> datetime | None:
 
 
 async def claim_due(*, session: AsyncSession, now: datetime, limit: int) -> list[Outbox]:
-    """Pending rows that are due, oldest first, marked `sending` in this transaction.
+    """Pending rows that are due, oldest first, marked `sending` in this transaction: one
+    UPDATE … RETURNING for the whole batch.
 
     SQLite serialises writers (BEGIN IMMEDIATE); PostgreSQL skips rows another replica
     has locked, so two senders never claim the same row."""
-    query = (
-        select(Outbox)
+    due = (
+        select(col(Outbox.id))
         .where(Outbox.status == OutboxStatus.pending, col(Outbox.due_at) <= now)
         .order_by(col(Outbox.due_at), col(Outbox.id))
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = list((await session.exec(query)).all())
-    for row in rows:
-        row.status = OutboxStatus.sending
-        row.claimed_at = now
-        row.attempts += 1
-        session.add(row)
-    return rows
+        due = due.with_for_update(skip_locked=True)
+    result = await session.exec(
+        update(Outbox)
+        .where(col(Outbox.id).in_(due))
+        .values(status=OutboxStatus.sending, claimed_at=now, attempts=col(Outbox.attempts) + 1)
+        .returning(Outbox)
+        .execution_options(synchronize_session=False)
+    )
+    # RETURNING gives the rows in no particular order.
+    return sorted(result.scalars(), key=lambda row: (row.due_at, row.id or 0))
 
 
 async def requeue_stale(
