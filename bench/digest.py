@@ -1,6 +1,6 @@
 """The owner's digest with its chart on a big shop: 100,000 clients and 1,000,000 visits.
 
-    .venv/bin/python -m bench.digest [--sizes 10000,100000] [--keep DIR]
+    .venv/bin/python -m bench.digest [--sizes 10000,100000] [--plain-at 10000] [--keep DIR]
     .venv/bin/python -m bench.digest --run-only DB      # one digest, in this process
 
 Per size N (clients), a SQLite file with the app's schema (the migrations, so every index
@@ -8,10 +8,19 @@ is the app's), the demo barbershop, N clients and 10×N visits over three years 
 Monday 23 November 2026 (85 % completed, 8 % cancelled, 7 % no-shows), feedback on a fifth
 of the completed visits and win-backs (sent or held out) for a tenth of the clients,
 written with sqlite3's executemany in the formats SQLAlchemy writes (naive UTC, money in
-kopecks). Then, in a fresh process (`--run-only`), the digest as of D: the rows read, the
-figures, the text and the PNG chart — timed from before the first query to the chart's
-bytes, with the process's peak memory (ru_maxrss, imports included) and the peak of the
-Python allocations during the digest (tracemalloc, run a second time: it slows the code).
+kopecks), in a process of its own. Then, in a fresh process (`--run-only`), the digest as
+of D: the SQL tallies, the figures, the text and the PNG chart — timed from before the
+first query to the chart's bytes (wall time, and the CPU time of the process's threads,
+which the other work on a shared machine does not inflate), with the process's peak
+memory (ru_maxrss, imports included) and the peak of the Python allocations during the
+digest (tracemalloc, run a second time: it slows the code).
+
+The baseline, at the sizes of `--plain-at` (clients; the smallest by default): the same
+digest computed the plain way (testing/digest_reference.py: every visit, client, rating
+and win-back read as rows, the figures computed from them), in a fresh process too, its
+time and memory, the ratio, and whether every figure, the chart's points and the masters'
+lines are the same.
+
 The goal: ≤ 2 s and ≤ 300 MB at 1,000,000 visits. Not part of `make test`.
 """
 
@@ -19,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import resource
 import sqlite3
@@ -30,11 +40,12 @@ import tracemalloc
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from bot.composition import build_core
-from scheduler.digest import digest_text, owner_digest
+from bot.composition import Core, build_core
+from scheduler.digest import OwnerDigest, digest_text, owner_digest
 from scheduler.digest_chart import weekly_chart
 from storage.db import sqlite_url_for
 from storage.migrate import upgrade
+from testing.digest_reference import plain_owner_digest
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "business.example.toml"
@@ -112,10 +123,12 @@ def seed(path: Path, clients: int, seed_value: int = 7) -> None:
         " created_at) VALUES (?, ?, ?, ?, ?, 0, '{}', ?)",
         [(*row[:4], row[4], row[2]) for row in outbox],
     )
-    # What refresh_client_stats keeps: the last visit and a predicted next one (28 days on).
+    # What refresh_client_stats keeps: the first and the last visit, a predicted next one
+    # (28 days on).
     db.execute(
-        "UPDATE client SET last_visit_at = v.last, next_visit_due = date(v.last, '+28 days')"
-        " FROM (SELECT client_id, max(starts_at) AS last FROM visit"
+        "UPDATE client SET first_visit_at = v.first, last_visit_at = v.last,"
+        " next_visit_due = date(v.last, '+28 days')"
+        " FROM (SELECT client_id, min(starts_at) AS first, max(starts_at) AS last FROM visit"
         "       WHERE status = 'completed' GROUP BY client_id) AS v WHERE v.client_id = client.id"
     )
     db.commit()
@@ -140,91 +153,171 @@ async def _catalog(path: Path) -> None:
     await core.close()
 
 
-async def _digest(path: Path) -> tuple[float, int, int]:
-    """One digest with its chart: seconds, text length, PNG bytes."""
-    core = await build_core(
+def _cpu() -> float:
+    """CPU seconds of this process so far, every thread (aiosqlite's included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def _core(path: Path) -> Core:
+    return await build_core(
         database_url=sqlite_url_for(str(path)), config_path=CONFIG, migrate=False
     )
+
+
+async def _report(core: Core, *, plain: bool) -> OwnerDigest:
+    if plain:
+        return await plain_owner_digest(core, AS_OF)
+    async with core.db.reading() as session:
+        return await owner_digest(
+            session=session, config=core.config, catalog=core.deps.catalog, as_of=AS_OF
+        )
+
+
+async def _digest(path: Path, *, plain: bool = False) -> tuple[float, float, int, int]:
+    """One digest with its chart: wall seconds, CPU seconds, text length, PNG bytes."""
+    core = await _core(path)
     tr = core.deps.translators[core.config.business.default_locale]
     try:
-        began = time.perf_counter()
-        async with core.db.reading() as session:
-            report = await owner_digest(
-                session=session, config=core.config, catalog=core.deps.catalog, as_of=AS_OF
-            )
+        began, cpu = time.perf_counter(), _cpu()
+        report = await _report(core, plain=plain)
         text = digest_text(report, tr)
         chart = weekly_chart(report.weeks, tr)
-        return time.perf_counter() - began, len(text), len(chart)
+        return time.perf_counter() - began, _cpu() - cpu, len(text), len(chart)
     finally:
         await core.close()
 
 
-def run_only(path: Path) -> None:
-    """Prints `seconds rss_mb traced_mb`: the first run timed, a second one traced."""
+def _warm(path: Path) -> None:
     with path.open("rb") as handle:  # into the page cache, as a running bot's file would be
         while handle.read(1 << 20):
             pass
-    seconds, _, png = asyncio.run(_digest(path))
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_only(path: Path) -> None:
+    """Prints `seconds cpu rss_mb traced_mb png`: the first run timed, a second one traced."""
+    _warm(path)
+    seconds, cpu, _, png = asyncio.run(_digest(path))
+    rss_mb = _peak_rss_mb()
     tracemalloc.start()
     asyncio.run(_digest(path))
     traced_mb = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    print(f"{seconds:.3f} {rss_mb:.1f} {traced_mb:.1f} {png}")
+    print(f"{seconds:.3f} {cpu:.3f} {rss_mb:.1f} {traced_mb:.1f} {png}")
 
 
-def measure(path: Path) -> tuple[float, float, float]:
+async def _same_figures(path: Path) -> bool:
+    core = await _core(path)
+    try:
+        fast, plain = await _report(core, plain=False), await _report(core, plain=True)
+    finally:
+        await core.close()
+    return (
+        fast.digest.as_json() == plain.digest.as_json()
+        and fast.digest == plain.digest
+        and fast.digest.open_complaints == plain.digest.open_complaints
+        and (fast.weeks, fast.fewer_returns, fast.pay)
+        == (plain.weeks, plain.fewer_returns, plain.pay)
+    )
+
+
+def plain_only(path: Path) -> None:
+    """Prints `seconds cpu rss_mb same`: the plain computation timed, then compared."""
+    _warm(path)
+    seconds, cpu, _, _ = asyncio.run(_digest(path, plain=True))
+    rss_mb = _peak_rss_mb()
+    print(f"{seconds:.3f} {cpu:.3f} {rss_mb:.1f} {int(asyncio.run(_same_figures(path)))}")
+
+
+def _in_a_process(*args: str) -> list[str]:
+    """This module with `args` in a fresh process (its peak memory is its own), its output."""
     result = subprocess.run(
-        [sys.executable, "-m", "bench.digest", "--run-only", str(path)],
+        [sys.executable, "-m", "bench.digest", *args],
         check=True,
         capture_output=True,
         text=True,
         cwd=ROOT,
     )
-    seconds, rss, traced, _ = result.stdout.split()
-    return float(seconds), float(rss), float(traced)
+    return result.stdout.split()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000", help="clients per run")
+    parser.add_argument(
+        "--plain-at", help="clients: the sizes to run the plain computation at (the smallest)"
+    )
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the databases here")
     parser.add_argument("--run-only", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--plain-only", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--seed-only", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_only:
         run_only(args.run_only)
         return
+    if args.plain_only:
+        plain_only(args.plain_only)
+        return
+    if args.seed_only:
+        seed(Path(args.seed_only[0]), int(args.seed_only[1]))
+        return
+    sizes = sorted(int(size) for size in args.sizes.split(","))
+    plain_at = (
+        {sizes[0]} if args.plain_at is None else {int(n) for n in args.plain_at.split(",") if n}
+    )
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench-digest-"))
     folder.mkdir(parents=True, exist_ok=True)
+    print(f"load average before: {_load()}")
     results = {}
-    for clients in (int(size) for size in args.sizes.split(",")):
+    for clients in sizes:
         path = folder / f"digest-{clients}.db"
         if not path.exists():
             began = time.perf_counter()
-            seed(path, clients)
+            # In a process of its own: Linux counts the parent's memory at the fork in the
+            # child's peak, and the rows written here are hundreds of MB.
+            _in_a_process("--seed-only", str(path), str(clients))
             print(f"seeded {clients:,} clients, {clients * VISITS_PER_CLIENT:,} visits "
                   f"in {time.perf_counter() - began:.1f} s")  # fmt: skip
-        results[clients] = measure(path)
-        seconds, rss, traced = results[clients]
+        seconds, cpu, rss, traced, _ = (float(v) for v in _in_a_process("--run-only", str(path)))
+        results[clients] = (seconds, rss)
         print(
-            f"{clients * VISITS_PER_CLIENT:>9,} visits: digest + chart {seconds:.2f} s, "
-            f"peak RSS {rss:.0f} MB (imports included), Python allocations {traced:.0f} MB"
+            f"{clients * VISITS_PER_CLIENT:>9,} visits: digest + chart {seconds:.2f} s "
+            f"(CPU {cpu:.2f} s), peak RSS {rss:.0f} MB (imports included), "
+            f"Python allocations {traced:.0f} MB"
         )
+        if clients in plain_at:
+            plain, plain_cpu, plain_rss, same = (
+                float(v) for v in _in_a_process("--plain-only", str(path))
+            )
+            print(
+                f"{'':>9}  plain computation (every row read): {plain:.2f} s "
+                f"(CPU {plain_cpu:.2f} s), peak RSS {plain_rss:.0f} MB; the SQL tallies "
+                f"×{plain / seconds:.1f} faster; "
+                + ("the same figures" if same else "THE FIGURES DIFFER")
+            )
         if not args.keep:
             path.unlink()
-    sizes = sorted(results)
     if len(sizes) > 1:
         small, big = results[sizes[0]], results[sizes[-1]]
         print(
             f"growth {sizes[0] * VISITS_PER_CLIENT:,} → {sizes[-1] * VISITS_PER_CLIENT:,} "
             f"visits: time ×{big[0] / small[0]:.1f}, peak RSS ×{big[1] / small[1]:.1f}"
         )
-    seconds, rss, _ = results[sizes[-1]]
+    seconds, rss = results[sizes[-1]]
     met = seconds <= GOAL_SECONDS and rss <= GOAL_MB
     print(
         f"goal (≤ {GOAL_SECONDS:.0f} s, ≤ {GOAL_MB} MB at {sizes[-1] * VISITS_PER_CLIENT:,} "
-        f"visits): {'met' if met else 'NOT met'}"
+        f"visits): {seconds:.2f} s, {rss:.0f} MB — {'met' if met else 'NOT met'}"
     )
+    print(f"load average after: {_load()} (2 cores, shared)")
+
+
+def _load() -> str:
+    return " ".join(f"{load:.2f}" for load in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -10,15 +10,16 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import Database
 
 
 @dataclass
 class SqlCounter:
-    """Statements sent to SQLite while an update is fed, by their first word (BEGIN, SELECT,
+    """Statements sent to the database while an update is fed, by their first word (BEGIN, SELECT,
     …), and — with `timed` — the wall time of each distinct statement, from before its
-    execute to after its rows were fetched (the hop to aiosqlite's thread included)."""
+    execute to after its rows were fetched (a trip to a worker thread included)."""
 
     timed: bool = False
     recording: bool = False
@@ -27,10 +28,11 @@ class SqlCounter:
     times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     _started: list[float] = field(default_factory=list)
 
-    def attach(self, db: Database) -> None:
-        event.listen(db.engine.sync_engine, "before_cursor_execute", self._before)
+    def attach(self, target: Database | AsyncEngine) -> None:
+        engine = target.engine if isinstance(target, Database) else target
+        event.listen(engine.sync_engine, "before_cursor_execute", self._before)
         if self.timed:
-            event.listen(db.engine.sync_engine, "after_cursor_execute", self._after)
+            event.listen(engine.sync_engine, "after_cursor_execute", self._after)
 
     def _before(
         self,

@@ -1,33 +1,51 @@
-"""Telegram updates per second: the Regulars dispatcher against a bare aiogram echo bot.
+"""Telegram updates per second: Regulars against a bare aiogram echo bot and a typical
+aiogram booking bot, fed in the same run.
 
     .venv/bin/python -m bench.updates [--updates 5000] [--clients 500] [--db-clients 10000]
 
 1. A SQLite file database in a temporary directory: the schema by the migrations, the demo
    barbershop with 8 copies of its masters (24) and about three years of history
    (`bot.tools.demo_history.seed_history`, ~100,000 visits for 10,000 clients). `--reuse-db FILE`
-   starts from a copy of FILE instead (saved there by the first run that names it).
-2. New Telegram users (ids far from the seeded ones) go through the real flow — /start,
-   name, phone, "I agree", "Yes, please", "Skip", then Book a visit → service → master →
-   day → time → Confirm → My visits: 13 updates, more when a slot was taken meanwhile —
-   through the Regulars dispatcher (`build_dispatcher`, clock fixed at NOW, so the offered
-   slots are the same every run). Every button press takes its callback data from the
-   keyboard the bot last showed in that chat (as `testing.telegram_fakes.RecordingSession`
-   keeps it), like a person tapping. `--concurrent` chats are in progress at a time and take
-   turns, so their updates interleave; a new person starts when one is done. Exactly
-   `--updates` updates are fed, one at a time, each timed around `dp.feed_update`: 5,000
-   updates let ~385 of the 500 people finish (6,500 would let all of them).
-3. The same updates, in the same order, go through an echo bot on a plain aiogram
-   `Dispatcher`: every message is echoed, every callback answered and its message edited.
-4. Printed: updates per second (updates / time inside `feed_update`), p50 and p99 per
-   update, the main thread's CPU per update, the ratio Regulars / echo against the goal
-   (>= 0.5), SQL statements and Bot API calls per update, each kind of update, and the
-   visits really booked. `--sql-top N` also times every SQL statement and lists the N
-   costliest.
+   starts from a copy of FILE instead (saved there by the first run that names it). The
+   tutorial bot gets its own copy of the same shop, clients and visits in its own tables
+   (`bench/tutorial.py`).
+2. Three contestants, each with its own fake Bot API session:
+   - **Regulars**: the real dispatcher (`build_dispatcher`, clock fixed at NOW, so the offered
+     slots are the same every run): conversation state in the database, the slot checked
+     again at Confirm, one transaction per update;
+   - **tutorial**: a typical aiogram booking bot (`bench/tutorial.py`): FSM in
+     `MemoryStorage`, an `AsyncSession` per update on the stock aiosqlite driver;
+   - **echo**: a bare aiogram `Dispatcher` that echoes every message and answers every
+     callback by editing its message ("ok"), fed a copy of each update Regulars gets.
+3. New Telegram users (ids far from the seeded ones) go through the same 13 steps on
+   Regulars and on the tutorial bot: /start, name, phone, consent, offers, birthday, then
+   Book a visit → service → master → day → time → Confirm → My visits (Regulars may add a
+   part-of-day screen; a slot taken meanwhile adds steps). Every button press takes its
+   callback data from the keyboard the bot last showed in that chat (as
+   `testing.telegram_fakes.RecordingSession` keeps it), like a person tapping.
+4. **Sequential** mode: `--concurrent` chats (50) are in progress at a time and take
+   turns, one update each; exactly `--updates` updates go to each contestant, one at a time,
+   each timed around `dp.feed_update`. The contestants are interleaved: for every update
+   each one gets its next update, in an order that rotates, so the load of the machine hits
+   them alike.
+5. **Concurrent** mode (`--batch 10`, `--batch-updates 2000`): 10 chats at once, as
+   polling runs them: each batch holds the next update of 10 chats and is handed to the
+   dispatcher as 10 concurrent tasks (aiogram's `handle_as_tasks`), the next batch when all
+   are answered. Each update's latency is timed inside its task, from the start of
+   `feed_update` to its end: waits for another turn's write lock or for SQLite's busy
+   handler count, the queue before the task first runs does not (printed apart: "from
+   arrival", which the throughput bounds: 10 updates at 2 ms each take 20 ms whatever the
+   design).
+6. Printed: the machine's load average, updates per second (updates / time inside
+   `feed_update`), p50 and p99 per update, the main thread's CPU per update, the ratios
+   against the goals (Regulars / echo >= 0.3; Regulars / tutorial >= 1.5; concurrent p50 <= 5
+   ms and p99 <= 15 ms) with met / NOT met, SQL statements and Bot API calls per update,
+   each kind of update, the visits really booked and the slots booked twice. `--sql-top N`
+   also times every SQL statement of Regulars and lists the N costliest.
 
-`--profile FILE` writes a cProfile of the Regulars `feed_update` calls only (not the seeding,
-not the driver): `python -c "import pstats; pstats.Stats('FILE').sort_stats('tottime')
-.print_stats(30)"`. SQLite itself runs in aiosqlite's thread, which cProfile does not see:
-that time shows up as `select.epoll.poll` (the loop waiting for the thread).
+`--profile FILE` writes a cProfile of the Regulars `feed_update` calls only (sequential
+mode; not the seeding, not the driver): `python -c "import pstats;
+pstats.Stats('FILE').sort_stats('tottime').print_stats(30)"`.
 """
 
 from __future__ import annotations
@@ -37,28 +55,30 @@ import asyncio
 import cProfile
 import gc
 import logging
+import os
 import random
 import shutil
 import sqlite3
 import statistics
 import tempfile
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import phonenumbers
 from aiogram import Bot, Dispatcher, Router
-from aiogram.methods import TelegramMethod
 from aiogram.types import CallbackQuery, InlineKeyboardButton, Message, Update
-from sqlalchemy import BigInteger, cast
-from sqlmodel import col, func, select
+from sqlalchemy import event as sqlalchemy_event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlmodel import func, select
 
 from bench.sql import SqlCounter
+from bench.tutorial import copy_shop, create_tables, tutorial_dispatcher
 from bot.adapters.telegram import build_dispatcher, create_bot
 from bot.composition import Core, build_core_on
 from bot.config import load_business_config
@@ -67,8 +87,15 @@ from domain.business import BusinessConfig
 from domain.payloads import BadPayload, pack, unpack
 from storage.db import Database, create_engine, sqlite_url_for
 from storage.migrate import upgrade
-from storage.tables import Channel, Client, ClientIdentity, Visit
-from testing.telegram_fakes import RecordingSession, TelegramPerson, buttons_of, person
+from storage.tables import Client, Visit
+from testing.telegram_fakes import (
+    RecordingSession,
+    TelegramPerson,
+    buttons_of,
+    callback_update,
+    message_update,
+    person,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "business.example.toml"
@@ -76,26 +103,229 @@ NOW = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # Monday, 09:00 in Moscow
 TOKEN = "123456:BENCH"
 MASTER_COPIES = 8  # 3 masters x 8 = 24: room for ~100,000 visits in three years
 FIRST_USER_ID = 9_000_000_000  # seeded Telegram ids lie in [1e8, 8e9)
-GOAL = 0.5
+BATCH_USER_ID = 9_500_000_000  # the concurrent mode's people
+GOAL_RATIO = 0.3  # Regulars / echo
+GOAL_OVER_TUTORIAL = 1.5  # Regulars / tutorial
+GOAL_P50, GOAL_P99 = 0.005, 0.015  # seconds, concurrent mode
 MAX_STEPS = 30  # a visitor who needs more updates than this is stuck (reported)
-
-# After registering, the button a visitor presses: the first action on this list that the
-# keyboard offers ("Confirm" over "Change time", a time over "« Other day", …).
-BOOKING_ORDER = ("ok", "tm", "dy", "ms", "sv", "bk")
 FIRST_NAMES = ("Иван", "Пётр", "Анна", "Олег", "Мария", "Денис", "Ольга", "Глеб", "Юлия", "Лев")
 SURNAMES = ("Орлов", "Зуев", "Рыбин", "Котов", "Лисин", "Гусев", "Ершов", "Попов")
+T = TypeVar("T")
 
 
 def fixed_clock() -> datetime:
     return NOW
 
 
-def action_of(button: InlineKeyboardButton) -> str:
-    """The action of a button's payload: "1:tm:n3.2:29385120" -> "tm"."""
+# --- how a person goes through each bot ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Script:
+    """The registration updates (a text to type, or the callback data of the button to
+    press), then, after registering, the button a person presses: the first action on
+    `order` that the keyboard offers ("Confirm" over "Change time", a time over "« Other
+    day", a part of the day over the day list, …)."""
+
+    registration: tuple[tuple[str, str | None, str | None], ...]  # label, text, data
+    order: tuple[str, ...]
+    confirm: str
+    my_visits: str
+    action: Callable[[str], str]  # callback data -> its action
+
+
+def regulars_action(data: str) -> str:
+    """The action of a Regulars payload: "1:tm:n3.2:29385120" -> "tm"."""
     try:
-        return unpack(button.callback_data or "")[0]
+        return unpack(data)[0]
     except BadPayload:
         return ""
+
+
+def tutorial_action(data: str) -> str:
+    return data.split(":", 1)[0]
+
+
+REGULARS = Script(
+    registration=(
+        ("/start", "/start", None),
+        ("name", "{name}", None),
+        ("phone", "{phone}", None),
+        ("rc", None, pack("rc", 1)),  # I agree
+        ("rm", None, pack("rm", 1)),  # Yes, please
+        ("rb", None, pack("rb")),  # Skip (the birthday)
+    ),
+    order=("ok", "tm", "pd", "dy", "ms", "xs", "sv", "bk"),  # xs: "add a haircut?" yes or no
+    confirm="ok",
+    my_visits="mv",
+    action=regulars_action,
+)
+TUTORIAL = Script(
+    registration=(
+        ("/start", "/start", None),
+        ("name", "{name}", None),
+        ("phone", "{phone}", None),
+        ("rc", None, "consent"),
+        ("rm", None, "mkt:yes"),
+        ("rb", None, "bday:skip"),
+    ),
+    order=("ok", "tm", "dy", "ms", "sv", "book"),
+    confirm="ok",
+    my_visits="my",
+    action=tutorial_action,
+)
+
+
+@dataclass
+class Visitor(TelegramPerson):
+    """A new client who registers, books one visit and looks at "My visits". Each update
+    is planned from the chat as the bot left it (`plan`) and fed by the caller."""
+
+    script: Script = REGULARS
+    name: str = ""
+    phone: str = ""
+    rng: random.Random = field(default_factory=random.Random)
+    steps: int = 0
+    pressed_confirm: bool = False
+    booked: bool = False
+    done: bool = False
+    stuck: str = ""
+
+    def plan(self) -> tuple[str, Update] | None:
+        """The next update this person sends, with its label; None when stuck."""
+        self.steps += 1
+        script = self.script
+        if self.steps <= len(script.registration):
+            label, text, data = script.registration[self.steps - 1]
+            if text is not None:
+                typed = text.format(name=self.name, phone=self.phone)
+                return label, message_update(self.user, self.session.next_message_id(), text=typed)
+            return self._tap(lambda d: d == data, label)
+        if self.pressed_confirm and not self.booked:
+            self.booked = script.my_visits in self._offered()
+            self.pressed_confirm = False
+        if self.booked:  # the confirmation: look at "My visits", and that is all
+            self.done = True
+            return self._tap(lambda d: script.action(d) == script.my_visits, script.my_visits)
+        offered = self._offered()
+        wanted = next((a for a in script.order if a in offered), None)
+        if wanted is None or self.steps > MAX_STEPS:
+            self.done, self.stuck = True, f"step {self.steps}: buttons {sorted(offered)}"
+            return None
+        self.pressed_confirm = wanted == script.confirm
+        return self._tap(lambda d: script.action(d) == wanted, wanted)
+
+    def _buttons(self) -> list[InlineKeyboardButton]:
+        with_buttons = [m for _, m in sorted(self.chat.items()) if buttons_of(m)]
+        return buttons_of(with_buttons[-1]) if with_buttons else []
+
+    def _offered(self) -> set[str]:
+        return {self.script.action(b.callback_data or "") for b in self._buttons()}
+
+    def _tap(self, fits: Callable[[str], bool], label: str) -> tuple[str, Update] | None:
+        if not self._buttons():
+            self.done, self.stuck = True, f"step {self.steps}: no keyboard for {label}"
+            return None
+        message = self.keyboard_message()
+        choices = [b.callback_data for b in buttons_of(message) if fits(b.callback_data or "")]
+        if not choices:
+            offered = sorted(self._offered())
+            self.done, self.stuck = True, f"step {self.steps}: no {label} among {offered}"
+            return None
+        data = self.rng.choice(choices)
+        assert data is not None
+        return label, callback_update(self.user, data, message)
+
+
+def new_phones(count: int, taken: set[str], rng: random.Random) -> list[str]:
+    """Distinct valid Russian mobile numbers nobody has (`taken`, in E.164, gets them too),
+    typed by hand."""
+    phones: list[str] = []
+    while len(phones) < count:
+        e164 = f"+79{rng.randrange(10**9):09d}"
+        if e164 in taken or not phonenumbers.is_valid_number(phonenumbers.parse(e164)):
+            continue
+        taken.add(e164)
+        d = e164[2:]
+        phones.append(f"+7 {d[:3]} {d[3:6]}-{d[6:8]}-{d[8:]}")
+    return phones
+
+
+@dataclass
+class People:
+    """The same people for every bot: names, phones, Telegram ids and their random seeds."""
+
+    names: list[str]
+    phones: list[str]
+    first_id: int
+    seed: int
+
+    @classmethod
+    def new(cls, count: int, *, taken: set[str], first_id: int, seed: int) -> People:
+        rng = random.Random(seed + first_id)
+        names = [f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}" for _ in range(count)]
+        return cls(names, new_phones(count, taken, rng), first_id, seed)
+
+
+class Crowd:
+    """The people of one bot: `at_once` of them in conversation, taking turns one update
+    each; a new person starts when one is done."""
+
+    def __init__(
+        self, people: People, script: Script, dp: Dispatcher, bot: Bot, session: RecordingSession
+    ) -> None:
+        self.visitors = [
+            Visitor(
+                dp,
+                bot,
+                session,
+                person(people.first_id + n, name.split()[0], language="ru"),
+                script=script,
+                name=name,
+                phone=people.phones[n],
+                rng=random.Random(people.seed * 1_000_003 + n),
+            )
+            for n, name in enumerate(people.names)
+        ]
+        self._waiting = deque(self.visitors)
+        self._active: deque[Visitor] = deque()
+
+    def next(self, at_once: int, *, skip: Sequence[Visitor] = ()) -> tuple[str, Update] | None:
+        """The next update of the next person in line (None when everyone is done or
+        waits in `skip`, the batch being put together)."""
+        tried = 0
+        while True:
+            while self._waiting and len(self._active) < at_once:
+                self._active.append(self._waiting.popleft())
+            if not self._active or tried >= len(self._active):
+                return None
+            visitor = self._active.popleft()
+            if visitor in skip:  # already has an update in this batch
+                self._active.append(visitor)
+                tried += 1
+                continue
+            planned = visitor.plan()
+            if not visitor.done:
+                self._active.append(visitor)
+            if planned is not None:
+                self.last = visitor
+                return planned
+
+    def batch(self, size: int) -> list[tuple[str, Update]]:
+        """The next update of `size` different people."""
+        taken: list[Visitor] = []
+        updates: list[tuple[str, Update]] = []
+        while len(updates) < size:
+            planned = self.next(size, skip=taken)
+            if planned is None:
+                break
+            taken.append(self.last)
+            updates.append(planned)
+        return updates
+
+    @property
+    def started(self) -> list[Visitor]:
+        return [v for v in self.visitors if v.steps]
 
 
 # --- measuring -------------------------------------------------------------------------
@@ -107,11 +337,11 @@ class Run:
 
     name: str
     latencies: list[float] = field(default_factory=list)  # seconds inside feed_update
+    waits: list[float] = field(default_factory=list)  # seconds from arrival (concurrent)
     cpu: list[float] = field(default_factory=list)  # of them, CPU seconds of this thread
     labels: list[str] = field(default_factory=list)
     sql: list[int] = field(default_factory=list)
     api_calls: list[int] = field(default_factory=list)
-    wall: float = 0.0  # the whole loop, the driver included
 
     @property
     def busy(self) -> float:
@@ -130,24 +360,32 @@ class Run:
     def print(self) -> None:
         print(
             f"  {self.name:<9} {len(self.latencies):>6} updates in {self.busy:7.2f} s "
-            f"inside feed_update ({self.wall:.2f} s loop): {self.per_second:8.1f} updates/s, "
+            f"inside feed_update: {self.per_second:8.1f} updates/s, "
             f"p50 {self.percentile(0.5) * 1000:6.2f} ms, p99 {self.percentile(0.99) * 1000:6.2f} ms"
         )
-        if self.latencies:
+        if self.cpu:
             cpu = sum(self.cpu)
             print(
-                f"  {'':<9} of it CPU in the event-loop thread {cpu / len(self.cpu) * 1000:.2f} ms "
-                f"per update ({cpu / self.busy:.0%}); the rest is waiting (SQLite's thread, "
+                f"  {'':<9} CPU of the event-loop thread {cpu / len(self.cpu) * 1000:.2f} ms "
+                f"per update ({cpu / self.busy:.0%} of the time; the rest: worker threads, "
                 f"other processes)"
             )
 
+    def print_concurrent(self) -> None:
+        print(
+            f"  {self.name:<9} {len(self.latencies):>6} updates: inside feed_update "
+            f"p50 {self.percentile(0.5) * 1000:6.2f} ms, "
+            f"p99 {self.percentile(0.99) * 1000:6.2f} ms; from arrival "
+            f"p50 {self.percentile(0.5, self.waits) * 1000:6.2f} ms, "
+            f"p99 {self.percentile(0.99, self.waits) * 1000:6.2f} ms"
+        )
+
 
 class Feeder:
-    """Feeds one update to one dispatcher, timed (and profiled when asked)."""
+    """Feeds updates to one dispatcher, timed (and profiled when asked)."""
 
     def __init__(
         self,
-        run: Run,
         dp: Dispatcher,
         bot: Bot,
         session: RecordingSession,
@@ -156,12 +394,16 @@ class Feeder:
         profiler: cProfile.Profile | None = None,
         premount: bool = False,
     ) -> None:
-        self.run, self.dp, self.bot, self.session = run, dp, bot, session
+        self.dp, self.bot, self.session = dp, bot, session
         self.sql, self.profiler, self.premount = sql, profiler, premount
 
-    async def feed(self, label: str, update: Update) -> None:
+    def _mounted(self, update: Update) -> Update:
         if self.premount:  # what a polling bot gets: already parsed with the bot inside
-            update = Update.model_validate(update.model_dump(), context={"bot": self.bot})
+            return Update.model_validate(update.model_dump(), context={"bot": self.bot})
+        return update
+
+    async def feed(self, run: Run, label: str, update: Update) -> None:
+        update = self._mounted(update)
         statements = self.sql.total if self.sql else 0
         calls = len(self.session.requests)
         if self.sql is not None:
@@ -172,160 +414,30 @@ class Feeder:
         started = time.perf_counter()
         await self.dp.feed_update(self.bot, update)
         elapsed = time.perf_counter() - started
-        self.run.cpu.append(time.thread_time() - cpu)
+        run.cpu.append(time.thread_time() - cpu)
         if self.profiler is not None:
             self.profiler.disable()
         if self.sql is not None:
             self.sql.recording = False
-        self.run.latencies.append(elapsed)
-        self.run.labels.append(label)
-        self.run.sql.append((self.sql.total if self.sql else 0) - statements)
-        self.run.api_calls.append(len(self.session.requests) - calls)
+        run.latencies.append(elapsed)
+        run.labels.append(label)
+        run.sql.append((self.sql.total if self.sql else 0) - statements)
+        run.api_calls.append(len(self.session.requests) - calls)
 
+    async def feed_batch(self, run: Run, updates: list[tuple[str, Update]]) -> None:
+        """The updates as concurrent tasks, the way polling hands out a batch."""
+        mounted = [(label, self._mounted(update)) for label, update in updates]
+        arrived = time.perf_counter()
 
-# --- the people ------------------------------------------------------------------------
+        async def one(label: str, update: Update) -> None:
+            started = time.perf_counter()
+            await self.dp.feed_update(self.bot, update)
+            ended = time.perf_counter()
+            run.latencies.append(ended - started)
+            run.waits.append(ended - arrived)
+            run.labels.append(label)
 
-
-@dataclass
-class Visitor(TelegramPerson):
-    """A new client who registers, books one visit and looks at "My visits".
-
-    The sending and pressing of `TelegramPerson` (real `Update` objects, the button data
-    taken from the chat as the bot left it) with each update recorded and timed."""
-
-    feeder: Feeder | None = None
-    workload: list[tuple[str, Update]] = field(default_factory=list)
-    name: str = ""
-    phone: str = ""
-    rng: random.Random = field(default_factory=random.Random)
-    steps: int = 0
-    pressed_confirm: bool = False
-    booked: bool = False
-    done: bool = False
-    stuck: str = ""
-    _label: str = ""
-
-    async def _feed(self, update: Update) -> list[TelegramMethod[Any]]:
-        assert self.feeder is not None
-        self.workload.append((self._label, update))
-        before = len(self.session.requests)
-        await self.feeder.feed(self._label, update)
-        return [method for _, method in self.session.requests[before:]]
-
-    async def step(self) -> None:
-        """Send the next update this person would send."""
-        self.steps += 1
-        registration = (
-            ("/start", "/start"),
-            ("name", self.name),
-            ("phone", self.phone),
-            ("rc", pack("rc", 1)),  # I agree
-            ("rm", pack("rm", 1)),  # Yes, please
-            ("rb", pack("rb")),  # Skip (the birthday)
-        )
-        if self.steps <= len(registration):
-            label, content = registration[self.steps - 1]
-            if self.steps <= 3:
-                self._label = label
-                await self.send(content)
-            else:
-                await self._press(lambda b: b.callback_data == content, label)
-            return
-        if self.pressed_confirm and not self.booked:
-            self.booked = any(action_of(b) == "mv" for b in self._buttons())
-            self.pressed_confirm = False
-        if self.booked:  # the confirmation: look at "My visits", and that is all
-            await self._press(lambda b: action_of(b) == "mv", "mv")
-            self.done = True
-            return
-        offered = {action_of(b) for b in self._buttons()}
-        wanted = next((a for a in BOOKING_ORDER if a in offered), None)
-        if wanted is None or self.steps > MAX_STEPS:
-            self.done, self.stuck = True, f"step {self.steps}: buttons {sorted(offered)}"
-            return
-        self.pressed_confirm = wanted == "ok"
-        await self._press(lambda b: action_of(b) == wanted, wanted)
-
-    def _buttons(self) -> list[InlineKeyboardButton]:
-        with_buttons = [m for _, m in sorted(self.chat.items()) if buttons_of(m)]
-        return buttons_of(with_buttons[-1]) if with_buttons else []
-
-    async def _press(self, fits: Callable[[InlineKeyboardButton], bool], label: str) -> None:
-        if not self._buttons():
-            self.done, self.stuck = True, f"step {self.steps}: no keyboard for {label}"
-            return
-        message = self.keyboard_message()
-        choices = [b for b in buttons_of(message) if fits(b)]
-        if not choices:
-            offered = sorted({action_of(b) for b in buttons_of(message)})
-            self.done, self.stuck = True, f"step {self.steps}: no {label} among {offered}"
-            return
-        data = self.rng.choice(choices).callback_data
-        assert data is not None
-        self._label = label
-        await self.press(data, message)
-
-
-def new_phones(count: int, taken: set[str], rng: random.Random) -> list[str]:
-    """Distinct valid Russian mobile numbers nobody in the database has, typed by hand."""
-    phones: list[str] = []
-    seen = set(taken)
-    while len(phones) < count:
-        e164 = f"+79{rng.randrange(10**9):09d}"
-        if e164 in seen or not phonenumbers.is_valid_number(phonenumbers.parse(e164)):
-            continue
-        seen.add(e164)
-        d = e164[2:]
-        phones.append(f"+7 {d[:3]} {d[3:6]}-{d[6:8]}-{d[8:]}")
-    return phones
-
-
-async def drive_regulars(
-    core: Core,
-    feeder: Feeder,
-    *,
-    updates: int,
-    clients: int,
-    concurrent: int,
-    seed: int,
-) -> tuple[list[tuple[str, Update]], list[Visitor]]:
-    """Feed exactly `updates` updates from up to `clients` new people, `concurrent` of them
-    in conversation at a time, taking turns one update each."""
-    rng = random.Random(seed)
-    async with core.db.reading() as session:
-        taken = set((await session.exec(select(Client.phone))).all())
-    phones = new_phones(clients, {p for p in taken if p}, rng)
-    workload: list[tuple[str, Update]] = []
-    waiting: list[Visitor] = []
-    for n in range(clients):
-        first, last = rng.choice(FIRST_NAMES), rng.choice(SURNAMES)
-        user = person(FIRST_USER_ID + n, first, language="ru")
-        waiting.append(
-            Visitor(
-                feeder.dp,
-                feeder.bot,
-                feeder.session,
-                user,
-                feeder=feeder,
-                workload=workload,
-                name=f"{first} {last}",
-                phone=phones[n],
-                rng=random.Random(seed * 1_000_003 + n),
-            )
-        )
-    everyone = list(waiting)
-    waiting.reverse()
-    active: list[Visitor] = []
-    while len(workload) < updates and (active or waiting):
-        while waiting and len(active) < concurrent:
-            active.append(waiting.pop())
-        for visitor in list(active):
-            if len(workload) >= updates:
-                break
-            await visitor.step()
-            if visitor.done:
-                active.remove(visitor)
-    return workload, everyone
+        await asyncio.gather(*(one(label, update) for label, update in mounted))
 
 
 # --- the echo bot ----------------------------------------------------------------------
@@ -350,9 +462,9 @@ def echo_dispatcher() -> Dispatcher:
     return dispatcher
 
 
-async def replay(feeder: Feeder, workload: list[tuple[str, Update]]) -> None:
-    for label, update in workload:
-        await feeder.feed(label, update)
+def echo_copy(update: Update) -> Update:
+    """The same update for the echo bot (its own object: aiogram binds an update to a bot)."""
+    return Update.model_validate(update.model_dump())
 
 
 # --- the database ----------------------------------------------------------------------
@@ -415,24 +527,57 @@ def save_copy(database: Path, target: Path) -> None:
         connection.execute("VACUUM INTO ?", (str(target),))
 
 
-async def booked_in_run(core: Core) -> tuple[int, int]:
-    """(clients registered, visits booked) by the benchmark's Telegram users."""
-    mine = select(ClientIdentity.client_id).where(
-        ClientIdentity.channel == Channel.telegram,
-        cast(col(ClientIdentity.external_id), BigInteger) >= FIRST_USER_ID,
-    )
-    async with core.db.reading() as session:
-        clients = (
-            await session.exec(
-                select(func.count()).select_from(Client).where(col(Client.id).in_(mine))
-            )
-        ).one()
-        visits = (
-            await session.exec(
-                select(func.count()).select_from(Visit).where(col(Visit.client_id).in_(mine))
-            )
-        ).one()
-    return int(clients), int(visits)
+# --- what the run left in the databases ------------------------------------------------
+
+# Bookings of the run's people that overlap another active booking of the same master.
+REGULARS_TWICE = f"""
+SELECT count(*) FROM visit a
+JOIN client_identity i ON i.client_id = a.client_id AND i.channel = 'telegram'
+WHERE CAST(i.external_id AS INTEGER) >= {FIRST_USER_ID} AND a.status IN ('booked', 'confirmed')
+  AND EXISTS (SELECT 1 FROM visit b WHERE b.master_id = a.master_id AND b.id != a.id
+              AND b.status IN ('booked', 'confirmed')
+              AND b.starts_at < a.ends_at AND a.starts_at < b.ends_at)
+"""
+TUTORIAL_TWICE = f"""
+SELECT count(*) FROM bookings a JOIN users u ON u.id = a.user_id
+WHERE u.tg_id >= {FIRST_USER_ID} AND a.status IN ('booked', 'confirmed')
+  AND EXISTS (SELECT 1 FROM bookings b WHERE b.master_id = a.master_id AND b.id != a.id
+              AND b.status IN ('booked', 'confirmed')
+              AND b.starts_at < a.ends_at AND a.starts_at < b.ends_at)
+"""
+
+
+@dataclass
+class Outcome:
+    registered: int
+    booked: int
+    booked_twice: int
+    conversations: int  # rows of conversation state in the database
+
+
+def regulars_outcome(path: Path) -> Outcome:
+    with closing(sqlite3.connect(path)) as db:
+        mine = (
+            "SELECT client_id FROM client_identity WHERE channel = 'telegram' "
+            f"AND CAST(external_id AS INTEGER) >= {FIRST_USER_ID}"
+        )
+        registered = db.execute(f"SELECT count(*) FROM client WHERE id IN ({mine})").fetchone()
+        booked = db.execute(f"SELECT count(*) FROM visit WHERE client_id IN ({mine})").fetchone()
+        twice = db.execute(REGULARS_TWICE).fetchone()
+        kept = db.execute(
+            "SELECT count(*) FROM conversation WHERE channel = 'telegram' "
+            f"AND CAST(external_id AS INTEGER) >= {FIRST_USER_ID}"
+        ).fetchone()
+    return Outcome(int(registered[0]), int(booked[0]), int(twice[0]), int(kept[0]))
+
+
+def tutorial_outcome(path: Path) -> Outcome:
+    with closing(sqlite3.connect(path)) as db:
+        mine = f"SELECT id FROM users WHERE tg_id >= {FIRST_USER_ID}"
+        registered = db.execute(f"SELECT count(*) FROM ({mine})").fetchone()
+        booked = db.execute(f"SELECT count(*) FROM bookings WHERE user_id IN ({mine})").fetchone()
+        twice = db.execute(TUTORIAL_TWICE).fetchone()
+    return Outcome(int(registered[0]), int(booked[0]), int(twice[0]), 0)
 
 
 # --- reporting -------------------------------------------------------------------------
@@ -452,40 +597,135 @@ class ErrorCount(logging.Handler):
             self.first = self.format(record)
 
 
-def print_kinds(regulars: Run, echo: Run) -> None:
+def print_kinds(run: Run, echo: Run | None = None) -> None:
     """Mean latency, SQL statements and Bot API calls for each kind of update."""
     by_label: dict[str, list[int]] = defaultdict(list)
-    for index, label in enumerate(regulars.labels):
+    for index, label in enumerate(run.labels):
         by_label[label].append(index)
-    print("  per kind of update (Regulars; echo mean for comparison):")
+    against = "; echo mean for comparison" if echo else ""
+    print(f"  per kind of update ({run.name}{against}):")
     print(
         f"    {'kind':<7} {'count':>6} {'mean ms':>8} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'SQL':>5} {'API':>4} {'share':>6} {'echo ms':>8}"
+        f"{'CPU ms':>7} {'SQL':>5} {'API':>4} {'share':>6}" + (f" {'echo ms':>8}" if echo else "")
     )
 
     def weight(item: tuple[str, list[int]]) -> float:
-        return -sum(regulars.latencies[i] for i in item[1])
+        return -sum(run.latencies[i] for i in item[1])
 
-    ordered = sorted(by_label.items(), key=weight)
-    for label, indices in ordered:
-        times = [regulars.latencies[i] for i in indices]
-        echo_times = [echo.latencies[i] for i in indices if i < len(echo.latencies)]
-        print(
+    for label, indices in sorted(by_label.items(), key=weight):
+        times = [run.latencies[i] for i in indices]
+        line = (
             f"    {label:<7} {len(indices):>6} {statistics.fmean(times) * 1000:>8.2f} "
-            f"{regulars.percentile(0.5, times) * 1000:>7.2f} "
-            f"{regulars.percentile(0.99, times) * 1000:>7.2f} "
-            f"{statistics.fmean(regulars.sql[i] for i in indices):>5.1f} "
-            f"{statistics.fmean(regulars.api_calls[i] for i in indices):>4.1f} "
-            f"{sum(times) / regulars.busy:>6.1%} "
-            f"{statistics.fmean(echo_times) * 1000 if echo_times else 0.0:>8.2f}"
+            f"{run.percentile(0.5, times) * 1000:>7.2f} "
+            f"{run.percentile(0.99, times) * 1000:>7.2f} "
+            f"{statistics.fmean(run.cpu[i] for i in indices) * 1000:>7.2f} "
+            f"{statistics.fmean(run.sql[i] for i in indices):>5.1f} "
+            f"{statistics.fmean(run.api_calls[i] for i in indices):>4.1f} "
+            f"{sum(times) / run.busy:>6.1%}"
         )
+        if echo is not None:
+            echo_times = [echo.latencies[i] for i in indices if i < len(echo.latencies)]
+            line += f" {statistics.fmean(echo_times) * 1000 if echo_times else 0.0:>8.2f}"
+        print(line)
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+# --- the run ---------------------------------------------------------------------------
+
+
+@dataclass
+class Contestant:
+    name: str
+    feeder: Feeder
+    crowd: Crowd | None  # None: the echo bot, fed copies of Regulars' updates
+    batch_crowd: Crowd | None
+    run: Run = field(init=False)
+    batch_run: Run = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.run, self.batch_run = Run(self.name), Run(self.name)
+
+
+def rotated(items: list[T], turn: int) -> list[T]:
+    if not items:
+        return items
+    turn %= len(items)
+    return items[turn:] + items[:turn]
+
+
+async def sequential(
+    regulars: Contestant, tutorial: Contestant, echo: Contestant, *, updates: int, at_once: int
+) -> None:
+    """`updates` updates to each contestant, one at a time, in a rotating order."""
+    assert regulars.crowd is not None and tutorial.crowd is not None
+    for turn in range(updates):
+        feeds: list[tuple[Contestant, tuple[str, Update]]] = []
+        if (ours := regulars.crowd.next(at_once)) is not None:
+            feeds += [(regulars, ours), (echo, (ours[0], echo_copy(ours[1])))]
+        if (theirs := tutorial.crowd.next(at_once)) is not None:
+            feeds.append((tutorial, theirs))
+        if not feeds:
+            break
+        for contestant, (label, update) in rotated(feeds, turn):
+            await contestant.feeder.feed(contestant.run, label, update)
+
+
+async def concurrent(
+    regulars: Contestant, tutorial: Contestant, echo: Contestant, *, updates: int, size: int
+) -> None:
+    """Batches of `size` chats, each batch as concurrent tasks, in a rotating order."""
+    assert regulars.batch_crowd is not None and tutorial.batch_crowd is not None
+    turn = 0
+    while len(regulars.batch_run.latencies) < updates:
+        ours = regulars.batch_crowd.batch(size)
+        theirs = tutorial.batch_crowd.batch(size)
+        if not ours and not theirs:
+            break
+        batches = [
+            (regulars, ours),
+            (echo, [(label, echo_copy(update)) for label, update in ours]),
+            (tutorial, theirs),
+        ]
+        for contestant, batch in rotated(batches, turn):
+            if batch:
+                await contestant.feeder.feed_batch(contestant.batch_run, batch)
+        turn += 1
+
+
+async def tutorial_engine(folder: Path, regulars_db: Path) -> tuple[AsyncEngine, Path, str]:
+    """The tutorial bot's own database: its tables, the same shop copied in. The same
+    SQLite settings as Regulars (WAL, synchronous=NORMAL), so only the code differs."""
+    path = folder / "tutorial.db"
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+
+    @sqlalchemy_event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    await create_tables(engine)
+    counts = await asyncio.to_thread(copy_shop, regulars_db, path)
+    shown = ", ".join(f"{count:,} {table}" for table, count in counts.items())
+    return engine, path, shown
 
 
 async def main(args: argparse.Namespace) -> None:
     errors = ErrorCount()
     logging.getLogger().addHandler(errors)
-    with tempfile.TemporaryDirectory(prefix="regulars-bench-") as folder:
-        database = Path(folder) / "bench.db"
+    print(f"load average at the start: {load()}")
+    with tempfile.TemporaryDirectory(prefix="regulars-bench-") as name:
+        folder = Path(name)
+        database = folder / "bench.db"
         url = sqlite_url_for(str(database))
         reuse: Path | None = args.reuse_db
         if reuse is not None and await asyncio.to_thread(copy_if_saved, reuse, database):
@@ -495,96 +735,176 @@ async def main(args: argparse.Namespace) -> None:
             if reuse is not None:
                 await asyncio.to_thread(save_copy, database, reuse)
                 print(f"  saved a copy for --reuse-db: {reuse}")
+        engine, tutorial_db, copied = await tutorial_engine(folder, database)
+        print(f"  the tutorial bot's copy: {copied}")
         try:
-            sql = SqlCounter(timed=args.sql_top > 0)
-            sql.attach(core.db)
-            profiler = cProfile.Profile() if args.profile else None
-
-            session = RecordingSession()
-            bot = create_bot(TOKEN, session=session)
-            dp = build_dispatcher(core.conversations, clock=fixed_clock)
-            regulars = Run("Regulars")
-            feeder = Feeder(
-                regulars, dp, bot, session, sql=sql, profiler=profiler, premount=args.premount
-            )
+            regulars, tutorial, echo = await contestants(core, engine, args)
             gc.collect()
-            started = time.perf_counter()
-            workload, visitors = await drive_regulars(
-                core,
-                feeder,
-                updates=args.updates,
-                clients=args.clients,
-                concurrent=args.concurrent,
-                seed=args.seed,
+            await sequential(
+                regulars, tutorial, echo, updates=args.updates, at_once=args.concurrent
             )
-            regulars.wall = time.perf_counter() - started
             regulars_errors = errors.count
-
-            echo_session = RecordingSession()
-            echo_bot = create_bot(TOKEN, session=echo_session)
-            echo = Run("echo")
-            echo_feeder = Feeder(
-                echo, echo_dispatcher(), echo_bot, echo_session, premount=args.premount
-            )
             gc.collect()
-            started = time.perf_counter()
-            await replay(echo_feeder, workload)
-            echo.wall = time.perf_counter() - started
-
-            registered, booked = await booked_in_run(core)
+            if args.batch_updates > 0:
+                await concurrent(
+                    regulars, tutorial, echo, updates=args.batch_updates, size=args.batch
+                )
         finally:
             await core.close()
+            await engine.dispose()
+        ours, theirs = regulars_outcome(database), tutorial_outcome(tutorial_db)
+    report(args, regulars, tutorial, echo, ours, theirs, errors, regulars_errors)
 
-    started_people = [v for v in visitors if v.steps]
-    stuck = [v for v in visitors if v.stuck]
-    print(
-        f"workload: {len(workload):,} updates from {len(started_people)} new Telegram users "
-        f"({args.concurrent} chats at a time, round robin); "
-        f"{sum(v.booked for v in visitors)} reached the confirmation, "
-        f"{sum(v.done and not v.stuck for v in visitors)} finished with My visits"
+
+async def contestants(
+    core: Core, engine: AsyncEngine, args: argparse.Namespace
+) -> tuple[Contestant, Contestant, Contestant]:
+    async with core.db.reading() as reading:
+        taken = {phone for phone in (await reading.exec(select(Client.phone))).all() if phone}
+    people = People.new(args.clients, taken=taken, first_id=FIRST_USER_ID, seed=args.seed)
+    in_batches = People.new(
+        args.batch_updates // 10 + 2 * args.batch,
+        taken=taken,
+        first_id=BATCH_USER_ID,
+        seed=args.seed,
     )
+
+    def bot_with_session() -> tuple[Bot, RecordingSession]:
+        session = RecordingSession()
+        return create_bot(TOKEN, session=session), session
+
+    bot, session = bot_with_session()
+    dp = build_dispatcher(core.conversations, clock=fixed_clock)
+    sql = SqlCounter(timed=args.sql_top > 0)
+    sql.attach(core.db.engine)
+    profiler = cProfile.Profile() if args.profile else None
+    regulars = Contestant(
+        "Regulars",
+        Feeder(dp, bot, session, sql=sql, profiler=profiler, premount=args.premount),
+        Crowd(people, REGULARS, dp, bot, session),
+        Crowd(in_batches, REGULARS, dp, bot, session),
+    )
+    tutorial_bot, tutorial_session = bot_with_session()
+    tutorial_dp = tutorial_dispatcher(engine, now=NOW)
+    tutorial_sql = SqlCounter()
+    tutorial_sql.attach(engine)
+    tutorial = Contestant(
+        "tutorial",
+        Feeder(
+            tutorial_dp, tutorial_bot, tutorial_session, sql=tutorial_sql, premount=args.premount
+        ),
+        Crowd(people, TUTORIAL, tutorial_dp, tutorial_bot, tutorial_session),
+        Crowd(in_batches, TUTORIAL, tutorial_dp, tutorial_bot, tutorial_session),
+    )
+    echo_bot, echo_session = bot_with_session()
+    echo = Contestant(
+        "echo",
+        Feeder(echo_dispatcher(), echo_bot, echo_session, premount=args.premount),
+        None,
+        None,
+    )
+    return regulars, tutorial, echo
+
+
+def report(
+    args: argparse.Namespace,
+    regulars: Contestant,
+    tutorial: Contestant,
+    echo: Contestant,
+    ours: Outcome,
+    theirs: Outcome,
+    errors: ErrorCount,
+    regulars_errors: int,
+) -> None:
+    assert regulars.crowd is not None and tutorial.crowd is not None
+    for contestant, outcome in ((regulars, ours), (tutorial, theirs)):
+        crowd = contestant.crowd
+        assert crowd is not None
+        stuck = [v for v in crowd.visitors if v.stuck]
+        print(
+            f"{contestant.name}: {len(contestant.run.latencies):,} updates from "
+            f"{len(crowd.started)} new Telegram users ({args.concurrent} chats at a time, "
+            f"round robin); {sum(v.booked for v in crowd.visitors)} reached the confirmation; "
+            f"in the database: {outcome.registered} registered, {outcome.booked} visits booked "
+            f"(both modes), {outcome.booked_twice} of them on a slot booked twice; "
+            f"conversation state in the database: {outcome.conversations} chats; "
+            f"stuck users: {len(stuck)}"
+        )
+        for visitor in stuck[:3]:
+            print(f"  stuck: user {visitor.user.id} at {visitor.stuck}")
     print(
-        f"  booked in the database during the run: {booked} visits by {registered} "
-        f"registered users; errors logged: Regulars {regulars_errors}, "
-        f"echo {errors.count - regulars_errors}; stuck users: {len(stuck)}"
+        f"errors logged: Regulars {regulars_errors}, the others and the concurrent mode "
+        f"{errors.count - regulars_errors}"
     )
     if errors.first:
         print(f"  first error: {errors.first.splitlines()[0]}")
-    for visitor in stuck[:3]:
-        print(f"  stuck: user {visitor.user.id} at {visitor.stuck}")
     mode = "pre-mounted updates" if args.premount else "updates re-mounted inside feed_update"
-    print(f"throughput ({mode}):")
-    regulars.print()
-    echo.print()
-    statements = sum(regulars.sql)
-    print(
-        f"  Regulars: {statements / len(workload):.1f} SQL statements per update + COMMIT "
-        f"({', '.join(f'{k} {v / len(workload):.1f}' for k, v in sql.kinds.most_common())}), "
-        f"{sum(regulars.api_calls) / len(workload):.2f} Bot API calls per update "
-        f"(echo {sum(echo.api_calls) / len(workload):.2f})"
-    )
-    print_kinds(regulars, echo)
-    if args.sql_top > 0:
-        sql.print_top(args.sql_top, regulars.busy, len(workload))
-    ratio = regulars.per_second / echo.per_second if echo.per_second else 0.0
-    verdict = "met" if ratio >= GOAL else "NOT met"
+    print(f"sequential: one update at a time, contestants interleaved ({mode}):")
+    for contestant in (regulars, tutorial, echo):
+        contestant.run.print()
+    for contestant in (regulars, tutorial):
+        run, sql = contestant.run, contestant.feeder.sql
+        assert sql is not None
+        count = max(1, len(run.latencies))
+        kinds = ", ".join(f"{k} {v / count:.1f}" for k, v in sql.kinds.most_common())
+        print(
+            f"  {contestant.name}: {sum(run.sql) / count:.1f} SQL statements per update "
+            f"({kinds}), {sum(run.api_calls) / count:.2f} Bot API calls per update"
+        )
+    print_kinds(regulars.run, echo.run)
+    print_kinds(tutorial.run)
+    if args.sql_top > 0 and regulars.feeder.sql is not None:
+        regulars.feeder.sql.print_top(args.sql_top, regulars.run.busy, len(regulars.run.latencies))
+    ratio = regulars.run.per_second / echo.run.per_second if echo.run.per_second else 0.0
+    over = regulars.run.per_second / tutorial.run.per_second if tutorial.run.per_second else 0.0
     print(f"ratio = regulars_updates_per_s / echo_updates_per_s = {ratio:.3f}")
-    print(f"goal ratio >= {GOAL}: {verdict}")
-    if profiler is not None:
-        profiler.dump_stats(args.profile)
+    print(f"goal ratio >= {GOAL_RATIO}: {verdict(ratio >= GOAL_RATIO)}")
+    print(f"regulars_updates_per_s / tutorial_updates_per_s = {over:.2f}")
+    print(f"goal >= {GOAL_OVER_TUTORIAL}: {verdict(over >= GOAL_OVER_TUTORIAL)}")
+    if regulars.batch_run.latencies:
+        print(
+            f"concurrent: {args.batch} chats at once, each batch handled as concurrent tasks "
+            "(as polling does), contestants interleaved:"
+        )
+        for contestant in (regulars, tutorial, echo):
+            contestant.batch_run.print_concurrent()
+        run = regulars.batch_run
+        p50, p99 = run.percentile(0.5), run.percentile(0.99)
+        met = p50 <= GOAL_P50 and p99 <= GOAL_P99
+        print(
+            f"goal Regulars p50 <= {GOAL_P50 * 1000:.0f} ms and p99 <= {GOAL_P99 * 1000:.0f} ms "
+            f"inside feed_update: {verdict(met)}"
+        )
+    print(f"load average at the end: {load()}")
+    if regulars.feeder.profiler is not None:
+        regulars.feeder.profiler.dump_stats(args.profile)
         print(f"profile of the Regulars feed_update calls: {args.profile}")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--updates", type=int, default=5000, help="updates to feed (5000)")
+    parser.add_argument(
+        "--updates", type=int, default=5000, help="updates to each bot, sequential (5000)"
+    )
     parser.add_argument("--clients", type=int, default=500, help="new Telegram users (500)")
     parser.add_argument(
         "--db-clients", type=int, default=10_000, help="clients in the seeded history (10000)"
     )
     parser.add_argument("--months", type=int, default=36, help="months of history (36)")
     parser.add_argument(
-        "--concurrent", type=int, default=50, help="conversations in progress at a time (50)"
+        "--concurrent",
+        type=int,
+        default=50,
+        help="conversations in progress at a time, sequential mode (50)",
+    )
+    parser.add_argument(
+        "--batch", type=int, default=10, help="chats at once in the concurrent mode (10)"
+    )
+    parser.add_argument(
+        "--batch-updates",
+        type=int,
+        default=2000,
+        help="updates to each bot in the concurrent mode; 0 skips it (2000)",
     )
     parser.add_argument(
         "--reuse-db",

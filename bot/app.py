@@ -7,21 +7,24 @@ import asyncio
 import fcntl
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.clock import utc_now
 from bot.composition import Core, build_core, database_problem
 from bot.config import Settings, StartupError
+from bot.health import Metrics, add_health_routes
 from scheduler.delivery import Delivery
 from scheduler.engine import DEFAULT_PACES, Engine, Ticks, start_ticks
 from scheduler.sender import Pace
+from storage.db import create_engine
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +61,51 @@ async def run(
             "WHATSAPP_TOKEN, WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN (see .env.example)"
         )
     with sole_runner(settings.database_url):
-        await _serve(
-            settings, stop=stop or asyncio.Event(), clock=clock, polling_timeout=polling_timeout
-        )
+        async with sole_poller(settings):
+            await _serve(
+                settings,
+                stop=stop or asyncio.Event(),
+                clock=clock,
+                polling_timeout=polling_timeout,
+            )
+
+
+POLLER_LOCK_SPACE = 0x5245_4755  # "REGU": the advisory locks of Regulars
+
+
+@asynccontextmanager
+async def sole_poller(settings: Settings) -> AsyncIterator[None]:
+    """On PostgreSQL, one poller per Telegram bot: Telegram hands each update to one
+    getUpdates caller, so two pollers would split the chats between them. Replicas in
+    webhook mode need no lock. A session-level advisory lock, held on a connection of its
+    own while the bot runs; the server drops it when the process dies."""
+    token = settings.telegram_bot_token
+    url = make_url(settings.database_url)
+    if (
+        token is None
+        or settings.telegram_webhook_url
+        or not url.drivername.startswith("postgresql")
+    ):
+        yield
+        return
+    head = token.get_secret_value().split(":", 1)[0]  # the bot's id; the secret stays out
+    bot_id = int(head) % 2**31 if head.isdigit() else 0
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.connect() as connection:
+            taken = await connection.scalar(
+                text("SELECT pg_try_advisory_lock(:space, :bot)"),
+                {"space": POLLER_LOCK_SPACE, "bot": bot_id},
+            )
+            if not taken:
+                raise StartupError(
+                    "another `regulars run` is already polling Telegram for this bot on this "
+                    "database; run one poller, or several replicas with TELEGRAM_WEBHOOK_URL"
+                )
+            await connection.commit()
+            yield
+    finally:
+        await engine.dispose()
 
 
 async def _serve(
@@ -71,8 +116,10 @@ async def _serve(
     core = await build_core(
         database_url=settings.database_url, config_path=settings.business_config
     )
-    needs_web = whatsapp or bool(settings.telegram_webhook_url)
-    web_app = web.Application() if needs_web else None
+    # Always served: the webhooks, and GET /healthz and /metrics (polling mode too).
+    web_app = web.Application()
+    metrics = Metrics()
+    core.conversations.observe = metrics.observe_turn
     channels: dict[str, Delivery] = {}
     closers: list[Callable[[], Awaitable[object]]] = []
     # Started only once the web server listens: a port in use leaves nothing half-begun.
@@ -106,6 +153,20 @@ async def _serve(
         from bot.web import serving
 
         ticks = start_ticks(_engine(core, channels, clock, settings))
+        add_health_routes(
+            web_app,
+            db=core.db,
+            metrics=metrics,
+            last_tick=lambda: ticks.last_tick_at,
+            clock=clock,
+        )
+        if settings.backup_dir is not None:
+            from bot.backup import keep_backing_up
+
+            folder, keep = settings.backup_dir, settings.backup_keep
+            services.append(
+                lambda: keep_backing_up(settings.database_url, folder, keep, clock=clock, stop=stop)
+            )
         # The engine winds down alongside the channels, so one stop takes about 10 s, not 20.
         engine_stopped = asyncio.create_task(_stop_when(stop, ticks))
         try:

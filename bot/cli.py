@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     who = chat.add_mutually_exclusive_group()
     who.add_argument("--phone", help="talk as the client with this phone number")
     who.add_argument("--new", action="store_true", help="talk as a new client (a fresh chat)")
+    who.add_argument(
+        "--as", dest="as_staff", metavar="KEY", help="talk as the master with this key (staff side)"
+    )
     simulate = commands.add_parser(
         "simulate", parents=[common], help="preview what the bot will send (on a copy of the data)"
     )
@@ -76,6 +79,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--out", type=Path, default=Path("export"), help="folder (./export)")
     export.add_argument("--xlsx", action="store_true", help="also one regulars.xlsx workbook")
+    backup = commands.add_parser(
+        "backup", parents=[common], help="a consistent copy of the live SQLite database"
+    )
+    backup.add_argument("file", type=Path, help="where to write the copy")
+    restore = commands.add_parser(
+        "restore", parents=[common], help="put a backup in place of the database (bot stopped)"
+    )
+    restore.add_argument("file", type=Path, help="the backup to restore")
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", parents=[common], help="apply Alembic migrations")
@@ -166,7 +177,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "chat":
         from bot.tools.demo import chat
 
-        return await chat(settings, phone=args.phone, new=args.new)
+        return await chat(settings, phone=args.phone, new=args.new, as_staff=args.as_staff)
     if args.command == "simulate":
         from bot.tools.simulate import SimulationError, print_human, print_lines, simulate
 
@@ -186,9 +197,25 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _import(args, settings)
     if args.command in ("digest", "payroll", "export"):
         return await _report(args, settings)
+    if args.command in ("backup", "restore"):
+        return _backup(args, settings)
     if args.command == "db" and args.db_command == "upgrade":
         return await _db_upgrade(settings.database_url)
     raise AssertionError(args.command)
+
+
+def _backup(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.backup import BackupError, backup, restore
+
+    try:
+        if args.command == "backup":
+            print(f"backup written to {backup(settings.database_url, args.file)}")
+        else:
+            print(f"restored {args.file} into {restore(settings.database_url, args.file)}")
+    except BackupError as error:
+        print(f"regulars {args.command}: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    return 0
 
 
 def _missing_sqlite_file(url: str) -> str | None:

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: Annotated[int, Field(ge=1, le=65535)] = 8080
     log_level: str = "INFO"
+    # `regulars run` writes a daily SQLite backup here and keeps the newest BACKUP_KEEP.
+    backup_dir: Path | None = None
+    backup_keep: Annotated[int, Field(ge=1, le=3650)] = 7
 
 
 class ConfigError(Exception):

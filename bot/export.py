@@ -48,6 +48,7 @@ VISIT_COLUMNS = (
     "price",
     "paid_amount",
     "discount",
+    "discount_source",
     "source",
     "cancel_reason",
     "comment",
@@ -64,7 +65,17 @@ FEEDBACK_COLUMNS = (
     "resolved_at",
     "resolution",
 )
-LOYALTY_COLUMNS = ("id", "client_id", "phone", "delta", "reason", "visit_id", "created_at")
+LOYALTY_COLUMNS = (
+    "id",
+    "client_id",
+    "phone",
+    "kind",
+    "delta",
+    "reason",
+    "visit_id",
+    "created_at",
+    "expires_at",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +124,7 @@ async def _visits(session: AsyncSession, tz: ZoneInfo) -> Table:
             col(Visit.price),
             col(Visit.paid_amount),
             col(Visit.discount),
+            col(Visit.discount_source),
             col(Visit.source),
             col(Visit.cancel_reason),
             col(Visit.comment),
@@ -154,10 +166,12 @@ async def _loyalty(session: AsyncSession, tz: ZoneInfo) -> Table:
             col(LoyaltyEntry.id),
             col(LoyaltyEntry.client_id),
             col(owner.phone),
+            col(LoyaltyEntry.kind),
             col(LoyaltyEntry.delta),
             col(LoyaltyEntry.reason),
             col(LoyaltyEntry.visit_id),
             col(LoyaltyEntry.created_at),
+            col(LoyaltyEntry.expires_at),
         )
         .join(owner, col(owner.id) == col(LoyaltyEntry.client_id))
         .order_by(col(LoyaltyEntry.id))

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from domain.retention import MessageClass, QuietHours, has_window
+from domain.retention import Caps, MessageClass, QuietHours, has_window
 from domain.slots import SlotRules, WorkingHours
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -220,6 +220,10 @@ class Retention(_Strict):
     def quiet_hours(self) -> QuietHours:
         return QuietHours(self.quiet_from, self.quiet_to, self.marketing_from, self.marketing_to)
 
+    @property
+    def caps(self) -> Caps:
+        return Caps(self.marketing_per_7_days, self.marketing_per_30_days)
+
     @model_validator(mode="after")
     def _windows(self) -> Retention:
         hours = self.quiet_hours
@@ -242,6 +246,9 @@ class Offers(_Strict):
     birthday_gift: str = "скидка 15% на любую услугу"
     birthday_gift_en: str = "15% off any service"
     birthday_valid_days: Annotated[int, Field(ge=0, le=31)] = 7
+    # The gift as a percent off a visit within birthday_valid_days of the birthday, taken
+    # off at booking (docs/loyalty.md); 0: the gift is not a discount (staff give it).
+    birthday_discount_percent: Annotated[int, Field(ge=0, le=100)] = 15
 
     def warm_gift(self, locale: str) -> str:
         return localised(locale, self.warm_offer_gift, self.warm_offer_gift_en)
@@ -290,6 +297,27 @@ class Payroll(_Strict):
     winback_bonus: Money = Decimal("0")
 
 
+class Loyalty(_Strict):
+    """The loyalty programme and the referral reward (docs/loyalty.md). `kind` chooses
+    which keys apply: a stamp card (`stamps_per_reward`, `reward…`) or points
+    (`points_percent`, `points_max_percent`); `valid_days` and `referral_reward` apply to
+    both, in the programme's unit (stamps or points)."""
+
+    kind: Literal["stamps", "points"] = "stamps"
+    valid_days: Days = 365  # stamps and points lapse this long after they were earned
+    stamps_per_reward: Annotated[int, Field(ge=2, le=50)] = 6
+    reward: Annotated[str, Field(min_length=1, max_length=100)] = "бесплатная стрижка"
+    reward_en: str = "a free haircut"
+    reward_percent: Annotated[int, Field(ge=1, le=100)] = 100  # off the visit it is used on
+    reward_services: list[Key] = []  # the services the reward is for; empty: any
+    points_percent: Annotated[Decimal, BeforeValidator(_percent)] = Decimal(5)
+    points_max_percent: Annotated[int, Field(ge=1, le=100)] = 50  # of a visit's price
+    referral_reward: Annotated[int, Field(ge=0, le=100_000)] = 0  # each, friend and referrer
+
+    def reward_title(self, locale: str) -> str:
+        return localised(locale, self.reward, self.reward_en)
+
+
 TEMPLATE_VALUES = (
     "name",
     "service",
@@ -301,15 +329,19 @@ TEMPLATE_VALUES = (
     "days",
     "tip",
     "address",
+    "friend",
 )
 PROACTIVE_KINDS = (
+    "booking_confirmation",
     "reminder",
     "feedback_request",
+    "next_visit_offer",
     "care_tip",
     "return_nudge",
     "warm_offer",
     "winback",
     "birthday",
+    "referral_reward",
 )
 
 
@@ -321,9 +353,25 @@ class Template(_Strict):
     params: list[Literal[TEMPLATE_VALUES]] = []  # type: ignore[valid-type]
 
 
-class WhatsApp(_Strict):
-    """Templates by message kind; a kind without one is not sent outside the window."""
+def _whatsapp_number(value: Any) -> str:
+    """The business's WhatsApp number in international form, kept as digits (wa.me/<it>)."""
+    text = str(value).strip()
+    if not text:
+        return ""
+    try:
+        number = phonenumbers.parse(text if text.startswith("+") else "+" + text, None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise ValueError("must be a phone number in international form, e.g. +7 912 345-67-89")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
 
+
+class WhatsApp(_Strict):
+    """Templates by message kind; a kind without one is not sent outside the window. The
+    number is the business's WhatsApp number, for the wa.me links of referrals."""
+
+    number: Annotated[str, BeforeValidator(_whatsapp_number)] = ""
     templates: dict[Literal[PROACTIVE_KINDS], Template] = {}  # type: ignore[valid-type]
 
 
@@ -336,6 +384,9 @@ class Service(_Strict):
     return_interval_days: Days = 30
     care_tip: str = ""
     care_tip_en: str = ""
+    # Services offered with this one at booking ("add a beard trim?"), by key: the first
+    # one a master doing both has time for is offered, once per booking.
+    pairs_with: list[Key] = []
 
     def title(self, locale: str) -> str:
         return localised(locale, self.name, self.name_en)
@@ -368,6 +419,13 @@ def reference_problems(data: Mapping[str, Any]) -> list[str]:
                 )
             seen.setdefault(key, index)
     known = {s.get("key") for s in items["services"] if isinstance(s, Mapping)}
+    for index, service in enumerate(items["services"]):
+        pairs = service.get("pairs_with") if isinstance(service, Mapping) else None
+        for key in pairs if isinstance(pairs, list) else []:
+            if key == service.get("key"):
+                problems.append(f"services[{index}].pairs_with: {key!r} is the service itself")
+            elif key not in known:
+                problems.append(f"services[{index}].pairs_with: unknown service {key!r}")
     chats: dict[object, int] = {}
     for index, master in enumerate(items["masters"]):
         if not isinstance(master, Mapping):
@@ -380,6 +438,11 @@ def reference_problems(data: Mapping[str, Any]) -> list[str]:
         if chat is not None and chat in chats:
             problems.append(f"masters[{index}].telegram_id: also given to masters[{chats[chat]}]")
         chats.setdefault(chat, index)
+    loyalty = data.get("loyalty")
+    wanted = loyalty.get("reward_services") if isinstance(loyalty, Mapping) else None
+    for key in wanted if isinstance(wanted, list) else []:
+        if key not in known:
+            problems.append(f"loyalty.reward_services: unknown service {key!r}")
     return problems
 
 
@@ -391,6 +454,7 @@ class BusinessConfig(_Strict):
     whatsapp: WhatsApp = WhatsApp()
     digest: DigestPlan = DigestPlan()
     payroll: Payroll | None = None  # no [payroll]: the digest shows no bonus lines
+    loyalty: Loyalty | None = None  # no [loyalty]: no "My bonus", no "Invite a friend"
     hours: WeeklyHours
     services: Annotated[list[Service], Field(min_length=1)]
     masters: Annotated[list[Master], Field(min_length=1)]

@@ -3,26 +3,31 @@
 Pure: no database and no clock. ``as_of`` is a local date D and the report covers the seven
 local days D−7 … D−1; instants in the rows are aware datetimes, turned into local dates in
 the business time zone ``tz``. Money is Decimal; every rounding is half-up.
+
+Two steps: the rows are reduced to `DigestFacts` (per-client and per-week tallies, the two
+weeks of visits the masters' figures need), then `digest_of` computes every figure from
+them. storage/digest.py does the reduction in SQL, over indexes, for a big history;
+`facts_from_history` does it from full rows and is the reference (`weekly_digest`).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from domain.retention import Segment, segment_of
+from domain.retention import Segment, hot_since, segment_of, sleeping_before
+from domain.slots import local_to_utc
 
 COMPLETED = "completed"
 NO_SHOW = "no_show"
 CANCELLED = "cancelled"
 LOW_RATING = 3  # a rating of 3 or less is a complaint
-HISTORY_DAYS = 90  # the visit rows the digest needs start this many days before D
 CHART_WEEKS = 12
 _CENTS = Decimal("0.01")
 
@@ -88,12 +93,52 @@ class WinbackDecision:
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """Everything one digest reads. `visits` are all visits starting in [D−90, D)."""
+    """Full rows for `weekly_digest`: `visits` holds at least every visit starting in the 90
+    days before D, each with the client's previous completed visit."""
 
     visits: Sequence[VisitRow]
     clients: Sequence[ClientRow]
     feedback: Sequence[FeedbackRow]
     winbacks: Sequence[WinbackDecision]
+
+
+@dataclass(frozen=True, slots=True)
+class FirstVisit:
+    """A client's first completed visit ever, and their next completed visit before D."""
+
+    client_id: int
+    at: datetime
+    next_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class WinbackOutcome:
+    """A win-back decision and the client's first completed visit after it, before D."""
+
+    decision: WinbackDecision
+    returned_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DigestFacts:
+    """What every figure of a digest as of D is computed from, already reduced.
+
+    `visits`: at least every completed, no-show or cancelled visit starting in the 14 local
+    days before D (the period and the week before), each with the client's previous
+    completed visit. `segments`: the clients of the base as of D by segment.
+    `first_visits`: the first completed visits ever on a day of `cohort_period(D)`.
+    `winbacks`: the decisions on a day of `winback_period(D)`. `revenues`: how many clients
+    brought each amount over `revenue_period(D)` (clients with a completed visit then).
+    `weeks`: the chart's points.
+    """
+
+    visits: Sequence[VisitRow]
+    feedback: Sequence[FeedbackRow]
+    segments: Mapping[Segment, int]
+    first_visits: Sequence[FirstVisit]
+    winbacks: Sequence[WinbackOutcome]
+    revenues: Mapping[Decimal, int]
+    weeks: Sequence[WeekPoint]
 
 
 # --- Periods and rounding ----------------------------------------------------------------
@@ -126,9 +171,78 @@ def report_period(as_of: date) -> Period:
     return Period(as_of - timedelta(days=7), as_of)
 
 
-def history_start(as_of: date) -> date:
-    """The first local date whose visits a digest as of ``as_of`` reads."""
-    return as_of - timedelta(days=HISTORY_DAYS)
+def two_weeks(as_of: date) -> Period:
+    """The period and the week before it: the masters' returns are compared with it."""
+    return Period(as_of - timedelta(days=14), as_of)
+
+
+def cohort_period(as_of: date) -> Period:
+    """The days whose first visits the second-visit rate follows: [D−90, D−60)."""
+    return Period(as_of - timedelta(days=90), as_of - timedelta(days=60))
+
+
+def winback_period(as_of: date) -> Period:
+    """The days whose win-back decisions are measured: [D−90, D−30)."""
+    return Period(as_of - timedelta(days=90), as_of - timedelta(days=30))
+
+
+def revenue_period(as_of: date) -> Period:
+    """The year the clients' revenue is summed over: [D−365, D)."""
+    return Period(as_of - timedelta(days=365), as_of)
+
+
+def chart_week_starts(as_of: date, weeks: int = CHART_WEEKS) -> list[date]:
+    """The first days of the chart's seven-day weeks before D, oldest first."""
+    return [as_of - timedelta(days=7 * (weeks - week)) for week in range(weeks)]
+
+
+def day_start(day: date, tz: ZoneInfo) -> datetime:
+    """The first instant of a local day (its midnight, or the end of a DST gap over it)."""
+    return local_to_utc(day, time(), tz)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Instants [start, end): the first instants of a period's first day and of its end."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def of(cls, period: Period, tz: ZoneInfo) -> Span:
+        return cls(day_start(period.start, tz), day_start(period.end, tz))
+
+
+@dataclass(frozen=True, slots=True)
+class DigestWindows:
+    """The instants a query for `DigestFacts` as of D compares with. An instant is on a
+    local day or later exactly when it is at or after that day's first instant, so these
+    draw the same lines as the local dates of the definitions (as long as the zone's clocks
+    never go back across a midnight)."""
+
+    end: datetime  # D: nothing on or after it counts
+    visits: Span  # `two_weeks`
+    period_start: datetime  # feedback given since then
+    cohort: Span
+    winbacks: Span
+    year_start: datetime
+    week_starts: Sequence[tuple[date, datetime]]  # the chart's weeks; the last ends at `end`
+    hot_since: datetime  # a last visit on or after it: hot
+    warm_since: datetime  # …on or after it: warm; before it: sleeping
+
+    @classmethod
+    def of(cls, as_of: date, tz: ZoneInfo, *, sleeping_after_days: int = 120) -> DigestWindows:
+        return cls(
+            end=day_start(as_of, tz),
+            visits=Span.of(two_weeks(as_of), tz),
+            period_start=day_start(report_period(as_of).start, tz),
+            cohort=Span.of(cohort_period(as_of), tz),
+            winbacks=Span.of(winback_period(as_of), tz),
+            year_start=day_start(revenue_period(as_of).start, tz),
+            week_starts=[(day, day_start(day, tz)) for day in chart_week_starts(as_of)],
+            hot_since=day_start(hot_since(as_of), tz),
+            warm_since=day_start(sleeping_before(as_of, sleeping_after_days), tz),
+        )
 
 
 def share(part: int, whole: int, places: int = 3) -> Decimal | None:
@@ -283,17 +397,42 @@ def weekly_digest(
     masters: Mapping[int, str],
     sleeping_after_days: int = 120,
 ) -> Digest:
-    """Every figure of the digest as of ``as_of`` (docs/digest.md); ``masters`` maps a
-    master's id to the name shown, in the order shown."""
+    """Every figure of the digest as of ``as_of`` (docs/digest.md) from full rows; ``masters``
+    maps a master's id to the name shown, in the order shown."""
+    facts = facts_from_history(history, as_of=as_of, tz=tz, sleeping_after_days=sleeping_after_days)
+    return digest_of(facts, as_of=as_of, tz=tz, masters=masters)
+
+
+def facts_from_history(
+    history: History, *, as_of: date, tz: ZoneInfo, sleeping_after_days: int = 120
+) -> DigestFacts:
+    """The reduction storage/digest.py does in SQL, done from full rows: the reference."""
+    return DigestFacts(
+        visits=history.visits,
+        feedback=history.feedback,
+        segments=segment_counts(history.clients, as_of, tz, warm_days=sleeping_after_days),
+        first_visits=first_visits(history.visits, as_of, tz),
+        winbacks=winback_outcomes(history.winbacks, history.visits),
+        revenues=Counter(
+            c.revenue_last_year for c in history.clients if c.revenue_last_year is not None
+        ),
+        weeks=weekly_points(history.visits, as_of, tz),
+    )
+
+
+def digest_of(
+    facts: DigestFacts, *, as_of: date, tz: ZoneInfo, masters: Mapping[int, str]
+) -> Digest:
+    """Every figure of the digest as of ``as_of`` (docs/digest.md) from its facts."""
     period = report_period(as_of)
 
     def local(moment: datetime) -> date:
         return local_day(moment, tz)
 
-    in_period = [v for v in history.visits if local(v.starts_at) in period]
+    in_period = [v for v in facts.visits if local(v.starts_at) in period]
     done = [v for v in in_period if v.completed]
-    given = [f for f in history.feedback if local(f.given_at) in period]
-    open_now = [f for f in history.feedback if _open_as_of(f, as_of, local)]
+    given = [f for f in facts.feedback if local(f.given_at) in period]
+    open_now = [f for f in facts.feedback if _open_as_of(f, as_of, local)]
     return Digest(
         period=period,
         visits_completed=len(done),
@@ -302,17 +441,15 @@ def weekly_digest(
         returning_visits=sum(1 for v in done if v.returning),
         no_shows=sum(1 for v in in_period if v.status == NO_SHOW),
         cancellations=sum(1 for v in in_period if v.status == CANCELLED),
-        segments=segment_counts(history.clients, as_of, tz, warm_days=sleeping_after_days),
-        second_visit_rate=second_visit_rate(history.visits, as_of, tz),
+        segments=dict(facts.segments),
+        second_visit_rate=second_visit_share(facts.first_visits, as_of, tz),
         ratings=len(given),
         rating_average=_mean_rating(given),
         low_ratings=sum(1 for f in given if f.rating <= LOW_RATING),
         complaints_open=len(open_now),
-        winback=winback_effect(history.winbacks, history.visits, as_of, tz),
-        pareto_top20_share=pareto_top20_share(
-            [c.revenue_last_year for c in history.clients if c.revenue_last_year is not None]
-        ),
-        staff=staff_figures(history.visits, history.feedback, period, tz, masters),
+        winback=winback_tally(facts.winbacks, as_of, tz),
+        pareto_top20_share=pareto_share(facts.revenues),
+        staff=staff_figures(facts.visits, facts.feedback, period, tz, masters),
         open_complaints=sorted(open_now, key=lambda f: f.given_at),
     )
 
@@ -344,59 +481,112 @@ def segment_counts(
     return counts
 
 
-def second_visit_rate(visits: Iterable[VisitRow], as_of: date, tz: ZoneInfo) -> Decimal | None:
-    """Among clients whose first completed visit ever was in [D−90, D−60), the share with a
-    second completed visit within 60 days of the first."""
-    cohort = Period(as_of - timedelta(days=90), as_of - timedelta(days=60))
-    by_client: dict[int, list[date]] = defaultdict(list)
-    firsts: dict[int, date] = {}
-    for visit in visits:
-        if not visit.completed:
-            continue
-        day = local_day(visit.starts_at, tz)
-        by_client[visit.client_id].append(day)
-        if not visit.returning and day in cohort:
-            firsts[visit.client_id] = day
-    came_back = 0
-    for client_id, first in firsts.items():
-        later = sorted(by_client[client_id])[1:2]  # the second visit, if any
-        came_back += bool(later) and (later[0] - first).days <= 60
-    return share(came_back, len(firsts))
-
-
-def winback_effect(
-    decisions: Iterable[WinbackDecision], visits: Sequence[VisitRow], as_of: date, tz: ZoneInfo
-) -> Winback:
-    """Win-backs decided in [D−90, D−30) and whether each client came back (a completed
-    visit after the decision, within 30 days of its local date)."""
-    window = Period(as_of - timedelta(days=90), as_of - timedelta(days=30))
-    visits_of: dict[int, list[datetime]] = defaultdict(list)
+def _completed_starts(visits: Iterable[VisitRow]) -> dict[int, list[datetime]]:
+    starts: dict[int, list[datetime]] = defaultdict(list)
     for visit in visits:
         if visit.completed:
-            visits_of[visit.client_id].append(visit.starts_at)
+            starts[visit.client_id].append(visit.starts_at)
+    return starts
+
+
+def first_visits(visits: Iterable[VisitRow], as_of: date, tz: ZoneInfo) -> list[FirstVisit]:
+    """The first completed visits ever on a day of `cohort_period`, each with the client's
+    next completed visit among ``visits``."""
+    visits = list(visits)
+    starts = _completed_starts(visits)
+    cohort = cohort_period(as_of)
+    return [
+        FirstVisit(
+            visit.client_id,
+            visit.starts_at,
+            min((at for at in starts[visit.client_id] if at > visit.starts_at), default=None),
+        )
+        for visit in visits
+        if visit.completed and not visit.returning and local_day(visit.starts_at, tz) in cohort
+    ]
+
+
+def second_visit_share(firsts: Iterable[FirstVisit], as_of: date, tz: ZoneInfo) -> Decimal | None:
+    """Among clients whose first completed visit ever was in [D−90, D−60), the share with a
+    second completed visit within 60 days of the first."""
+    cohort = cohort_period(as_of)
+    came_back = total = 0
+    for first in firsts:
+        day = local_day(first.at, tz)
+        if day not in cohort:
+            continue
+        total += 1
+        came_back += first.next_at is not None and (local_day(first.next_at, tz) - day).days <= 60
+    return share(came_back, total)
+
+
+def second_visit_rate(visits: Iterable[VisitRow], as_of: date, tz: ZoneInfo) -> Decimal | None:
+    """`second_visit_share` from full rows."""
+    return second_visit_share(first_visits(visits, as_of, tz), as_of, tz)
+
+
+def winback_outcomes(
+    decisions: Iterable[WinbackDecision], visits: Iterable[VisitRow]
+) -> list[WinbackOutcome]:
+    """Each decision with the client's first completed visit after it among ``visits``."""
+    starts = _completed_starts(visits)
+    return [
+        WinbackOutcome(
+            decision,
+            min(
+                (at for at in starts[decision.client_id] if at > decision.decided_at), default=None
+            ),
+        )
+        for decision in decisions
+    ]
+
+
+def winback_tally(outcomes: Iterable[WinbackOutcome], as_of: date, tz: ZoneInfo) -> Winback:
+    """Win-backs decided in [D−90, D−30) and whether each client came back (a completed
+    visit after the decision, within 30 days of its local date)."""
+    window = winback_period(as_of)
     counts = {True: [0, 0], False: [0, 0]}  # held out → [decided, returned]
-    for decision in decisions:
+    for outcome in outcomes:
+        decision, back = outcome.decision, outcome.returned_at
         decided = local_day(decision.decided_at, tz)
         if decided not in window:
             continue
-        returned = any(
-            start > decision.decided_at and (local_day(start, tz) - decided).days <= 30
-            for start in visits_of[decision.client_id]
-        )
         counts[decision.held_out][0] += 1
-        counts[decision.held_out][1] += returned
+        counts[decision.held_out][1] += (
+            back is not None and (local_day(back, tz) - decided).days <= 30
+        )
     return Winback(counts[False][0], counts[False][1], counts[True][0], counts[True][1])
 
 
-def pareto_top20_share(revenues: Sequence[Decimal]) -> Decimal | None:
-    """The revenue share of the top 20 % of clients (rounded up: 11 clients → 3). Ties do
-    not change it: tied clients bring the same amount whichever of them is taken."""
-    total = sum(revenues, Decimal(0))
-    if not revenues or total <= 0:
+def winback_effect(
+    decisions: Iterable[WinbackDecision], visits: Iterable[VisitRow], as_of: date, tz: ZoneInfo
+) -> Winback:
+    """`winback_tally` from full rows."""
+    return winback_tally(winback_outcomes(decisions, visits), as_of, tz)
+
+
+def pareto_share(clients_by_revenue: Mapping[Decimal, int]) -> Decimal | None:
+    """The revenue share of the top 20 % of clients (rounded up: 11 clients → 3), from how
+    many clients brought each amount. Ties do not change it: tied clients bring the same
+    amount whichever of them is taken."""
+    clients = sum(clients_by_revenue.values())
+    total = sum((amount * n for amount, n in clients_by_revenue.items()), Decimal(0))
+    if not clients or total <= 0:
         return None
-    top = -(-len(revenues) // 5)
-    best = sum(sorted(revenues, reverse=True)[:top], Decimal(0))
+    left = -(-clients // 5)
+    best = Decimal(0)
+    for amount in sorted(clients_by_revenue, reverse=True):
+        taken = min(left, clients_by_revenue[amount])
+        best += amount * taken
+        left -= taken
+        if not left:
+            break
     return round_half_up(best / total, 3)
+
+
+def pareto_top20_share(revenues: Sequence[Decimal]) -> Decimal | None:
+    """`pareto_share` of the clients' revenues, one each."""
+    return pareto_share(Counter(revenues))
 
 
 def staff_figures(
@@ -441,7 +631,7 @@ def weekly_points(
 ) -> list[WeekPoint]:
     """Completed visits of each of the last ``weeks`` seven-day periods before D (oldest
     first), split by whether the client had come before."""
-    first = as_of - timedelta(days=7 * weeks)
+    first = chart_week_starts(as_of, weeks)[0]
     new = [0] * weeks
     returning = [0] * weeks
     for visit in visits:

@@ -5,14 +5,26 @@ into Telegram, WhatsApp or terminal output."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 
 @dataclass(frozen=True, slots=True)
 class Button:
+    """A choice (its payload comes back as the person's answer) or, with `url`, a link the
+    messenger opens itself (a review page, a chat with the client): no payload then."""
+
     label: str
-    payload: str
+    payload: str = ""
+    url: str | None = None
+
+    @classmethod
+    def link(cls, label: str, url: str) -> Button:
+        return cls(label, url=url)
+
+    @property
+    def is_link(self) -> bool:
+        return self.url is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +33,14 @@ class Image:
 
     data: bytes = field(repr=False)
     filename: str = "image.png"
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A file sent after the text (/mydata's JSON): bytes, a file name."""
+
+    data: bytes = field(repr=False)
+    filename: str = "file.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +59,11 @@ class Reply:
     values: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     image: Image | None = field(default=None, compare=False)  # channels without pictures skip it
+    # Sent after the text where the channel takes files; the text must stand on its own.
+    document: Document | None = field(default=None, compare=False)
+    # From now on this chat's command list (name, description): a member of staff gets the
+    # commands of their role. Channels without a command list ignore it.
+    commands: tuple[tuple[str, str], ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
@@ -46,6 +71,28 @@ class Reply:
     @property
     def flat_buttons(self) -> list[Button]:
         return [button for row in self.buttons for button in row]
+
+    @property
+    def choices(self) -> list[Button]:
+        """The buttons that answer with a payload (links left out)."""
+        return [button for button in self.flat_buttons if not button.is_link]
+
+    @property
+    def links(self) -> list[Button]:
+        return [button for button in self.flat_buttons if button.is_link]
+
+
+def links_as_text(reply: Reply) -> Reply:
+    """The reply with its link buttons written into the text ("Label: url") for a channel
+    that cannot show them as buttons (WhatsApp beside reply buttons, a chat whose privacy
+    settings refuse a link to the person); its choices stay buttons."""
+    if not reply.links:
+        return reply
+    lines = [f"{button.label}: {button.url}" for button in reply.links]
+    kept = tuple(
+        row for row in (tuple(b for b in r if not b.is_link) for r in reply.buttons) if row
+    )
+    return replace(reply, text="\n".join([reply.text, "", *lines]), buttons=kept)
 
 
 def rows(buttons: list[Button], per_row: int = 1) -> tuple[tuple[Button, ...], ...]:

@@ -18,10 +18,14 @@ from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from domain.slots import local_to_utc
+from domain.text import N_
 
 __all__ = [
+    "CHURN_REASONS",
+    "COUNTS_FOR_CAPS",
     "KIND_CLASS",
     "MARKETING_PRIORITY",
+    "WHATSAPP_WINDOW",
     "Caps",
     "MessageClass",
     "QuietHours",
@@ -29,12 +33,15 @@ __all__ = [
     "birthday_in_year",
     "cap_allows",
     "days_to_birthday",
+    "hot_since",
     "in_holdout",
+    "in_whatsapp_window",
     "is_birthday_today",
     "personal_rhythm_days",
     "pick_by_priority",
     "predicted_next_visit",
     "reminders_ahead",
+    "segment_dates",
     "segment_of",
     "send_window_start",
     "sleeping_before",
@@ -75,17 +82,40 @@ def segment_of(
     """
     if last_completed_local is None:
         return Segment.prospect
-    if (today - last_completed_local).days <= hot_days:
+    if last_completed_local >= hot_since(today, hot_days):
         return Segment.hot
     if last_completed_local >= sleeping_before(today, warm_days):
         return Segment.warm
     return Segment.sleeping
 
 
+def hot_since(today: date, hot_days: int = 30) -> date:
+    """A last completed visit on this local day or later keeps the client hot: the boundary
+    `segment_of` draws, for a query over many clients."""
+    return today - timedelta(days=hot_days)
+
+
 def sleeping_before(today: date, warm_days: int = 120) -> date:
     """A last completed visit on a local day before this one makes the client sleeping:
     the boundary `segment_of` draws, for a query over many clients."""
     return today - timedelta(days=warm_days)
+
+
+def segment_dates(
+    segment: Segment, today: date, *, hot_days: int = 30, warm_days: int = 120
+) -> tuple[date | None, date | None]:
+    """The local dates of the last completed visit that put a client in `segment`, as
+    `[first, before)` (None: no bound), for a query over many clients; `segment_of` draws
+    the same lines. Prospects have no completed visit at all: (None, None)."""
+    hot_from = today - timedelta(days=hot_days)
+    sleeping = min(sleeping_before(today, warm_days), hot_from)
+    bounds: dict[Segment, tuple[date | None, date | None]] = {
+        Segment.hot: (hot_from, None),
+        Segment.warm: (sleeping, hot_from),
+        Segment.sleeping: (None, sleeping),
+        Segment.prospect: (None, None),
+    }
+    return bounds[segment]
 
 
 def personal_rhythm_days(
@@ -136,7 +166,10 @@ KIND_CLASS: Mapping[str, MessageClass] = MappingProxyType(
     {
         "booking_confirmation": MessageClass.transactional,
         "reminder": MessageClass.transactional,
+        "visit_cancelled": MessageClass.transactional,
         "feedback_request": MessageClass.transactional,
+        "next_visit_offer": MessageClass.transactional,
+        "referral_reward": MessageClass.transactional,
         "care_tip": MessageClass.marketing,
         "return_nudge": MessageClass.marketing,
         "warm_offer": MessageClass.marketing,
@@ -147,8 +180,20 @@ KIND_CLASS: Mapping[str, MessageClass] = MappingProxyType(
         "staff_day_plan": MessageClass.staff,
         "complaint_alert": MessageClass.staff,
         "digest": MessageClass.staff,
+        "broadcast_report": MessageClass.staff,
     }
 )
+
+#: Kinds that are not marketing but take a marketing message's place in the frequency caps:
+#: the next-visit offer sent when a visit is marked came, so a return nudge never follows
+#: it in the same week.
+COUNTS_FOR_CAPS: tuple[str, ...] = ("next_visit_offer",)
+
+# The next-visit offer: three free times on different days around the predicted visit,
+# from this many days before it to this many after, never further ahead than the maximum.
+NEXT_VISIT_DAYS_BEFORE = 3
+NEXT_VISIT_DAYS_AFTER = 10
+NEXT_VISIT_MAX_DAYS = 120
 
 #: Marketing kinds, highest priority first: on a cap collision the earlier one wins.
 MARKETING_PRIORITY: tuple[str, ...] = (
@@ -174,7 +219,29 @@ def pick_by_priority(kinds: Iterable[str]) -> str | None:
     return None
 
 
+#: The answers a win-back offers to "why did you stop coming?", kept as churn reasons.
+CHURN_REASONS: Mapping[str, str] = MappingProxyType(
+    {
+        "moved": N_("I moved away"),
+        "price": N_("Too expensive"),
+        "quality": N_("Did not like it"),
+        "time": N_("No time"),
+        "other": N_("Other reason"),
+    }
+)
+
+
 # --- Send windows -----------------------------------------------------------------------
+
+#: WhatsApp lets a business write freely for this long after the person's last message;
+#: outside it only an approved template goes.
+WHATSAPP_WINDOW = timedelta(hours=24)
+
+
+def in_whatsapp_window(last_inbound: datetime | None, at: datetime) -> bool:
+    """Whether a free-form WhatsApp message may go at ``at`` to a chat whose person last
+    wrote at ``last_inbound`` (never, when they never wrote)."""
+    return last_inbound is not None and at - last_inbound < WHATSAPP_WINDOW
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,10 @@ __all__ = [
     "SlotRules",
     "WorkingHours",
     "bookable_days",
+    "first_bookable_day",
     "free_slots",
     "nearest_free",
+    "suggest_around_day",
     "suggest_on_different_days",
     "usual_time",
     "working_intervals",
@@ -260,6 +262,26 @@ def bookable_days(
     ]
 
 
+def first_bookable_day(
+    *,
+    hours: Sequence[WorkingHours],
+    busy: Iterable[Interval],
+    duration: timedelta,
+    tz: ZoneInfo,
+    now: datetime,
+    rules: SlotRules,
+) -> date | None:
+    """The first local date :func:`bookable_days` would give, found without looking at
+    the days after it (whether there is any time at all); None when there is none."""
+    _validate(duration, rules)
+    merged = _Busy.merge(busy)
+    earliest = now + rules.lead
+    for day in _horizon(_local_today(now, tz), rules):
+        if next(_iter_slots(day, hours, merged, duration, tz, earliest, rules.step), None):
+            return day
+    return None
+
+
 # -------------------------------------------------------------------------- suggestions
 
 
@@ -323,6 +345,28 @@ def suggest_on_different_days(
 
     days = sorted(best, key=lambda day: (weekday_distance(day), day))[: max(limit, 0)]
     return sorted(best[day] for day in days)
+
+
+def suggest_around_day(
+    *,
+    candidates: Sequence[datetime],
+    day: date,
+    usual_minute_of_day: int,
+    tz: ZoneInfo,
+    limit: int = 3,
+) -> list[datetime]:
+    """Up to ``limit`` starts, one per local day, for the next visit predicted on ``day``:
+    each day offers its start nearest the usual time of day, and the days nearest ``day``
+    win (the earlier on ties). The result is sorted ascending."""
+    by_day: dict[date, list[datetime]] = {}
+    for candidate in sorted(set(candidates)):
+        by_day.setdefault(candidate.astimezone(tz).date(), []).append(candidate)
+    best = {
+        d: min(starts, key=lambda c: abs(_minute_of_day(c, tz) - usual_minute_of_day))
+        for d, starts in by_day.items()
+    }
+    days = sorted(best, key=lambda d: (abs((d - day).days), d))[: max(limit, 0)]
+    return sorted(best[d] for d in days)
 
 
 #: Parts of the day a long list of times is split into, by their local starting minute.

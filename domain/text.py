@@ -13,7 +13,7 @@ from datetime import date, datetime, tzinfo
 from decimal import Decimal
 
 from babel import Locale
-from babel.dates import format_skeleton
+from babel.dates import format_date, format_skeleton
 from babel.numbers import format_decimal, format_percent, get_currency_symbol
 
 
@@ -54,6 +54,17 @@ def one_line(text: str) -> str:
     characters become single spaces, so a note cannot fake lines of the day plan."""
     spaced = "".join(" " if unicodedata.category(char)[0] in "CZ" else char for char in text)
     return " ".join(spaced.split())
+
+
+def folded(text: str) -> str:
+    """`text` as a search compares it: any case, and ё read as е ("Пётр" is found by
+    "петр")."""
+    return text.casefold().replace("ё", "е")
+
+
+def search_form(text: str | None) -> str | None:
+    """A name as a search compares it: folded, its spaces single (None stays None)."""
+    return None if text is None else folded(" ".join(text.split()))
 
 
 def has_letter(text: str) -> bool:
@@ -99,9 +110,30 @@ class Translator:
         """'27 ноября' / 'November 27'."""
         return format_skeleton("MMMMd", value, locale=self._babel)
 
+    def day_with_year(self, value: date) -> str:
+        """'23 ноября 2027 г.' / 'November 23, 2027' — a date a year or more away."""
+        return format_date(value, "long", locale=self._babel)
+
+    def on_weekday(self, weekday: int) -> str:
+        """'в пятницу' / 'on Friday' (0 = Monday)."""
+        return self._(_ON_WEEKDAY[weekday])
+
+    def full_date(self, value: date) -> str:
+        """'27 нояб. 2026 г.' / 'Nov 27, 2026' — a date that may be in another year."""
+        return format_skeleton("yMMMd", value, locale=self._babel)
+
     def weekday_day(self, value: date) -> str:
         """'в пятницу, 27 ноября' / 'on Friday, November 27'."""
-        return f"{self._(_ON_WEEKDAY[value.weekday()])}, {self.day(value)}"
+        return f"{self.on_weekday(value.weekday())}, {self.day(value)}"
+
+    def long_day(self, value: date) -> str:
+        """'12 марта 2025 г.' / 'March 12, 2025' — a date that may be in another year."""
+        return format_date(value, "long", locale=self._babel)
+
+    def full_day(self, value: date) -> str:
+        """'Понедельник, 23 ноября' / 'Monday, November 23' — a heading."""
+        weekday = format_date(value, "EEEE", locale=self._babel)
+        return upper_first(f"{weekday}, {self.day(value)}")
 
     def short_day(self, value: date) -> str:
         """'пт, 27 нояб.' / 'Fri, Nov 27' — for buttons."""

@@ -20,8 +20,13 @@ async def view_menu(turn: Turn) -> Reply:
         session=turn.session, client_id=_id(turn), now=turn.now
     ):
         buttons.append(Button(turn._("Repeat last visit"), press.tap(Act.REPEAT_LAST_VISIT)))
+    buttons.append(Button(turn._("My visits"), press.tap(Act.MY_VISITS)))
+    if turn.config.loyalty is not None:
+        buttons += [
+            Button(turn._("My bonus"), press.tap(Act.MY_BONUS)),
+            Button(turn._("Invite a friend"), press.tap(Act.INVITE_FRIEND)),
+        ]
     buttons += [
-        Button(turn._("My visits"), press.tap(Act.MY_VISITS)),
         Button(turn._("Preferences"), press.tap(Act.PREFERENCES)),
         Button(turn._("Help"), press.tap(Act.HELP)),
     ]
@@ -47,6 +52,8 @@ async def view_help(turn: Turn) -> Reply:
         turn._("/start — main menu"),
         turn._("/stop — no more offers (reminders about your visits still come)"),
         turn._("/help — this help"),
+        turn._("/mydata — everything we keep about you"),
+        turn._("/forget — erase your data"),
     ]
     if address := business.where(turn.locale):
         lines += ["", turn._("Address: {address}").format(address=address)]

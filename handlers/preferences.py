@@ -3,6 +3,8 @@ language, birthday, offers on/off."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from domain import vocabulary as press
 from domain.payloads import BadPayload, int_arg
 from domain.people import BirthdayMistake, birthday_known_year, read_birthday
@@ -31,15 +33,19 @@ def _client(turn: Turn) -> Client:
     return turn.client
 
 
+def shown_birthday(turn: Turn, born: date | None) -> str:
+    """'November 27 1990', 'November 27' when the year was not given, '—' when unknown."""
+    if born is None:
+        return "—"
+    shown = turn.tr.day(born)
+    return f"{shown} {born.year}" if birthday_known_year(born) else shown
+
+
 async def view_preferences(turn: Turn) -> Reply:
     client = _client(turn)
     master = turn.catalog.masters.get(client.favourite_master_id or 0)
     when = TIMES_OF_DAY.get(client.preferred_time_of_day or "")
-    birthday = "—"
-    if client.birthday:
-        birthday = turn.tr.day(client.birthday)
-        if birthday_known_year(client.birthday):
-            birthday += f" {client.birthday.year}"
+    birthday = shown_birthday(turn, client.birthday)
     phone = registration.shown_phone(client.phone) if client.phone else "—"
     lines = [
         turn._("Your preferences:"),

@@ -14,13 +14,14 @@ from domain.people import BirthdayMistake, first_name, read_birthday
 from domain.replies import Button, Reply, rows
 from domain.retention import in_holdout
 from domain.text import has_letter, without_format_characters
-from domain.vocabulary import Act, Step
+from domain.vocabulary import Act, Step, registering
 from handlers import menu
 from handlers.common import LANGUAGES, NAME_MAX, too_long, typed, with_hint
 from handlers.events import Contact, Text
 from handlers.flows import Flow
 from handlers.turn import Turn
-from storage.identities import identities_of, link_chat
+from storage.identities import identities_of, identity_of, link_chat
+from storage.loyalty import client_by_code, read_code
 from storage.queries import client_by_phone
 from storage.tables import Channel, Client
 
@@ -144,12 +145,30 @@ def name_problem(turn: Turn, name: str) -> str | None:
     return too_long(turn, name, NAME_MAX)
 
 
-async def begin(turn: Turn) -> list[Reply]:
+async def begin(turn: Turn, *, ref: str | None = None) -> list[Reply]:
+    """The first screen; `ref` is a friend's referral code, kept through every step (and
+    through a /start typed again before the name is given)."""
+    if ref is None and registering(turn.step):
+        ref = turn.data.get("ref")
     locale = (turn.inbound.language or "")[:2].lower()
     if locale in turn.deps.translators:
         turn.use_locale(locale)
-    turn.goto(Step.REG_NAME, locale=turn.locale, since=turn.now.isoformat())
+    kept = {"ref": ref} if ref else {}
+    turn.goto(Step.REG_NAME, locale=turn.locale, since=turn.now.isoformat(), **kept)
     return _first_screen(turn, await view_name(turn))
+
+
+async def start_with_referral(turn: Turn, code: str) -> list[Reply]:
+    """/start r_<code> from someone who is not a client yet: registration, keeping the
+    code (a half-done registration goes on where it was). An unreadable or unknown code
+    is no error: it simply links nobody (`_link_referrer`)."""
+    ref = read_code(code)
+    if registering(turn.step) and turn.step != Step.REG_NAME and not expired(turn):
+        if ref:
+            turn.goto(turn.step, **{**turn.data, "ref": ref})
+        view = FLOW.views[turn.step]  # type: ignore[index]
+        return [await view(turn)]
+    return await begin(turn, ref=ref)
 
 
 def _first_screen(turn: Turn, name: Reply) -> list[Reply]:
@@ -337,7 +356,7 @@ async def _recheck(turn: Turn) -> list[Reply] | None:
     problem = await phone_problem(turn, phone, proven=proven) if phone else None
     if phone and problem is None:
         return None
-    data = {k: v for k, v in turn.data.items() if k in ("name", "locale", "since")}
+    data = {k: v for k, v in turn.data.items() if k in ("name", "locale", "since", "ref")}
     turn.goto(Step.REG_PHONE, **data)
     view = await view_phone(turn)
     return [with_hint(problem, view) if problem else view]
@@ -394,7 +413,8 @@ def expired(turn: Turn) -> bool:
 
 
 async def start_over(turn: Turn) -> list[Reply]:
-    turn.goto(Step.REG_NAME, locale=turn.locale, since=turn.now.isoformat())
+    kept = {"ref": turn.data["ref"]} if turn.data.get("ref") else {}
+    turn.goto(Step.REG_NAME, locale=turn.locale, since=turn.now.isoformat(), **kept)
     hint = turn._("Your registration was not finished within a day, so let's start again.")
     return [with_hint(hint, await view_name(turn))]
 
@@ -444,6 +464,7 @@ async def _finish(turn: Turn, birthday: date | None) -> list[Reply]:
         return refusal
     data = turn.data
     proven = bool(data.get("proven"))
+    newcomer = bool(data.get("ref")) and await _never_seen(turn, data["phone"])
     client = await _take_number(turn, data["phone"], proven)
     if client is None:
         client = Client(
@@ -457,6 +478,7 @@ async def _finish(turn: Turn, birthday: date | None) -> list[Reply]:
     client.name = data["name"]
     client.locale = turn.locale
     client.consent_at = datetime.fromisoformat(data["consent_at"])
+    client.consent_text = turn.config.business.consent_text  # what the client agreed to
     if data.get("marketing"):
         client.marketing_opt_in_at = turn.now
     if birthday is not None:
@@ -473,10 +495,36 @@ async def _finish(turn: Turn, birthday: date | None) -> list[Reply]:
         verified=True,
         now=turn.now,
     )
+    if newcomer:
+        await _link_referrer(turn, client, str(data["ref"]))
     turn.client = client
     turn.conversation.client_id = client.id
     done = turn._("Thank you, {name}! You are registered.").format(name=first_name(client.name))
     return [Reply(done), *await menu.show_menu(turn)]
+
+
+async def _never_seen(turn: Turn, phone: str) -> bool:
+    """Nobody, deleted or not, has had this number or this chat: a new person, whom a
+    friend's link may credit to the friend. A number or a chat coming back (a second
+    account, a deleted client) is not a new friend."""
+    if await client_by_phone(session=turn.session, phone=phone) is not None:
+        return False
+    chat = await identity_of(
+        session=turn.session, channel=turn.inbound.channel, external_id=turn.inbound.external_id
+    )
+    return chat is None
+
+
+async def _link_referrer(turn: Turn, client: Client, ref: str) -> None:
+    """Link a new client to the owner of the code they came with; an unknown code, the
+    client's own, or a deleted owner's links nobody, and says nothing."""
+    referrer = await client_by_code(session=turn.session, code=ref)
+    if referrer is None or referrer.deleted_at is not None or referrer.id == client.id:
+        return
+    if referrer.phone is not None and referrer.phone == client.phone:
+        return
+    client.referred_by_id = referrer.id
+    turn.session.add(client)
 
 
 async def _current(turn: Turn) -> Reply:

@@ -13,6 +13,8 @@ from handlers.common import with_hint
 from handlers.events import Contact, Text
 from handlers.flows import Flow
 from handlers.turn import Turn
+from storage.loyalty import settle_visit
+from storage.outbox import enqueue
 from storage.stats import refresh_client_stats
 from storage.tables import ACTIVE_VISIT, Role, Visit, VisitStatus
 
@@ -44,17 +46,39 @@ def _status(turn: Turn, status: str) -> str:
     return names.get(VisitStatus(status), status)
 
 
-async def _complete(turn: Turn, visit: Visit, amount: Decimal) -> list[Reply]:
+async def complete_visit(turn: Turn, visit: Visit, amount: Decimal) -> None:
+    """The client came and paid `amount`: the visit check, the visit card and a walk-in
+    (handlers/staff_booking.py) all mark it here."""
     visit.status, visit.completed_at, visit.paid_amount = VisitStatus.completed, turn.now, amount
     turn.session.add(visit)
     await _refresh(turn, visit)
+    # The client's thank-you (a walk-in's too), with the next visit at their rhythm one tap
+    # away, while they are still at the door (scheduler/messages.py composes it).
+    await enqueue(
+        session=turn.session,
+        rows=[
+            {
+                "kind": "next_visit_offer",
+                "client_id": visit.client_id,
+                "due_at": turn.now,
+                "dedupe_key": f"next_visit_offer:visit:{visit.id}",
+                "payload": {"visit_id": visit.id},
+            }
+        ],
+        now=turn.now,
+    )
+
+
+async def _complete(turn: Turn, visit: Visit, amount: Decimal) -> list[Reply]:
+    await complete_visit(turn, visit, amount)
     turn.goto(Step.START)
     text = turn._("Marked: came, {amount}.").format(amount=turn.tr.money(amount))
     return [Reply(text, edit=True)]
 
 
 async def _refresh(turn: Turn, visit: Visit) -> None:
-    """The client's figures (visits, rhythm, next visit) follow the visit's new status."""
+    """The client's figures (visits, rhythm, next visit) and loyalty ledger (earned on
+    completion, reversed for a no-show after all) follow the visit's new status."""
     await turn.session.flush()
     await refresh_client_stats(
         session=turn.session,
@@ -62,6 +86,7 @@ async def _refresh(turn: Turn, visit: Visit) -> None:
         return_days={s.id: s.return_interval_days for s in turn.catalog.services.values()},
         client_ids=[visit.client_id],
     )
+    await settle_visit(session=turn.session, config=turn.config, visit=visit, now=turn.now)
 
 
 async def press_came(turn: Turn, args: list[str]) -> list[Reply]:
@@ -85,19 +110,26 @@ async def view_amount(turn: Turn) -> Reply:
     return Reply(turn._("How much did the client pay? Type the amount, e.g. 1500."))
 
 
-async def on_amount(turn: Turn, event: Text | Contact) -> list[Reply]:
-    text = event.text if isinstance(event, Text) else ""
+def read_amount(text: str) -> Decimal | None:
+    """'1 500', '1500,50' → the amount in money; None for anything that is not one."""
     try:
         amount = Decimal(text.replace(" ", "").replace("\xa0", "").replace(",", "."))
     except InvalidOperation:
-        amount = Decimal(-1)
+        return None
     if not amount.is_finite() or amount < 0 or amount > Decimal(10_000_000):
+        return None
+    return amount.quantize(Decimal("0.01"))
+
+
+async def on_amount(turn: Turn, event: Text | Contact) -> list[Reply]:
+    amount = read_amount(event.text if isinstance(event, Text) else "")
+    if amount is None:
         return [with_hint(turn._("Please type a number, e.g. 1500."), await view_amount(turn))]
     found = await _visit_for_staff(turn, int(turn.data.get("v", 0)))
     if isinstance(found, Reply):
         turn.goto(Step.START)
         return [found]
-    return await _complete(turn, found, amount.quantize(Decimal("0.01")))
+    return await _complete(turn, found, amount)
 
 
 async def press_no_show(turn: Turn, args: list[str]) -> list[Reply]:
@@ -114,6 +146,8 @@ async def press_no_show(turn: Turn, args: list[str]) -> list[Reply]:
     turn.session.add(found)
     if was_completed:
         await _refresh(turn, found)
+    else:  # a reward or points it was booked with come back
+        await settle_visit(session=turn.session, config=turn.config, visit=found, now=turn.now)
     turn.goto(Step.START)
     undo = Button(turn._("Came after all"), press.staff_came(found.id))
     return [Reply(turn._("Marked: no-show."), buttons=rows([undo]), edit=True)]

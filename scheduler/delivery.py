@@ -4,10 +4,11 @@ implement `Delivery`; the sender only sees these outcomes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from domain.replies import Reply
+from domain.retention import in_whatsapp_window
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,12 +24,9 @@ class Recipient:
     @property
     def in_conversation_window(self) -> bool:
         """WhatsApp allows free-form messages for 24 hours after the person's last message."""
-        if self.last_inbound is None or self.composed_at is None:
+        if self.composed_at is None:
             return False
-        return self.composed_at - self.last_inbound < WHATSAPP_WINDOW
-
-
-WHATSAPP_WINDOW = timedelta(hours=24)
+        return in_whatsapp_window(self.last_inbound, self.composed_at)
 
 
 class DeliveryError(Exception):

@@ -6,28 +6,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.business import BusinessConfig
 from domain.digest import (
     Digest,
+    DigestWindows,
     MasterFigures,
     WeekPoint,
-    history_start,
+    digest_of,
     masters_with_fewer_returns,
-    weekly_digest,
-    weekly_points,
 )
 from domain.payroll import PayRules, WeeklyReturnPay, weekly_return_pay
 from domain.replies import Image, Reply
-from domain.slots import local_to_utc
 from domain.text import Translator
 from scheduler.digest_chart import weekly_chart
 from storage.catalog import Catalog
-from storage.digest import DueClient, digest_history, due_without_booking
+from storage.digest import DueClient, digest_facts, due_without_booking
 
 SHOWN = 5  # names listed under an action line; the rest is a count
 
@@ -56,32 +53,15 @@ def pay_rules(config: BusinessConfig) -> PayRules | None:
     )
 
 
-def _start_of(day: date, tz: ZoneInfo) -> datetime:
-    return local_to_utc(day, time(), tz)
-
-
 async def owner_digest(
     *, session: AsyncSession, config: BusinessConfig, catalog: Catalog, as_of: date
 ) -> OwnerDigest:
     """Everything the owner sees for the week before `as_of` (a local date)."""
     tz = config.tz
-    history = await digest_history(
-        session=session,
-        visits_from=_start_of(history_start(as_of), tz),
-        period_start=_start_of(as_of - timedelta(days=7), tz),
-        year_start=_start_of(as_of - timedelta(days=365), tz),
-        winbacks_from=_start_of(as_of - timedelta(days=90), tz),
-        winbacks_to=_start_of(as_of - timedelta(days=30), tz),
-        end=_start_of(as_of, tz),
-    )
+    windows = DigestWindows.of(as_of, tz, sleeping_after_days=config.retention.sleeping_after_days)
+    facts = await digest_facts(session=session, windows=windows)
     masters = {master.id: master.name for master in catalog.masters.values()}
-    digest = weekly_digest(
-        history,
-        as_of=as_of,
-        tz=tz,
-        masters=masters,
-        sleeping_after_days=config.retention.sleeping_after_days,
-    )
+    digest = digest_of(facts, as_of=as_of, tz=tz, masters=masters)
     # Who is due in the coming seven days counts from the real state: the bookings now.
     due_count, due = await due_without_booking(
         session=session, first=as_of, last=as_of + timedelta(days=6), limit=SHOWN
@@ -90,12 +70,12 @@ async def owner_digest(
     pay = None
     if rules is not None:
         pay = weekly_return_pay(
-            history.visits, period=digest.period, masters=masters, rules=rules, tz=tz
+            facts.visits, period=digest.period, masters=masters, rules=rules, tz=tz
         )
     return OwnerDigest(
         digest=digest,
-        weeks=weekly_points(history.visits, as_of, tz),
-        fewer_returns=masters_with_fewer_returns(history.visits, as_of, tz, masters),
+        weeks=list(facts.weeks),
+        fewer_returns=masters_with_fewer_returns(facts.visits, as_of, tz, masters),
         due_count=due_count,
         due=due,
         pay=pay,

@@ -104,6 +104,7 @@ class Ticks:
         self.engine = engine
         self.scheduler = scheduler
         self._running: set[asyncio.Task[Any]] = set()
+        self.last_tick_at: datetime | None = None  # the last tick that finished (GET /healthz)
 
     def logged(self, tick: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
@@ -112,6 +113,7 @@ class Ticks:
                 self._running.add(task)
             try:
                 await tick()
+                self.last_tick_at = self.engine.clock()
             except Exception:  # one failing tick must not stop the engine
                 log.exception("scheduler tick failed")
             finally:

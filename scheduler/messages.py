@@ -4,40 +4,62 @@ new time), and the last check that it still makes sense to send it."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import vocabulary as press
+from domain.agenda import visit_lines
+from domain.broadcast import broadcast_reply, outcome_text
 from domain.business import BusinessConfig
+from domain.confirmation import confirmation_lines
+from domain.feedback import complaint_lines
+from domain.loyalty import amount_text
 from domain.people import first_name
 from domain.replies import Button, Reply, rows
-from domain.retention import KIND_CLASS, MessageClass
+from domain.retention import (
+    CHURN_REASONS,
+    KIND_CLASS,
+    NEXT_VISIT_DAYS_AFTER,
+    NEXT_VISIT_DAYS_BEFORE,
+    NEXT_VISIT_MAX_DAYS,
+    MessageClass,
+)
 from domain.slots import usual_time
 from domain.text import Translator, one_line, translator_for, upper_first
 from domain.vocabulary import Act, NewVisit
 from scheduler.delivery import Recipient
 from scheduler.digest import digest_reply
 from storage.availability import openings
+from storage.broadcasts import progress
 from storage.catalog import Catalog, MasterInfo, ServiceInfo
-from storage.guards import has_open_visit, marketing_allowed, why_unreachable, working_chats
+from storage.feedback import complaint_of
+from storage.guards import (
+    chosen_chat,
+    has_open_visit,
+    marketing_allowed,
+    why_unreachable,
+    working_chats,
+)
 from storage.identities import identities_of
 from storage.outbox import winback_percent
 from storage.queries import completed_starts
+from storage.staff import agenda
 from storage.tables import (
     ACTIVE_VISIT,
+    Broadcast,
     Channel,
     Client,
     Feedback,
+    FeedbackStatus,
     Outbox,
+    Role,
     Staff,
     Visit,
     VisitStatus,
 )
-
-WINBACK_REASONS = ("moved", "price", "quality", "time", "other")
 
 
 class Skip(Exception):
@@ -64,16 +86,23 @@ class Messages:
         self.catalog = catalog
         self.translators = translators
         self._kinds: dict[str, Callable[[_Draft], Awaitable[Reply]]] = {
+            "booking_confirmation": self._booking_confirmation,
             "reminder": self._reminder,
+            "visit_cancelled": self._visit_cancelled,
             "feedback_request": self._feedback_request,
             "care_tip": self._care_tip,
             "return_nudge": self._return_nudge,
             "warm_offer": self._warm_offer,
             "winback": self._winback,
             "birthday": self._birthday,
+            "next_visit_offer": self._next_visit,
+            "referral_reward": self._referral_reward,
             "visit_check": self._visit_check,
             "staff_day_plan": self._staff_day_plan,
+            "complaint_alert": self._complaint_alert,
             "digest": self._digest,
+            "broadcast": self._broadcast,
+            "broadcast_report": self._broadcast_report,
         }
 
     def translator(self, locale: str | None) -> Translator:
@@ -100,7 +129,10 @@ class Messages:
             if KIND_CLASS.get(row.kind) is MessageClass.marketing:
                 await self._marketing_still_welcome(session, client, row, now)
             draft = _Draft(self, session, row, now, self.translator(client.locale), client, None)
-        return Composed(recipient, await render(draft))
+        reply = await render(draft)
+        if KIND_CLASS.get(row.kind) is MessageClass.marketing:
+            reply = _with_unsubscribe(reply, draft.tr)
+        return Composed(recipient, reply)
 
     async def _client_recipient(
         self, session: AsyncSession, client: Client | None, now: datetime
@@ -112,19 +144,17 @@ class Messages:
         identities = await identities_of(session=session, client_id=client.id)
         if reason := why_unreachable(client, identities):
             raise Skip(reason)
-        chats = {chat.channel: chat for chat in reversed(working_chats(identities))}
-        for channel in (client.preferred_channel, Channel.telegram, Channel.whatsapp):
-            chat = chats.get(channel or "")
-            if chat is not None and chat.channel in self.channels:
-                return Recipient(
-                    chat.channel,
-                    chat.external_id,
-                    client.locale,
-                    client_id=client.id,
-                    last_inbound=chat.last_inbound_at,
-                    composed_at=now,
-                )
-        raise Skip("the client has no messenger the bot can reach")
+        chat = chosen_chat(client.preferred_channel, identities, self.channels)
+        if chat is None:
+            raise Skip("the client has no messenger the bot can reach")
+        return Recipient(
+            chat.channel,
+            chat.external_id,
+            client.locale,
+            client_id=client.id,
+            last_inbound=chat.last_inbound_at,
+            composed_at=now,
+        )
 
     async def _marketing_still_welcome(
         self, session: AsyncSession, client: Client, row: Outbox, now: datetime
@@ -138,14 +168,49 @@ class Messages:
 
     # The kinds.
 
+    async def _booking_confirmation(self, d: _Draft) -> Reply:
+        """Staff booked or moved a visit for the client (a phone call, a master's time off):
+        the same confirmation a client reads after booking in the chat."""
+        visit = await d.active_visit()
+        if visit.starts_at <= d.now:
+            raise Skip("the visit has begun")
+        tr = d.tr
+        _, master = d.service_and_master(visit)
+        moved = bool(d.row.payload.get("moved"))
+        headline = tr._("Your visit is moved.") if moved else tr._("We have booked you a visit.")
+        lines = confirmation_lines(
+            tr,
+            self.config,
+            headline=headline,
+            service=d.visit_title(visit),
+            master=master.title(tr.locale),
+            starts_at=visit.starts_at,
+            minutes=int((visit.ends_at - visit.starts_at).total_seconds() // 60),
+            price=visit.price,
+            comment=visit.comment,
+            booked_at=visit.rescheduled_at or visit.created_at,
+        )
+        buttons = [
+            Button(tr._("My visits"), press.tap(Act.MY_VISITS)),
+            Button(tr._("« Main menu"), press.tap(Act.MAIN_MENU)),
+        ]
+        values = d.values(
+            service=d.visit_title(visit),
+            master=master.title(tr.locale),
+            when=tr.when(visit.starts_at),
+        )
+        return Reply(
+            "\n".join(lines), buttons=rows(buttons, 2), kind="booking_confirmation", values=values
+        )
+
     async def _reminder(self, d: _Draft) -> Reply:
         visit = await d.active_visit()
         if visit.starts_at <= d.now:
             raise Skip("the visit has begun")
         tr = d.tr
-        service, master = d.service_and_master(visit)
+        _, master = d.service_and_master(visit)
         text = tr._("Reminder: {service} with {master}, {when}.").format(
-            service=service.title(tr.locale),
+            service=d.visit_title(visit),
             master=master.title(tr.locale),
             when=tr.when(visit.starts_at),
         )
@@ -159,11 +224,32 @@ class Messages:
             Button(tr._("Cancel visit"), press.cancel_visit(visit.id)),
         ]
         values = d.values(
-            service=service.title(tr.locale),
+            service=d.visit_title(visit),
             master=master.title(tr.locale),
             when=tr.when(visit.starts_at),
         )
         return Reply(text, buttons=rows(buttons), kind="reminder", values=values)
+
+    async def _visit_cancelled(self, d: _Draft) -> Reply:
+        """The shop cancelled the visit (a master's time off, a call): say so and offer
+        another time."""
+        visit = await d.visit()
+        if visit.status != VisitStatus.cancelled:
+            raise Skip(f"the visit is {visit.status}")
+        tr = d.tr
+        _, master = d.service_and_master(visit)
+        when = tr.when(visit.starts_at)
+        text = tr._(
+            "Sorry: we had to cancel your visit, {service} with {master}, {when}. "
+            "Please choose another time, or call us: {phone}."
+        ).format(
+            service=d.visit_title(visit),
+            master=master.title(tr.locale),
+            when=when,
+            phone=self.config.business.phone or "—",
+        )
+        values = d.values(service=d.visit_title(visit), when=when)
+        return Reply(text, buttons=rows([d.book_button()]), kind="visit_cancelled", values=values)
 
     async def _feedback_request(self, d: _Draft) -> Reply:
         visit = await d.visit()
@@ -173,12 +259,12 @@ class Messages:
         if given.first() is not None:
             raise Skip("feedback already given")
         tr = d.tr
-        service, master = d.service_and_master(visit)
+        _, master = d.service_and_master(visit)
         text = tr._("How was your {service} with {master}? One tap to rate it:").format(
-            service=service.title(tr.locale), master=master.title(tr.locale)
+            service=d.visit_title(visit), master=master.title(tr.locale)
         )
-        stars = [Button("★" * n, press.rate_visit(visit.id, n)) for n in range(5, 0, -1)]
-        values = d.values(service=service.title(tr.locale), master=master.title(tr.locale))
+        stars = press.star_buttons(visit.id)
+        values = d.values(service=d.visit_title(visit), master=master.title(tr.locale))
         return Reply(text, buttons=rows(stars), kind="feedback_request", values=values)
 
     async def _care_tip(self, d: _Draft) -> Reply:
@@ -252,17 +338,11 @@ class Messages:
             "{name}, we have not seen you for a while and we miss you. "
             "May we ask why? One tap — and a discount is waiting for you."
         ).format(name=first_name(client.name))
-        labels = {
-            "moved": tr._("I moved away"),
-            "price": tr._("Too expensive"),
-            "quality": tr._("Did not like it"),
-            "time": tr._("No time"),
-            "other": tr._("Other reason"),
-        }
         # The answer names the win-back it answers: one answer per message, only to whom
         # it was sent (handlers/followups.py).
         buttons = [
-            Button(labels[code], press.winback_reason(d.row.id, code)) for code in WINBACK_REASONS
+            Button(tr._(label), press.winback_reason(d.row.id, code))
+            for code, label in CHURN_REASONS.items()
         ]
         until = d.local_today() + timedelta(days=self.config.offers.offer_valid_days)
         values = d.values(discount=f"{winback_percent(d.row, self.config)}%", date=tr.day(until))
@@ -287,14 +367,154 @@ class Messages:
             buttons = offer.buttons
         return Reply(text, buttons=rows(buttons), kind="birthday", values=values)
 
+    async def _next_visit(self, d: _Draft) -> Reply:
+        """Right after a visit is marked came: thanks, and the next visit at the client's
+        rhythm with the same master, three times on different days one tap away. For a
+        first-time client it is the point of the message."""
+        visit = await d.visit()
+        if visit.status != VisitStatus.completed:
+            raise Skip(f"the visit is {visit.status}")
+        client = d.need_client()
+        if await has_open_visit(session=d.session, client_id=client.id or 0):
+            raise Skip("the client has booked the next visit already")
+        again = self.catalog.same_again(visit.service_id, visit.master_id, visit.addon_service_id)
+        if again is None:
+            raise Skip("the visit's service or master is no longer offered")
+        service, master, addon = again
+        tr = d.tr
+        title = " + ".join(s.title(tr.locale) for s in (service, addon) if s is not None)
+        due = client.next_visit_due or (
+            tr.local(visit.starts_at).date() + timedelta(days=service.return_interval_days)
+        )
+        duration = service.duration + (addon.duration if addon else timedelta(0))
+        slots = await d.slots_around(service, master, due, duration)
+        words = {
+            "name": first_name(client.name),
+            "service": title,
+            "master": master.title(tr.locale),
+            "date": tr.day(due),
+        }
+        if client.completed_visits <= 1:
+            text = tr._(
+                "{name}, thank you for your first visit! Your next {service} with {master} "
+                "will be due around {date}. Shall we keep a time for you now?"
+            )
+        else:
+            text = tr._(
+                "{name}, thank you for coming! Your next {service} with {master} will be due "
+                "around {date}. Shall we book it now?"
+            )
+        text = text.format(**words)
+        if slots:
+            text += "\n" + tr._("One tap and it is booked:")
+        buttons = [
+            Button(
+                tr._("Book {when}").format(when=_short(tr, slot)),
+                press.book_next_visit(visit.id, slot),
+            )
+            for slot in slots
+        ]
+        target = NewVisit(service.id, master.id, addon.id if addon else 0)
+        buttons += [
+            Button(
+                tr._("Other time") if slots else tr._("Choose a time"),
+                press.choose_days_for(target),
+            ),
+            Button(tr._("No, thanks"), press.skip_next_visit(visit.id)),
+        ]
+        values = d.values(service=title, master=master.title(tr.locale), date=tr.day(due))
+        if slots:
+            values["when"] = tr.when(slots[0])
+        return Reply(text, buttons=rows(buttons), kind="next_visit_offer", values=values)
+
+    async def _complaint_alert(self, d: _Draft) -> Reply:
+        """A complaint to the owner or an administrator: who, which visit, the rating and
+        the comment, the client's history, a link to write to the client, Resolve."""
+        staff = d.staff
+        assert staff is not None
+        if staff.role not in (Role.owner, Role.admin):
+            raise Skip("no longer the owner or an administrator")
+        feedback = await d.session.get(Feedback, int(d.row.payload.get("feedback_id", 0)))
+        if feedback is None or feedback.status != FeedbackStatus.open:
+            raise Skip("the complaint is resolved" if feedback else "the complaint is gone")
+        tr = d.tr
+        complaint = await complaint_of(
+            session=d.session,
+            feedback=feedback,
+            service_title=lambda visit: self.catalog.visit_title(
+                visit.service_id, visit.addon_service_id, tr.locale
+            ),
+            master_name=lambda master_id: (
+                self.catalog.masters[master_id].title(tr.locale)
+                if master_id in self.catalog.masters
+                else "—"
+            ),
+        )
+        if complaint is None:
+            raise Skip("the complaint's visit or client is gone")
+        stage = d.row.payload.get("stage", 0)
+        if stage == "comment":
+            head = tr._("The client has said what went wrong:")
+        elif isinstance(stage, int) and stage > 0:
+            head = tr.n_(
+                "Still not resolved, {n} day after the rating:",
+                "Still not resolved, {n} days after the rating:",
+                stage,
+            ).format(n=stage)
+        else:
+            head = tr._("A complaint:")
+        buttons = [*await self._write_links(d, complaint.client_id)]
+        buttons.append(Button(tr._("Resolve"), press.resolve_complaint(feedback.id)))
+        text = "\n".join([head, *complaint_lines(tr, complaint)])
+        return Reply(text, buttons=rows(buttons), kind="complaint_alert")
+
+    async def _write_links(self, d: _Draft, client_id: int) -> list[Button]:
+        """A link that opens a chat with the client, on each messenger they use. (A
+        phone call cannot be a Telegram button: the number is in the text.)"""
+        links = []
+        identities = await identities_of(session=d.session, client_id=client_id)
+        for chat in working_chats(identities):
+            if chat.channel == Channel.telegram and chat.external_id.isdigit():
+                url = f"tg://user?id={chat.external_id}"
+                links.append(Button.link(d.tr._("Write in Telegram"), url))
+            elif chat.channel == Channel.whatsapp and chat.external_id.isdigit():
+                url = f"https://wa.me/{chat.external_id}"
+                links.append(Button.link(d.tr._("Write in WhatsApp"), url))
+        return list({link.url: link for link in links}.values())
+
+    async def _referral_reward(self, d: _Draft) -> Reply:
+        """To the referrer: the friend they invited came for a first visit, and both got
+        the referral reward (storage/loyalty.py)."""
+        programme = self.config.loyalty
+        if programme is None:
+            raise Skip("there is no loyalty programme")
+        visit = await d.visit()
+        if visit.status != VisitStatus.completed:
+            raise Skip("the friend's first visit did not take place after all")
+        friend = await d.session.get(Client, int(d.row.payload.get("friend_id", 0)))
+        if friend is None or friend.deleted_at is not None:
+            raise Skip("the friend is deleted")
+        tr = d.tr
+        amount = int(d.row.payload.get("amount") or programme.referral_reward)
+        reward = amount_text(tr, programme.kind, amount)
+        text = tr._(
+            "{name}, your friend {friend} has come for their first visit. Thank you for "
+            "recommending us! You both get {reward}."
+        ).format(
+            name=first_name(d.need_client().name), friend=first_name(friend.name), reward=reward
+        )
+        buttons = [Button(tr._("My bonus"), press.tap(Act.MY_BONUS))]
+        values = d.values(friend=first_name(friend.name), gift=reward)
+        return Reply(text, buttons=rows(buttons), kind="referral_reward", values=values)
+
     async def _visit_check(self, d: _Draft) -> Reply:
         visit = await d.active_visit()
         client = await d.session.get(Client, visit.client_id)
         tr = d.tr
-        service, _ = d.service_and_master(visit)
+        d.service_and_master(visit)
         text = tr._("{client}, {service} at {time}: did the client come?").format(
             client=one_line(client.name) if client else "—",
-            service=service.title(tr.locale),
+            service=d.visit_title(visit),
             time=tr.clock(visit.starts_at),
         )
         buttons = [
@@ -315,39 +535,21 @@ class Messages:
         start = datetime.combine(day, time(), self.config.tz).astimezone(UTC)
         # The next local midnight, not start + 24 h: a DST day has 23 or 25 hours.
         end = datetime.combine(day + timedelta(days=1), time(), self.config.tz).astimezone(UTC)
-        visits = await d.session.exec(
-            select(Visit, Client)
-            .join(Client, col(Client.id) == col(Visit.client_id))
-            .where(
-                Visit.master_id == staff.id,
-                col(Visit.status).in_(ACTIVE_VISIT),
-                col(Visit.starts_at) >= start,
-                col(Visit.starts_at) < end,
-            )
-            .order_by(col(Visit.starts_at))
+        booked = await agenda(
+            session=d.session,
+            start=start,
+            end=end,
+            service_title=lambda visit: self.catalog.visit_title(
+                visit.service_id, visit.addon_service_id, tr.locale
+            ),
+            master_id=staff.id,
+            statuses=ACTIVE_VISIT,
         )
-        booked = visits.all()
         if not booked:
             raise Skip("no visits booked for the day")  # an empty plan is noise before work
         lines = [tr._("{name}, your day, {day}:").format(name=staff.name, day=tr.weekday_day(day))]
-        for visit, client in booked:
-            service = self.catalog.services.get(visit.service_id)
-            title = service.title(tr.locale) if service else "—"
-            when = f"{tr.clock(visit.starts_at)}–{tr.clock(visit.ends_at)}"
-            line = f"{when} — {one_line(client.name)}"
-            if client.phone:
-                line += f", {client.phone}"
-            line += f", {title} · " + (
-                tr.n_("{n} visit before", "{n} visits before", client.completed_visits).format(
-                    n=client.completed_visits
-                )
-                if client.completed_visits
-                else tr._("first visit")
-            )
-            notes = [n for n in (client.preference_note, client.staff_notes, visit.comment) if n]
-            lines.append(line)
-            quote = "«{}»" if tr.locale == "ru" else "“{}”"
-            lines += ["   " + quote.format(one_line(note)) for note in notes]
+        for visit in booked:
+            lines += visit_lines(tr, visit, status=False)
         return Reply("\n".join(lines), kind="staff_day_plan")
 
     async def _digest(self, d: _Draft) -> Reply:
@@ -356,6 +558,20 @@ class Messages:
             session=d.session, config=self.config, catalog=self.catalog, tr=d.tr, as_of=as_of
         )
 
+    async def _broadcast(self, d: _Draft) -> Reply:
+        broadcast = await d.broadcast()
+        reply = broadcast_reply(d.tr, broadcast.text)
+        return replace(reply, values=d.values(text=broadcast.text))
+
+    async def _broadcast_report(self, d: _Draft) -> Reply:
+        """To whoever sent a broadcast, once every row of it is settled."""
+        broadcast = await d.broadcast()
+        counts = await progress(session=d.session, broadcast=broadcast)
+        text = outcome_text(
+            d.tr, group=broadcast.audience, created_at=broadcast.created_at, counts=counts
+        )
+        return Reply(text, kind="broadcast_report")
+
 
 @dataclass(frozen=True, slots=True)
 class _NextVisitOffer:
@@ -363,6 +579,12 @@ class _NextVisitOffer:
     master: str
     buttons: list[Button]
     values: dict[str, str]
+
+
+def _with_unsubscribe(reply: Reply, tr: Translator) -> Reply:
+    """Every offer ends with a way out of offers (reminders keep coming)."""
+    button = Button(tr._("Unsubscribe from offers"), press.tap(Act.UNSUBSCRIBE))
+    return replace(reply, buttons=(*reply.buttons, (button,)))
 
 
 @dataclass(slots=True)
@@ -407,11 +629,48 @@ class _Draft:
             raise Skip("the visit is gone")
         return visit
 
+    async def broadcast(self) -> Broadcast:
+        broadcast = await self.session.get(Broadcast, int(self.row.payload.get("broadcast_id", 0)))
+        if broadcast is None:
+            raise Skip("the broadcast is gone")
+        return broadcast
+
     async def active_visit(self) -> Visit:
         visit = await self.visit()
         if visit.status not in ACTIVE_VISIT:
             raise Skip(f"the visit is {visit.status}")
         return visit
+
+    def visit_title(self, visit: Visit) -> str:
+        """'Men's haircut + Beard trim': the service, and the one added at booking."""
+        return self.messages.catalog.visit_title(
+            visit.service_id, visit.addon_service_id, self.tr.locale
+        )
+
+    async def slots_around(
+        self, service: ServiceInfo, master: MasterInfo, day: date, duration: timedelta
+    ) -> list[datetime]:
+        """Three free times with `master` on different days near `day`, each near the
+        client's usual time of day (the next-visit offer)."""
+        today = self.local_today()
+        last = day + timedelta(days=NEXT_VISIT_DAYS_AFTER)
+        horizon = min((last - today).days + 1, NEXT_VISIT_MAX_DAYS)
+        if horizon <= 0:
+            return []
+        free = await openings(
+            session=self.session,
+            config=self.messages.config,
+            service=service,
+            masters=[master],
+            now=self.now,
+            duration=duration,
+            horizon_days=max(horizon, self.messages.config.booking.horizon_days),
+        )
+        _, minute = usual_time(
+            await completed_starts(session=self.session, client_id=self.need_client().id or 0),
+            self.messages.config.tz,
+        )
+        return free.around(day, minute, before=NEXT_VISIT_DAYS_BEFORE, after=NEXT_VISIT_DAYS_AFTER)
 
     async def suggested_slot(self, service_id: int, master_id: int) -> datetime | None:
         """The free slot nearest the client's usual time, on or after the predicted day."""

@@ -23,9 +23,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.business import BusinessConfig
+from domain.feedback import COMMENT_WAIT, REALERT_EVERY, REALERTS, alert_round
 from domain.retention import (
+    COUNTS_FOR_CAPS,
     KIND_CLASS,
-    Caps,
     MessageClass,
     QuietHours,
     cap_allows,
@@ -38,8 +39,11 @@ from domain.retention import (
     winbacks_this_dormancy,
 )
 from domain.slots import working_intervals
+from storage.broadcasts import broadcasts_to_report, finish_broadcasts
 from storage.catalog import Catalog
+from storage.feedback import alert_row, alerted_staff
 from storage.guards import marketable_sql, open_visit_sql, reachable_sql
+from storage.loyalty import settle_visits
 from storage.outbox import (
     dedupe_key,
     dedupe_key_sql,
@@ -54,6 +58,8 @@ from storage.stats import refresh_client_stats
 from storage.tables import (
     ACTIVE_VISIT,
     Client,
+    Feedback,
+    FeedbackStatus,
     Outbox,
     OutboxStatus,
     Visit,
@@ -135,6 +141,8 @@ class Planner:
         rows += self._feedback_requests(visits, now)
         rows += self._day_plans(now)
         rows += self._digests(now)
+        rows += await self._broadcast_reports(session, now)
+        rows += await self._complaint_alerts(session, now)
         if rows:
             known = await planned_keys(session=session, keys=[row["dedupe_key"] for row in rows])
             rows = [row for row in rows if row["dedupe_key"] not in known]
@@ -215,6 +223,10 @@ class Planner:
             return_days=self.return_days,
             client_ids=[visit.client_id for visit in done],
         )
+        # Completed visits earn their stamps or points (and a friend's first, the referral).
+        await settle_visits(
+            session=session, config=self.config, visit_ids=[visit.id for visit in done], now=now
+        )
         finished = {visit.id for visit in done}
         visits[:] = [
             replace(visit, status=VisitStatus.completed, completed_at=now)
@@ -250,6 +262,9 @@ class Planner:
             elif visit.completed_at is not None:
                 moments.append(visit.completed_at + feedback_after)
         moments += self._day_plan_moments(now) + self._digest_moments(now)
+        if await broadcasts_to_report(session=session, now=now):
+            moments.append(now + timedelta(minutes=1))
+        moments += await self._complaint_moments(session, now)
         due = await next_due(session=session)
         if due is not None:
             moments.append(max(due, now + timedelta(minutes=1)))  # a backlog: soon again
@@ -404,6 +419,69 @@ class Planner:
             if master.role == "owner" and master.telegram_id
         ]
 
+    async def _broadcast_reports(
+        self, session: AsyncSession, now: datetime
+    ) -> list[dict[str, Any]]:
+        """Once every message of a broadcast is sent or skipped, whoever sent it is told
+        how it went."""
+        return [
+            {
+                "kind": "broadcast_report",
+                "staff_id": broadcast.created_by,
+                "channel": "telegram",
+                "due_at": now,
+                "dedupe_key": f"broadcast_report:{broadcast.id}",
+                "payload": {"broadcast_id": broadcast.id},
+            }
+            for broadcast in await finish_broadcasts(session=session, now=now)
+        ]
+
+    async def _open_complaints(
+        self, session: AsyncSession, now: datetime
+    ) -> list[tuple[int, datetime]]:
+        """Open complaints young enough to be alerted or alerted again (id, given at)."""
+        oldest = now - REALERT_EVERY * REALERTS - LOOKBACK
+        rows = await session.exec(
+            select(Feedback.id, Feedback.created_at).where(
+                col(Feedback.status) == FeedbackStatus.open, col(Feedback.created_at) > oldest
+            )
+        )
+        return [(feedback_id, given) for feedback_id, given in rows.all() if feedback_id]
+
+    async def _complaint_alerts(self, session: AsyncSession, now: datetime) -> list[dict[str, Any]]:
+        """An open complaint goes to the owner and the administrators at once (the
+        conversation sends it when the client has said what went wrong; here, when they
+        did not answer within COMMENT_WAIT), and to the owner again every 24 hours while it
+        is open, for a week: one alert per complaint per day."""
+        complaints = [
+            (feedback_id, given)
+            for feedback_id, given in await self._open_complaints(session, now)
+            if given <= now - COMMENT_WAIT
+        ]
+        if not complaints:
+            return []
+        first = await alerted_staff(session=session)
+        again = await alerted_staff(session=session, repeat=True)
+        rows = []
+        for feedback_id, given in complaints:
+            stage = alert_round(given, now)
+            due = given + COMMENT_WAIT if stage == 0 else given + stage * REALERT_EVERY
+            rows += [
+                alert_row(feedback_id=feedback_id, staff_id=staff_id, due_at=due, stage=stage)
+                for staff_id in (again if stage else first)
+            ]
+        return rows
+
+    async def _complaint_moments(self, session: AsyncSession, now: datetime) -> list[datetime]:
+        moments = []
+        for _, given in await self._open_complaints(session, now):
+            stage = alert_round(given, now)
+            if given + COMMENT_WAIT > now:
+                moments.append(given + COMMENT_WAIT)
+            elif stage < REALERTS:
+                moments.append(given + (stage + 1) * REALERT_EVERY)
+        return moments
+
     # Marketing.
 
     def _marketing_window(self, now: datetime) -> bool:
@@ -431,9 +509,12 @@ class Planner:
             return []
         # Cap history only for the clients who still have something to be planned.
         history = await marketing_times(
-            session=session, client_ids=waiting, kinds=MARKETING, since=now - timedelta(days=30)
+            session=session,
+            client_ids=waiting,
+            kinds=[*MARKETING, *COUNTS_FOR_CAPS],
+            since=now - timedelta(days=30),
         )
-        caps = Caps(self.policy.marketing_per_7_days, self.policy.marketing_per_30_days)
+        caps = self.policy.caps
         today = self.local(now).date()
         birthday_soon = await self._birthday_within_a_week(session, today) & waiting.keys()
         chosen = []

@@ -7,33 +7,51 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from domain.text import search_form
+from storage import sqlite_driver
+
 BUSY_TIMEOUT_MS = 15_000
+SEARCH_FORM = "regulars_search_form"  # domain.text.search_form, callable from SQLite's SQL
+# SQLite URLs people write (the documented sqlite+aiosqlite://, plain sqlite://) all run on
+# the bot's own driver (storage/sqlite_driver.py).
+SQLITE_DRIVERS = ("sqlite", "sqlite+aiosqlite", "sqlite+pysqlite", f"sqlite+{sqlite_driver.DRIVER}")
 
 
 def sqlite_url_for(path: str) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """Build the engine for `url`: SQLite (WAL, busy_timeout, foreign keys, write
-    transactions that take the write lock up front) or PostgreSQL."""
+def driver_url(url: str | URL) -> URL:
+    """The URL the engine is built on: SQLite URLs get the bot's driver."""
     parsed = make_url(url)
+    if parsed.drivername in SQLITE_DRIVERS:
+        return parsed.set(drivername=f"sqlite+{sqlite_driver.DRIVER}")
+    return parsed
+
+
+def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """Build the engine for `url`: SQLite (the bot's driver; WAL, foreign keys, write
+    transactions that take the write lock up front) or PostgreSQL."""
+    parsed = driver_url(url)
     # SQL errors would otherwise log the statement's values: names, phones, chat ids.
     kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
-    if not parsed.drivername.startswith("sqlite"):
-        return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    if parsed.get_backend_name() != "sqlite":
+        return create_async_engine(parsed, pool_pre_ping=True, **kwargs)
 
+    sqlite_driver.register()
     in_memory = parsed.database in (None, "", ":memory:")
     if in_memory:
         # One shared connection, or every session would see its own empty database.
         kwargs["poolclass"] = StaticPool
+    # How long a write waits for another process's transaction (see storage/sqlite_driver).
     kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000}
-    engine = create_async_engine(url, **kwargs)
+    engine = create_async_engine(parsed, **kwargs)
     _configure_sqlite(engine, in_memory=in_memory)
     return engine
 
@@ -41,45 +59,68 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 def _configure_sqlite(engine: AsyncEngine, *, in_memory: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's "begin" event decide how a transaction starts (see below).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
+        assert isinstance(dbapi_connection, sqlite_driver.Connection)
         if not in_memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
+            dbapi_connection.run("PRAGMA journal_mode=WAL")
+            dbapi_connection.run("PRAGMA synchronous=NORMAL")
+        dbapi_connection.run("PRAGMA foreign_keys=ON")
+        # SQLite's lower() knows only ASCII: a search folds Cyrillic names with Python's.
+        dbapi_connection.create_function(SEARCH_FORM, 1, search_form, deterministic=True)
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        # A write transaction takes the write lock at BEGIN: two writers queue on
-        # busy_timeout instead of deadlocking when both try to upgrade a read lock.
-        if connection.get_execution_options().get("read_only"):
-            connection.exec_driver_sql("BEGIN")
-        else:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+def _commit_and_close(session: Session) -> None:
+    try:
+        session.commit()
+    finally:
+        session.close()
 
 
 class Database:
-    """The engine plus the two ways in: a write unit of work and a read-only one."""
+    """The engine plus the ways in: a write unit of work and a read-only one.
+
+    On SQLite a write transaction starts with BEGIN IMMEDIATE behind an in-process write
+    lock (two writers queue instead of deadlocking when both try to upgrade a read lock);
+    a read-only one with a plain BEGIN."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._reader = engine.execution_options(read_only=True)
+        self._reader = engine.execution_options(**{sqlite_driver.READ_ONLY: True})
+        self._inline = engine.execution_options(**{sqlite_driver.INLINE: True})
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A write transaction: committed when the block ends, rolled back on error."""
+    async def transaction(self, *, inline: bool = False) -> AsyncIterator[AsyncSession]:
+        """A write transaction: committed when the block ends, rolled back on error.
+
+        `inline`: a short transaction of indexed statements (a conversation's turn). On
+        SQLite its statements run on the event loop's thread, which saves a trip to a
+        worker thread per statement but holds up the loop for as long as they take; other
+        transactions send each statement to a worker thread. No effect on PostgreSQL."""
+        if inline and self.is_sqlite:
+            async with self._inline_transaction() as session:
+                yield session
+            return
         async with (
             AsyncSession(self.engine, expire_on_commit=False) as session,
             session.begin(),
         ):
             yield session
+
+    @asynccontextmanager
+    async def _inline_transaction(self) -> AsyncIterator[AsyncSession]:
+        # Commit and close in one call. AsyncSession's own `async with` closes in a task of
+        # its own, shielded from cancellation (three turns of the event loop); an inline
+        # close cannot be interrupted, there is nothing to await in it.
+        session = AsyncSession(self._inline, expire_on_commit=False)
+        try:
+            yield session
+        except BaseException:
+            await session.close()  # rolls back
+            raise
+        await session.run_sync(_commit_and_close)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:

@@ -6,9 +6,9 @@ exists."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import and_, exists, or_
 from sqlmodel import col, select
@@ -50,8 +50,37 @@ def is_reachable(client: Client, identities: Iterable[ClientIdentity]) -> bool:
     return why_unreachable(client, identities) is None
 
 
-def working_chats(identities: Iterable[ClientIdentity]) -> list[ClientIdentity]:
+class Chat(Protocol):
+    """A chat of a client: a ClientIdentity row, or a row of its columns."""
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def unreachable_since(self) -> datetime | None: ...
+
+
+ChatT = TypeVar("ChatT", bound=Chat)
+
+
+def working_chats(identities: Iterable[ChatT]) -> list[ChatT]:
     return [i for i in identities if i.channel in MESSENGERS and i.unreachable_since is None]
+
+
+def chosen_chat(
+    preferred_channel: str | None,
+    identities: Iterable[ChatT],
+    channels: Collection[str] = MESSENGERS,
+) -> ChatT | None:
+    """The chat a message to the client goes to: the first working chat (in the order
+    given) of the client's preferred messenger, else of Telegram, else of WhatsApp, among
+    the `channels` the bot runs."""
+    chats = {chat.channel: chat for chat in reversed(working_chats(identities))}
+    for channel in (preferred_channel, Channel.telegram, Channel.whatsapp):
+        chat = chats.get(channel or "")
+        if chat is not None and chat.channel in channels:
+            return chat
+    return None
 
 
 def open_visit_sql(*, many: bool = False) -> Any:

@@ -67,10 +67,18 @@ async def link_chat(
 
 
 async def record_inbound(
-    *, session: AsyncSession, client: Client, channel: str, external_id: str, now: datetime
+    *,
+    session: AsyncSession,
+    client: Client,
+    channel: str,
+    external_id: str,
+    now: datetime,
+    identity: ClientIdentity | None = None,
 ) -> None:
-    """The client wrote from this chat: it is theirs, it works, and the time is noted."""
-    identity = await identity_of(session=session, channel=channel, external_id=external_id)
+    """The client wrote from this chat: it is theirs, it works, and the time is noted.
+    `identity`: the chat's row when the caller has it already (else it is looked up)."""
+    if identity is None:
+        identity = await identity_of(session=session, channel=channel, external_id=external_id)
     if identity is None or identity.client_id != client.id:
         return
     changed = not identity.verified or identity.unreachable_since is not None

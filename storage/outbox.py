@@ -44,12 +44,18 @@ async def enqueue(*, session: AsyncSession, rows: Sequence[dict[str, Any]], now:
     # client, offers have a campaign, skipped ones a reason.
     values = [{**_ROW_DEFAULTS, **row} for row in rows]
     # One statement run for many rows (executemany): compiled once, however many rows.
-    statement = insert(Outbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    # RETURNING names the rows really inserted, on every backend (asyncpg reports no
+    # rowcount for a batch); SQLAlchemy still sends the batch in few statements.
+    statement = (
+        insert(Outbox)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(col(Outbox.id))
+    )
     connection = await session.connection()
     result = await connection.execute(
         statement, [{"attempts": 0, "created_at": now, **value} for value in values]
     )
-    return max(0, int(result.rowcount or 0))
+    return len(result.all())
 
 
 def dedupe_key(*parts: object) -> str:

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
+from sqlmodel import SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.tables import ProcessedMessage
@@ -24,18 +27,32 @@ def message_key(message_id: str) -> str:
     return hashlib.sha256(message_id.encode()).hexdigest()
 
 
+@cache
+def _insert_new(dialect: str) -> Insert:
+    """INSERT … ON CONFLICT DO NOTHING (the same words on SQLite and PostgreSQL)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # The table, not the class: a Core insert, whose result has the rowcount.
+    table = SQLModel.metadata.tables[ProcessedMessage.__tablename__]
+    return insert(table).on_conflict_do_nothing()
+
+
+def record_handled(session: Session, /, *, channel: str, message_id: str, now: datetime) -> bool:
+    """`mark_handled` for a caller already inside `AsyncSession.run_sync` (a turn's first
+    statements run together there)."""
+    result = session.connection().execute(
+        _insert_new(session.get_bind().dialect.name),
+        {"channel": channel, "message_id": message_key(message_id), "received_at": now},
+    )
+    return result.rowcount == 1
+
+
 async def mark_handled(
     session: AsyncSession, *, channel: str, message_id: str, now: datetime
 ) -> bool:
-    """Record the message as handled in this transaction; False when it already was. The
-    insert is a savepoint of its own, so a duplicate leaves the transaction usable."""
-    seen = ProcessedMessage(channel=channel, message_id=message_key(message_id), received_at=now)
-    try:
-        async with session.begin_nested():
-            session.add(seen)
-    except IntegrityError:
-        return False
-    return True
+    """Record the message as handled in this transaction; False when it already was. A
+    duplicate inserts nothing and leaves the transaction usable (one statement, no
+    savepoint)."""
+    return await session.run_sync(record_handled, channel=channel, message_id=message_id, now=now)
 
 
 async def forget_handled(session: AsyncSession, *, channel: str, before: datetime) -> None:

@@ -2,90 +2,165 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import cache, lru_cache
+from typing import Any
 
-from sqlmodel import col, func, select
+from sqlalchemy import (
+    BindParameter,
+    String,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    literal,
+    type_coerce,
+    update,
+)
+from sqlalchemy.orm import Session
+from sqlmodel import SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from domain.slots import Interval
-from storage.identities import client_of_chat, link_chat
+from storage.identities import identity_of, link_chat
 from storage.tables import (
     ACTIVE_VISIT,
     Channel,
     Client,
+    ClientIdentity,
     Conversation,
     Staff,
-    TimeOff,
     Visit,
     VisitStatus,
 )
+from storage.types import UTCDateTime
+
+
+@cache
+def _busy_queries() -> tuple[Select[int, Any, Any, Any], Select[int, Any, Any, Any]]:
+    """Built once: the visits and the time off of some masters overlapping a window. The
+    times come as the driver gives them (`_interval`), not through UTCDateTime."""
+    visit, off = SQLModel.metadata.tables["visit"], SQLModel.metadata.tables["time_off"]
+    ids: BindParameter[list[int]] = bindparam("ids", expanding=True)
+    start, end = bindparam("start", type_=UTCDateTime), bindparam("end", type_=UTCDateTime)
+    visits = select(
+        visit.c.master_id,
+        type_coerce(visit.c.starts_at, String),
+        type_coerce(visit.c.ends_at, String),
+        # Filtered in Python: with the status in the WHERE clause SQLite's planner takes the
+        # (status, starts_at) index and reads every master's booked visits of the window.
+        visit.c.status,
+    ).where(
+        visit.c.master_id.in_(ids),
+        # No visit lasts longer than a day: the lower bound keeps the index range to the
+        # window instead of the master's whole history.
+        visit.c.starts_at > bindparam("earliest", type_=UTCDateTime),
+        visit.c.starts_at < end,
+        visit.c.ends_at > start,
+    )
+    time_off = select(
+        off.c.staff_id,
+        type_coerce(off.c.starts_at, String),
+        type_coerce(off.c.ends_at, String),
+        literal(VisitStatus.booked),
+    ).where(off.c.staff_id.in_(ids), off.c.starts_at < end, off.c.ends_at > start)
+    return visits, time_off
+
+
+@lru_cache(maxsize=16_384)
+def _interval(starts_at: str | datetime, ends_at: str | datetime) -> Interval:
+    """A busy interval from a row's two times: text on SQLite ("2026-11-23 06:00:00.000000",
+    naive UTC), naive UTC datetimes on PostgreSQL. The same visits are read again and
+    again while people look at days and times, so each is parsed once."""
+    return Interval(_utc(starts_at), _utc(ends_at))
+
+
+def _utc(value: str | datetime) -> datetime:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 async def busy_intervals(
     *, session: AsyncSession, master_ids: Iterable[int], start: datetime, end: datetime
 ) -> dict[int, list[Interval]]:
     """Active visits and time off of these masters that overlap [start, end)."""
-    # No visit lasts longer than a day: the lower bound keeps the index range to the window
-    # instead of the master's whole history.
-    earliest = start - timedelta(days=1)
-    ids = list(master_ids)
+    visits, time_off = _busy_queries()
+    params = {
+        "ids": list(master_ids),
+        "start": start,
+        "end": end,
+        "earliest": start - timedelta(days=1),
+    }
     busy: dict[int, list[Interval]] = defaultdict(list)
-    visits = await session.exec(
-        select(Visit.master_id, Visit.starts_at, Visit.ends_at).where(
-            col(Visit.master_id).in_(ids),
-            col(Visit.status).in_(ACTIVE_VISIT),
-            col(Visit.starts_at) > earliest,
-            col(Visit.starts_at) < end,
-            col(Visit.ends_at) > start,
-        )
-    )
-    for master_id, starts_at, ends_at in visits.all():
-        busy[master_id].append(Interval(starts_at, ends_at))
-    time_off = await session.exec(
-        select(TimeOff.staff_id, TimeOff.starts_at, TimeOff.ends_at).where(
-            col(TimeOff.staff_id).in_(ids),
-            col(TimeOff.starts_at) < end,
-            col(TimeOff.ends_at) > start,
-        )
-    )
-    for staff_id, starts_at, ends_at in time_off.all():
-        busy[staff_id].append(Interval(starts_at, ends_at))
+    for query in (visits, time_off):
+        for master_id, starts_at, ends_at, status in (
+            await session.exec(query, params=params)
+        ).all():
+            if status in ACTIVE_VISIT:
+                busy[master_id].append(_interval(starts_at, ends_at))
     return busy
+
+
+def _locks_rows(session: AsyncSession) -> bool:
+    """Whether SELECT … FOR UPDATE locks anything: on PostgreSQL it does; SQLite has one
+    write lock for the whole database, which a write transaction holds from its BEGIN
+    IMMEDIATE, so there the statement would only cost a trip."""
+    return session.get_bind().dialect.name != "sqlite"
 
 
 async def lock_master(*, session: AsyncSession, master_id: int) -> None:
     """Serialise bookings for one master. PostgreSQL locks the staff row; SQLite already
-    holds the database write lock (BEGIN IMMEDIATE), so this is a no-op there."""
-    await session.exec(select(Staff.id).where(Staff.id == master_id).with_for_update())
+    holds the database write lock (BEGIN IMMEDIATE), so nothing is sent there."""
+    if _locks_rows(session):
+        await session.exec(select(Staff.id).where(Staff.id == master_id).with_for_update())
 
 
 async def lock_client(*, session: AsyncSession, client_id: int) -> None:
     """Serialise one client's bookings (two masters at once must not both say yes).
     PostgreSQL locks the client row; SQLite holds the write lock already."""
-    await session.exec(select(Client.id).where(Client.id == client_id).with_for_update())
+    if _locks_rows(session):
+        await session.exec(select(Client.id).where(Client.id == client_id).with_for_update())
+
+
+@cache
+def _count_queries() -> tuple[SelectOfScalar[int], SelectOfScalar[int]]:
+    """Built once: the client's upcoming active visits, and the visits a client booked
+    from a channel in a window."""
+    visit = SQLModel.metadata.tables["visit"]
+    client_id = visit.c.client_id == bindparam("client_id")
+    upcoming = select(func.count()).where(
+        client_id,
+        visit.c.status.in_(bindparam("active", expanding=True)),
+        visit.c.ends_at > bindparam("now", type_=UTCDateTime),
+    )
+    booked = select(func.count()).where(
+        client_id,
+        visit.c.source == bindparam("source"),
+        visit.c.created_at >= bindparam("start", type_=UTCDateTime),
+        visit.c.created_at < bindparam("end", type_=UTCDateTime),
+    )
+    return upcoming, booked
 
 
 async def upcoming_count(*, session: AsyncSession, client_id: int, now: datetime) -> int:
-    query = select(func.count()).where(
-        Visit.client_id == client_id, col(Visit.status).in_(ACTIVE_VISIT), col(Visit.ends_at) > now
-    )
-    return int((await session.exec(query)).one())
+    query = _count_queries()[0]
+    params = {"client_id": client_id, "active": list(ACTIVE_VISIT), "now": now}
+    return int((await session.exec(query, params=params)).one())
 
 
 async def booked_in(
     *, session: AsyncSession, client_id: int, source: str, start: datetime, end: datetime
 ) -> int:
     """Visits this client booked from this channel in [start, end), cancelled ones too."""
-    query = select(func.count()).where(
-        Visit.client_id == client_id,
-        Visit.source == source,
-        col(Visit.created_at) >= start,
-        col(Visit.created_at) < end,
-    )
-    return int((await session.exec(query)).one())
+    query = _count_queries()[1]
+    params = {"client_id": client_id, "source": source, "start": start, "end": end}
+    return int((await session.exec(query, params=params)).one())
 
 
 async def clashing_visit(
@@ -113,15 +188,22 @@ async def create_visit(
     price: Decimal,
     source: str,
     comment: str = "",
+    addon_service_id: int | None = None,
+    discount: Decimal | None = None,
+    discount_source: str | None = None,
     now: datetime,
 ) -> Visit:
+    """A booked visit; `price` is what the client pays, `discount` what was taken off."""
     visit = Visit(
         client_id=client_id,
         master_id=master_id,
         service_id=service_id,
+        addon_service_id=addon_service_id,
         starts_at=interval.start,
         ends_at=interval.end,
         price=price,
+        discount=discount,
+        discount_source=discount_source,
         source=source,
         comment=comment,
         created_at=now,
@@ -149,21 +231,35 @@ async def upcoming_visits(
 
 async def last_visit(*, session: AsyncSession, client_id: int, now: datetime) -> Visit | None:
     """The client's most recent visit that took place (or, failing that, was booked)."""
-    for statuses in ((VisitStatus.completed,), ACTIVE_VISIT):
-        result = await session.exec(
-            select(Visit)
-            .where(
-                Visit.client_id == client_id,
-                col(Visit.status).in_(statuses),
-                col(Visit.starts_at) < now,
-            )
-            .order_by(col(Visit.starts_at).desc())
-            .limit(1)
+    result = await session.exec(
+        select(Visit)
+        .where(
+            Visit.client_id == client_id,
+            col(Visit.status).in_((VisitStatus.completed, *ACTIVE_VISIT)),
+            col(Visit.starts_at) < now,
         )
-        visit = result.first()
-        if visit is not None:
-            return visit
-    return None
+        # Completed visits first: one statement instead of one per kind.
+        .order_by((col(Visit.status) == VisitStatus.completed).desc(), col(Visit.starts_at).desc())
+        .limit(1)
+    )
+    return result.first()
+
+
+async def recent_completed(
+    *, session: AsyncSession, client_id: int, now: datetime, limit: int = 3
+) -> Sequence[Visit]:
+    """The client's latest completed visits, the latest first."""
+    result = await session.exec(
+        select(Visit)
+        .where(
+            Visit.client_id == client_id,
+            Visit.status == VisitStatus.completed,
+            col(Visit.starts_at) < now,
+        )
+        .order_by(col(Visit.starts_at).desc())
+        .limit(limit)
+    )
+    return result.all()
 
 
 async def completed_starts(
@@ -190,19 +286,165 @@ async def conversation_for(
     return result.first()
 
 
+@dataclass(frozen=True, slots=True)
+class Chat:
+    """What a turn needs to know about the chat writing, read together: its conversation
+    (None for a chat's first message), the client that conversation is linked to, the
+    chat's identity row, and the active member of staff writing from it (Telegram)."""
+
+    conversation: Conversation | None
+    client: Client | None
+    identity: ClientIdentity | None
+    staff: Staff | None
+    saved: tuple[Any, ...] | None = None  # the conversation as read (`save_conversation`)
+
+
+def _telegram_id(channel: str, external_id: str) -> int | None:
+    if channel != Channel.telegram or not external_id.lstrip("-").isdigit():
+        return None
+    return int(external_id)
+
+
+@cache
+def _chat_query() -> Select[Conversation, Client, ClientIdentity, Staff]:
+    """Built once: the conversation with its client, the chat's identity and the staff row
+    in one SELECT (a turn's first statement after recording the message id)."""
+    channel: BindParameter[str] = bindparam("channel")
+    external_id: BindParameter[str] = bindparam("external_id")
+    return (
+        select(Conversation, Client, ClientIdentity, Staff)
+        .outerjoin(Client, col(Client.id) == col(Conversation.client_id))
+        .outerjoin(
+            ClientIdentity,
+            and_(
+                col(ClientIdentity.channel) == col(Conversation.channel),
+                col(ClientIdentity.external_id) == col(Conversation.external_id),
+            ),
+        )
+        .outerjoin(
+            Staff, and_(col(Staff.telegram_id) == bindparam("telegram_id"), col(Staff.active))
+        )
+        .where(col(Conversation.channel) == channel, col(Conversation.external_id) == external_id)
+        # Locked on PostgreSQL: two taps from one chat on two replicas take turns.
+        .with_for_update(of=Conversation)
+    )
+
+
+def read_chat(session: Session, /, *, channel: str, external_id: str) -> Chat | None:
+    """The chat's rows in one SELECT, or None for a chat that has no conversation yet
+    (sync: for a caller inside `AsyncSession.run_sync`). The conversation comes detached:
+    `save_conversation` writes it, not the flush."""
+    found = session.execute(
+        _chat_query(),
+        {
+            "channel": channel,
+            "external_id": external_id,
+            "telegram_id": _telegram_id(channel, external_id),
+        },
+    ).first()
+    if found is None:
+        return None
+    conversation, client, identity, staff = found
+    session.expunge(conversation)
+    saved = (*_as_saved(conversation), conversation.updated_at)
+    return Chat(conversation, client, identity, staff, saved=saved)
+
+
+async def first_message_chat(*, session: AsyncSession, channel: str, external_id: str) -> Chat:
+    """The rows of a chat without a conversation: its identity (an imported client's) and
+    the member of staff writing."""
+    return Chat(
+        None,
+        None,
+        await identity_of(session=session, channel=channel, external_id=external_id),
+        await staff_for(session=session, channel=channel, external_id=external_id),
+    )
+
+
+@cache
+def _save_query() -> Update:
+    table = SQLModel.metadata.tables["conversation"]
+    return (
+        update(table)
+        .where(table.c.id == bindparam("conversation_id"))
+        .values(
+            client_id=bindparam("client_id"),
+            flow=bindparam("flow"),
+            step=bindparam("step"),
+            data=bindparam("data"),
+            updated_at=bindparam("updated_at"),
+        )
+    )
+
+
+# How precisely a conversation's updated_at (its last activity: a registration left for
+# 24 hours starts over) is kept: a turn that changes nothing else writes nothing within it.
+ACTIVITY_PRECISION = timedelta(minutes=10)
+
+
+def _as_saved(conversation: Conversation) -> tuple[Any, ...]:
+    # The data as JSON text: a handler may change the dict in place.
+    data = json.dumps(conversation.data, sort_keys=True, default=str)
+    return conversation.client_id, conversation.flow, conversation.step, data
+
+
+def save_conversation(
+    session: Session, conversation: Conversation, saved: tuple[Any, ...] | None = None
+) -> None:
+    """Write a conversation read by `read_chat` (one UPDATE; none when it is as `saved`
+    and its last activity was noted less than ACTIVITY_PRECISION ago), or insert a new
+    one (sync). Flushes first: a client created this turn exists before the conversation
+    names it."""
+    if (
+        conversation.id is not None
+        and saved is not None
+        and saved[:4] == _as_saved(conversation)
+        and conversation.updated_at - saved[4] < ACTIVITY_PRECISION
+    ):
+        return
+    session.flush()
+    if conversation.id is None:
+        session.add(conversation)
+        session.flush()
+        return
+    session.connection().execute(
+        _save_query(),
+        {
+            "conversation_id": conversation.id,
+            "client_id": conversation.client_id,
+            "flow": conversation.flow,
+            "step": conversation.step,
+            "data": conversation.data,
+            "updated_at": conversation.updated_at,
+        },
+    )
+
+
+def _live(client: Client | None) -> Client | None:
+    return client if client is not None and client.deleted_at is None else None
+
+
 async def client_for(
-    *, session: AsyncSession, channel: str, external_id: str, client_id: int | None, now: datetime
+    *, session: AsyncSession, chat: Chat, channel: str, external_id: str, now: datetime
 ) -> Client | None:
     """The client behind a chat: the one the conversation is linked to, else the one the
     chat belongs to (an imported client writing for the first time)."""
-    if client_id is not None:
-        client = await session.get(Client, client_id)
-        if client is not None and client.deleted_at is None:
-            return client
-    client = await client_of_chat(session=session, channel=channel, external_id=external_id)
+    client = _live(chat.client)
+    if client is None and chat.identity is not None:
+        client = _live(await session.get(Client, chat.identity.client_id))
     if client is None and channel == Channel.whatsapp:
         client = await _proven_owner_of_number(session=session, wa_id=external_id, now=now)
     return client
+
+
+def delete_conversation(session: Session, conversation: Conversation) -> None:
+    """Delete a conversation read by `read_chat` (sync); one the turn erased already
+    (with its client's data) is simply gone."""
+    if conversation.id is None:
+        return
+    session.flush()
+    table = SQLModel.metadata.tables["conversation"]
+    session.connection().execute(delete(table).where(table.c.id == conversation.id))
 
 
 async def _proven_owner_of_number(
@@ -226,11 +468,13 @@ async def _proven_owner_of_number(
 
 
 async def staff_for(*, session: AsyncSession, channel: str, external_id: str) -> Staff | None:
-    """The active member of staff writing from this chat (Telegram only)."""
-    if channel != "telegram" or not external_id.lstrip("-").isdigit():
+    """The active member of staff writing from this chat (Telegram only); `chat_of` reads
+    it along with the conversation."""
+    telegram_id = _telegram_id(channel, external_id)
+    if telegram_id is None:
         return None
     result = await session.exec(
-        select(Staff).where(Staff.telegram_id == int(external_id), col(Staff.active))
+        select(Staff).where(Staff.telegram_id == telegram_id, col(Staff.active))
     )
     return result.first()
 

@@ -1,5 +1,7 @@
-"""The per-client figures the planner reads (completed visits, last visit, rhythm, the
-predicted next visit), refreshed from the visits whenever they change."""
+"""The per-client figures the planner and the digest read (completed visits, the first and
+the last one, rhythm, the predicted next visit), refreshed from the visits whenever they
+change: every writer of a completed visit (staff marking it, the planner completing it at
+the end of the day, an import, the demo history) calls `refresh_client_stats`."""
 
 from __future__ import annotations
 
@@ -59,12 +61,14 @@ def _figures(
     tz: ZoneInfo,
     return_days: Mapping[int, int],
 ) -> dict[str, object]:
+    _, first_start, _, _ = history[0]
     _, last_start, service_id, master_id = history[-1]
     dates = [start.astimezone(tz).date() for _, start, _, _ in history]
     rhythm = personal_rhythm_days(dates, return_days.get(service_id, 30))
     return {
         "id": client_id,
         "completed_visits": len(history),
+        "first_visit_at": first_start,
         "last_visit_at": last_start,
         "last_service_id": service_id,
         "last_master_id": master_id,
@@ -77,6 +81,7 @@ def _empty(client_id: int) -> dict[str, object]:
     return {
         "id": client_id,
         "completed_visits": 0,
+        "first_visit_at": None,
         "last_visit_at": None,
         "last_service_id": None,
         "last_master_id": None,

@@ -69,6 +69,7 @@ class Client(SQLModel, table=True):
     preferred_time_of_day: str | None = None  # morning / afternoon / evening
     preference_note: str = ""
     consent_at: datetime | None = _ts()
+    consent_text: str = Field(default="", sa_column_kwargs={"server_default": ""})  # as shown
     marketing_opt_in_at: datetime | None = _ts()
     marketing_opt_out_at: datetime | None = _ts()
     # Every messenger identity of the client is unreachable (see ClientIdentity).
@@ -79,12 +80,17 @@ class Client(SQLModel, table=True):
     # Kept up to date from the client's completed visits (storage/stats.py), so the planner
     # finds who is due for a nudge with one indexed query instead of reading every visit.
     completed_visits: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # The first completed visit ever: the digest counts new clients by it.
+    first_visit_at: datetime | None = _ts(index=True)
     last_visit_at: datetime | None = _ts()
     last_service_id: int | None = Field(default=None, foreign_key="service.id")
     last_master_id: int | None = Field(default=None, foreign_key="staff.id")
     rhythm_days: int | None = None
     next_visit_due: date | None = Field(default=None, index=True)
     nudge_snoozed_until: date | None = None  # "not now" on a return nudge
+    # The add-on service the client said "no, thanks" to when booking: the next booking does
+    # not offer it again (never twice in a row), the one after may.
+    declined_addon_id: int | None = Field(default=None, foreign_key="service.id")
 
     @property
     def marketing_allowed(self) -> bool:
@@ -118,6 +124,27 @@ class Staff(SQLModel, table=True):
     telegram_id: int | None = Field(default=None, sa_type=BigInteger, unique=True)
     role: str = Role.master
     active: bool = True
+    # "config": a [[masters]] entry of business.toml; "invite": joined through /invite
+    # (kept when business.toml does not list them).
+    source: str = Field(
+        default="config", max_length=10, sa_column_kwargs={"server_default": "config"}
+    )
+
+
+class StaffInvite(SQLModel, table=True):
+    """A one-time link that makes whoever opens it a member of staff (/invite)."""
+
+    __tablename__ = "staff_invite"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    role: str = Role.master
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")  # binds this master
+    created_by: int = Field(foreign_key="staff.id")
+    created_at: datetime = _required_ts()
+    expires_at: datetime = _required_ts()
+    used_at: datetime | None = _ts()
+    used_by: int | None = Field(default=None, sa_type=BigInteger)  # the Telegram id
 
 
 class Service(SQLModel, table=True):
@@ -164,7 +191,9 @@ class Visit(SQLModel, table=True):
     __table_args__ = (
         Index("ix_visit_master_start", "master_id", "starts_at"),
         Index("ix_visit_client_status_start", "client_id", "status", "starts_at"),
-        Index("ix_visit_status_start", "status", "starts_at"),
+        # Visits by status in a period; the client and the price ride along, so the
+        # digest's tallies (revenue per client, visits per week) never read a table row.
+        Index("ix_visit_status_start_client_price", "status", "starts_at", "client_id", "price"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -176,7 +205,11 @@ class Visit(SQLModel, table=True):
     status: str = VisitStatus.booked
     price: Decimal = _money(Decimal("0"))
     paid_amount: Decimal | None = _money()
+    # `price` is what the client pays; `discount` was taken off the list price at booking,
+    # for the reason in `discount_source` ("winback:<outbox id>", "birthday:<outbox id>",
+    # "reward", "points"; docs/loyalty.md).
     discount: Decimal | None = _money()
+    discount_source: str | None = Field(default=None, max_length=32)
     source: str = "telegram"
     created_at: datetime = _required_ts()
     confirmed_at: datetime | None = _ts()
@@ -185,9 +218,21 @@ class Visit(SQLModel, table=True):
     cancel_reason: str | None = None
     completed_at: datetime | None = _ts()
     comment: str = ""
+    # A service added at booking (the cross-sell "add a beard trim?"): the visit lasts both
+    # services and costs both; `service_id` stays the one the client chose first.
+    addon_service_id: int | None = Field(default=None, foreign_key="service.id")
+
+
+class FeedbackStatus(StrEnum):
+    ok = "ok"  # a rating of 4 or 5
+    open = "open"  # a complaint (3 or less) nobody has resolved yet
+    resolved = "resolved"
 
 
 class Feedback(SQLModel, table=True):
+    # Open complaints of the last days: the planner's repeated alerts, /complaints.
+    __table_args__ = (Index("ix_feedback_status_created", "status", "created_at"),)
+
     id: int | None = Field(default=None, primary_key=True)
     visit_id: int = Field(foreign_key="visit.id", unique=True)
     rating: int
@@ -210,15 +255,31 @@ class ChurnReason(SQLModel, table=True):
     created_at: datetime = _required_ts()
 
 
+class LedgerKind(StrEnum):
+    earn = "earn"  # a completed visit, a referral
+    spend = "spend"  # a reward or points taken off a booked visit
+    expire = "expire"  # what lapsed unspent after the programme's valid_days
+    reverse = "reverse"  # undoes an earning (a no-show after all) or a spend (cancelled)
+
+
 class LoyaltyEntry(SQLModel, table=True):
+    """One line of a client's loyalty ledger (docs/loyalty.md): the balance is the sum of
+    `delta`, in the programme's unit (stamps or points)."""
+
     __tablename__ = "loyalty_entry"
 
     id: int | None = Field(default=None, primary_key=True)
     client_id: int = Field(foreign_key="client.id", index=True)
+    kind: str = Field(
+        default=LedgerKind.earn, max_length=8, sa_column_kwargs={"server_default": "earn"}
+    )
     delta: int
-    reason: str
-    visit_id: int | None = Field(default=None, foreign_key="visit.id")
+    reason: str  # visit / referral (earnings), reward / points (spends), expiry
+    # The visit it is for: the one that earned it (for a referral, the friend's first
+    # visit), or the one it was spent on.
+    visit_id: int | None = Field(default=None, foreign_key="visit.id", index=True)
     created_at: datetime = _required_ts()
+    expires_at: datetime | None = _ts()  # an earning lapses then, if still unspent
 
 
 class OutboxStatus(StrEnum):
@@ -240,6 +301,8 @@ class Outbox(SQLModel, table=True):
         Index("ix_outbox_kind_due", "kind", "due_at"),
         # Nudges sent in a period (warm offers follow them).
         Index("ix_outbox_kind_status_sent", "kind", "status", "sent_at"),
+        # A broadcast's progress: its rows by status.
+        Index("ix_outbox_campaign_status", "campaign", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -257,6 +320,26 @@ class Outbox(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     campaign: str | None = None
     created_at: datetime = _required_ts()
+
+
+class Broadcast(SQLModel, table=True):
+    """A message the owner or an administrator wrote to a group of clients (/broadcast):
+    an outbox row of kind `broadcast` per client, with `campaign` = `broadcast:<id>`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_by: int = Field(foreign_key="staff.id")
+    audience: str = Field(max_length=16)  # a domain.loyalty.Group
+    text: str = Field(max_length=1000)
+    group_size: int = 0  # clients in the group when it was confirmed
+    recipients: int = 0  # of them, those it was queued for
+    created_at: datetime = _required_ts()
+    due_at: datetime = _required_ts()  # when it goes: now, or when offers may go
+    # Every row settled and the sender told (the planner's broadcast_report).
+    finished_at: datetime | None = _ts()
+
+    @property
+    def campaign(self) -> str:
+        return f"broadcast:{self.id}"
 
 
 class Conversation(SQLModel, table=True):

@@ -67,7 +67,9 @@ class ChatClient:
         return found[0]
 
     async def click(self, label: str, reply: Reply | None = None) -> list[Reply]:
-        return await self.press(self.button(label, reply).payload)
+        button = self.button(label, reply)
+        assert not button.is_link, f"{label!r} is a link to {button.url}, not a choice"
+        return await self.press(button.payload)
 
     @property
     def last(self) -> Reply:

@@ -21,6 +21,7 @@ from aiogram.methods import (
     DeleteWebhook,
     EditMessageText,
     GetMe,
+    SendDocument,
     SendMessage,
     SetMyCommands,
     SetWebhook,
@@ -38,6 +39,7 @@ from aiogram.types import (
     Update,
     User,
 )
+from aiogram.types import Document as TelegramDocument
 from aiohttp import web
 
 TOKEN = "123456:TEST"
@@ -121,6 +123,14 @@ class RecordingSession(BaseSession):
             return True
         if isinstance(method, GetMe):
             return BOT_USER
+        if isinstance(method, SendDocument):
+            return Message(
+                message_id=self.next_message_id(),
+                date=SENT_AT,
+                chat=Chat(id=int(method.chat_id), type="private"),
+                from_user=BOT_USER,
+                document=TelegramDocument(file_id="f1", file_unique_id="u1"),
+            )
         if isinstance(method, AnswerCallbackQuery | SetMyCommands | SetWebhook | DeleteWebhook):
             return True
         raise AssertionError(f"unexpected Bot API call {method.__api_method__}")

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlmodel import col, select
 
 from bot.composition import Core
+from domain.replies import Reply
+from scheduler.delivery import Recipient
+from scheduler.engine import Engine, SimulatedClock
 from storage.tables import Client, ClientIdentity, Visit, VisitStatus
-from testing.chat import ChatClient
+from testing.chat import ChatClient, Clock
+
+# The chats of the `shop` fixture's staff (tests/conftest.py): Artem the owner, Ilya a master.
+OWNER, MASTER = "7001", "7002"
 
 
 async def register(
@@ -30,11 +37,16 @@ async def book(chat: ChatClient, *, service: str, master: str, day: str, time: s
     await chat.click("Confirm")
 
 
-async def to_summary(chat: ChatClient, *, service: str, master: str, day: str, time: str) -> None:
-    """From the main menu to the booking summary, before Confirm."""
+async def to_summary(
+    chat: ChatClient, *, service: str, master: str, day: str, time: str, addon: bool = False
+) -> None:
+    """From the main menu to the booking summary, before Confirm; a service offered with
+    another (`pairs_with`) is taken alone unless `addon`."""
     await chat.send("/start")
     await chat.click("Book a visit")
     await chat.click(service)
+    if "Yes, add it" in chat.labels:
+        await chat.click("Yes, add it" if addon else "No, thanks")
     if any(master in label for label in chat.labels):
         await chat.click(master)
     await chat.click(day)
@@ -162,3 +174,41 @@ def utc_visit(year: int, month: int, day: int, hour: int, minute: int = 0) -> da
     from datetime import timedelta
 
     return datetime(year, month, day, hour, minute, tzinfo=UTC) - timedelta(hours=3)
+
+
+def staff_chat(core: Core, clock: Clock, external_id: str, **kw: object) -> ChatClient:
+    """A member of staff of the `shop` fixture, reading English."""
+    return ChatClient(core.conversations, clock, external_id=external_id, language="en", **kw)  # type: ignore[arg-type]
+
+
+@dataclass
+class RecordingDelivery:
+    """A Telegram stand-in that takes every message."""
+
+    delivered: list[tuple[Recipient, Reply]] = field(default_factory=list)
+
+    async def deliver(self, recipient: Recipient, reply: Reply) -> None:
+        self.delivered.append((recipient, reply))
+
+    def to(self, chat: str, kind: str | None = None) -> list[Reply]:
+        """What went to this chat (of this kind), in order."""
+        return [
+            reply
+            for recipient, reply in self.delivered
+            if recipient.address == chat and (kind is None or reply.kind == kind)
+        ]
+
+
+def engine_of(core: Core, clock: Clock, inbox: RecordingDelivery) -> tuple[Engine, SimulatedClock]:
+    simulated = SimulatedClock(clock.now)
+    return core.engine(channels={"telegram": inbox}, clock=simulated, paces=None), simulated
+
+
+async def send_due(
+    core: Core, clock: Clock, inbox: RecordingDelivery, *, plan: bool = False
+) -> None:
+    """One pass of the engine at the test clock's time (plan, when asked, then send)."""
+    engine, _ = engine_of(core, clock, inbox)
+    if plan:
+        await engine.plan()
+    await engine.send()

@@ -440,6 +440,8 @@ def run_env(**settings: str) -> dict[str, str]:
     """The environment of a `regulars run` child: ours without any bot settings, plus
     `settings` (names upper-cased)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(BOT_SETTINGS)}
+    # Each run serves /healthz and /metrics: on a port of its own, not the default 8080.
+    env["WEB_PORT"] = str(free_port())
     env.update({name.upper(): value for name, value in settings.items()})
     return env
 
@@ -822,6 +824,7 @@ async def test_telegram_unreachable_at_start_is_retried_not_fatal(
         business_config=ROOT / "business.example.toml",
         telegram_bot_token=TELEGRAM_TOKEN,
         telegram_api_url=f"http://127.0.0.1:{port}",  # nothing listens there yet
+        web_port=free_port(),
     )
     stop = asyncio.Event()
     running = asyncio.create_task(run(settings, stop=stop, polling_timeout=1))

@@ -78,7 +78,7 @@ def test_export_writes_csv_with_a_bom_and_local_times_and_an_xlsx(
     [feedback] = _csv(out / "feedback.csv")
     assert (feedback["rating"], feedback["comment"], feedback["status"]) == ("2", "Коротко", "open")
     [loyalty] = _csv(out / "loyalty.csv")
-    assert (loyalty["delta"], loyalty["reason"]) == ("1", "visit")
+    assert (loyalty["kind"], loyalty["delta"], loyalty["reason"]) == ("earn", "1", "visit")
 
     book = load_workbook(out / "regulars.xlsx", read_only=True)
     assert book.sheetnames == ["clients", "visits", "feedback", "loyalty"]

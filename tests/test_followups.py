@@ -93,7 +93,12 @@ async def test_a_high_rating_thanks_and_offers_the_review_link(
 ) -> None:
     visit = await _registered_with_visit(chat, core, "completed")
     await chat.press(f"1:fb:{visit.id}:5")
-    assert "https://britva.example/review" in chat.last.text
+    assert chat.last.text == (
+        "Thank you for the rating! We are glad you liked it.\n"
+        "It would help us a lot if you left a review."
+    )
+    review = chat.button("Leave a review")
+    assert (review.url, review.payload) == ("https://britva.example/review", "")
     async with core.db.reading() as session:
         feedback = (await session.exec(select(Feedback))).one()
     assert (feedback.rating, feedback.status) == (5, "ok")
@@ -127,6 +132,7 @@ async def test_a_sleeping_clients_reason_is_stored_and_the_discount_offered(
         "Did not like it",
         "No time",
         "Other reason",
+        "Unsubscribe from offers",
     ]
     await chat.click("Too expensive", winback)
     assert chat.last.text.startswith("Thank you for telling us. Come back with 20% off any visit")
@@ -179,17 +185,21 @@ async def test_a_stranger_cannot_mark_a_visit(chat: ChatClient, core: Core) -> N
     assert stored.status == VisitStatus.booked  # a client pressing a master's button
 
 
-async def test_a_second_tap_on_the_stars_does_not_close_a_complaint(
-    chat: ChatClient, core: Core
-) -> None:
+async def test_a_changed_rating_does_not_close_a_complaint(chat: ChatClient, core: Core) -> None:
     visit = await _registered_with_visit(chat, core, "completed")
     await chat.press(f"1:fb:{visit.id}:1")
     await chat.press("1:fs")
-    await chat.press(f"1:fb:{visit.id}:5")
+    await chat.press(f"1:fb:{visit.id}:5")  # changed within 24 hours: the rating follows
+    assert chat.last.text.startswith("Thank you, your rating is changed.")
+    async with core.db.reading() as session:
+        feedback = (await session.exec(select(Feedback))).one()
+    assert (feedback.rating, feedback.status) == (5, "open")  # staff still resolve it
+    chat.clock.advance(hours=24)
+    await chat.press(f"1:fb:{visit.id}:2")
     assert chat.last.text == "Thank you, we already have your rating for this visit."
     async with core.db.reading() as session:
         feedback = (await session.exec(select(Feedback))).one()
-    assert (feedback.rating, feedback.status) == (1, "open")
+    assert feedback.rating == 5
 
 
 async def test_friendly_messages_use_the_first_name_and_a_spelled_out_validity(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import storage.tables  # noqa: F401  (registers every table on SQLModel.metadata)
-from storage.db import create_engine, sqlite_url_for
+from storage.db import create_engine
 from storage.migrate import (
     MIGRATIONS_DIR,
     alembic_config,
@@ -30,13 +32,16 @@ from storage.migrate import (
     upgrade,
     upgrade_connection,
 )
+from testing.databases import new_database_url, postgres_server
 
 MODEL_TABLES = set(SQLModel.metadata.tables)
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return sqlite_url_for(str(tmp_path / "regulars.db"))
+async def url(tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database of the backend under test (PostgreSQL in the PostgreSQL run)."""
+    async with new_database_url(tmp_path) as found:
+        yield found
 
 
 async def _run(url: str, fn: Any) -> Any:
@@ -80,7 +85,7 @@ async def test_upgrade_twice_is_harmless(url: str) -> None:
         async with engine.begin() as connection:
             await connection.execute(
                 text(
-                    "INSERT INTO staff (key, name, role, active) VALUES ('a', 'Anna', 'master', 1)"
+                    "INSERT INTO staff (key, name, role, active) VALUES ('a', 'Anna', 'master', true)"
                 ),
             )
     finally:
@@ -99,6 +104,12 @@ async def test_upgrade_twice_is_harmless(url: str) -> None:
     assert await _run(url, _schema_diff) == []
 
 
+SQLITE_ONLY = pytest.mark.skipif(
+    postgres_server() is not None, reason="SQLite's own pragmas and batch mode"
+)
+
+
+@SQLITE_ONLY
 async def test_engine_pragmas_after_upgrade(url: str) -> None:
     await upgrade(url)
 
@@ -170,12 +181,12 @@ def downgrade() -> None:
 """
 
 SEED_VISIT = (
-    "INSERT INTO staff (id, key, name, role, active) VALUES (1, 'a', 'A', 'master', 1)",
+    "INSERT INTO staff (id, key, name, role, active) VALUES (1, 'a', 'A', 'master', true)",
     "INSERT INTO service (id, key, name, name_en, duration_minutes, price,"
     " return_interval_days, care_tip, care_tip_en, active)"
-    " VALUES (1, 'cut', 'Cut', '', 30, 0, 30, '', '', 1)",
+    " VALUES (1, 'cut', 'Cut', '', 30, 0, 30, '', '', true)",
     "INSERT INTO client (id, name, locale, source, staff_notes, preference_note, holdout,"
-    " created_at) VALUES (1, 'Bob', 'ru', 'telegram', '', '', 0, '2026-01-01 10:00:00')",
+    " created_at) VALUES (1, 'Bob', 'ru', 'telegram', '', '', false, '2026-01-01 10:00:00')",
     "INSERT INTO visit (client_id, master_id, service_id, starts_at, ends_at, status, price,"
     " source, created_at, comment) VALUES (1, 1, 1, '2026-01-02 10:00:00',"
     " '2026-01-02 10:30:00', 'booked', 0, 'telegram', '2026-01-01 10:00:00', '')",
@@ -212,6 +223,7 @@ def _client_columns(connection: Connection) -> set[str]:
     return {column["name"] for column in inspect(connection).get_columns("client")}
 
 
+@SQLITE_ONLY
 async def test_batch_migration_of_a_referenced_table_keeps_the_rows(
     url: str, tmp_path: Path
 ) -> None:
@@ -241,6 +253,7 @@ async def test_batch_migration_of_a_referenced_table_keeps_the_rows(
     assert violations == []
 
 
+@SQLITE_ONLY
 async def test_migration_leaving_broken_references_is_rolled_back(url: str, tmp_path: Path) -> None:
     """The whole upgrade is one transaction: a migration that leaves a foreign key
     violation fails and leaves neither its schema change nor its data change behind."""
@@ -268,16 +281,16 @@ async def test_migration_leaving_broken_references_is_rolled_back(url: str, tmp_
 SEED_0001_CLIENTS = (
     "INSERT INTO client (id, name, phone, telegram_id, whatsapp_id, locale, source, staff_notes,"
     " preference_note, holdout, created_at, telegram_unreachable_at, last_inbound_whatsapp_at)"
-    " VALUES (1, 'Ann', '+79160000001', 5001, '79160000001', 'ru', 'telegram', '', '', 0,"
+    " VALUES (1, 'Ann', '+79160000001', 5001, '79160000001', 'ru', 'telegram', '', '', false,"
     " '2026-01-01 10:00:00', '2026-02-01 10:00:00', '2026-03-01 10:00:00')",
     "INSERT INTO client (id, name, locale, source, staff_notes, preference_note, holdout,"
-    " created_at) VALUES (2, 'Bob', 'ru', 'import', '', '', 0, '2026-01-01 10:00:00')",
+    " created_at) VALUES (2, 'Bob', 'ru', 'import', '', '', false, '2026-01-01 10:00:00')",
     # Typed or shared in Telegram: nobody can tell now, so it is only a claim.
     "INSERT INTO client (id, name, phone, telegram_id, locale, source, staff_notes,"
     " preference_note, holdout, created_at) VALUES (3, 'Cid', '+79160000003', 5003, 'ru',"
-    " 'telegram', '', '', 0, '2026-01-01 10:00:00')",
+    " 'telegram', '', '', false, '2026-01-01 10:00:00')",
     "INSERT INTO client (id, name, phone, locale, source, staff_notes, preference_note,"
-    " holdout, created_at) VALUES (4, 'Dan', '+79160000004', 'ru', 'import', '', '', 0,"
+    " holdout, created_at) VALUES (4, 'Dan', '+79160000004', 'ru', 'import', '', '', false,"
     " '2026-01-01 10:00:00')",
 )
 
@@ -287,9 +300,14 @@ async def _sql(url: str, *statements: str) -> list[Any]:
     try:
         async with engine.begin() as connection:
             results = [await connection.execute(text(s)) for s in statements]
-            return [r.all() if r.returns_rows else None for r in results]
+            return [[_plain(row) for row in r.all()] if r.returns_rows else None for r in results]
     finally:
         await engine.dispose()
+
+
+def _plain(row: Any) -> tuple[Any, ...]:
+    """A raw row as SQLite gives it: PostgreSQL returns timestamps as datetimes."""
+    return tuple(v.strftime("%Y-%m-%d %H:%M:%S") if isinstance(v, datetime) else v for v in row)
 
 
 async def test_0002_moves_the_chats_into_client_identity_and_back(url: str) -> None:

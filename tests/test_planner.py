@@ -295,7 +295,11 @@ def test_a_birthday_carries_the_nudge_due_the_same_week(twelve_days: TwelveDays)
     assert twelve_days.sent_to("dasha") == [("11-26 10:00", "birthday")]
     greeting = twelve_days.world.replies_to("dasha")[0]
     assert "And it is nearly time for your Kids' haircut" in greeting.text
-    assert [b.label for b in greeting.flat_buttons][1:] == ["Other time", "Not now"]
+    assert [b.label for b in greeting.flat_buttons][1:] == [
+        "Other time",
+        "Not now",
+        "Unsubscribe from offers",
+    ]
     assert greeting.flat_buttons[0].label.startswith("Book ")
     carried = [
         r.last_error
@@ -439,7 +443,7 @@ async def test_the_nudge_offers_a_one_tap_booking_with_the_usual_master(world: W
     labels = [b.label for b in nudge.flat_buttons]
     # Her usual Friday 15:00 on the predicted day, Friday 27 November.
     assert labels[0] == "Book Fri, Nov 27, 15:00"
-    assert labels[1:] == ["Other time", "Not now"]
+    assert labels[1:] == ["Other time", "Not now", "Unsubscribe from offers"]
     assert nudge.flat_buttons[0].payload.startswith("1:ok:")
 
 

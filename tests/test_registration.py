@@ -27,7 +27,14 @@ async def test_new_client_registers_and_lands_in_the_main_menu(
     await chat.send("27.11.1990")
 
     assert chat.history[-2].text == "Thank you, Ivan! You are registered."
-    assert chat.labels == ["Book a visit", "My visits", "Preferences", "Help"]
+    assert chat.labels == [
+        "Book a visit",
+        "My visits",
+        "My bonus",
+        "Invite a friend",
+        "Preferences",
+        "Help",
+    ]
     [client] = await clients(core)
     assert client.name == "Ivan"
     assert client.phone == "+79123456789"

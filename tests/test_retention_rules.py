@@ -164,7 +164,10 @@ def test_kind_classes() -> None:
     assert dict(KIND_CLASS) == {
         "booking_confirmation": T,
         "reminder": T,
+        "visit_cancelled": T,
         "feedback_request": T,
+        "next_visit_offer": T,
+        "referral_reward": T,
         "care_tip": M,
         "return_nudge": M,
         "warm_offer": M,
@@ -175,6 +178,7 @@ def test_kind_classes() -> None:
         "staff_day_plan": S,
         "complaint_alert": S,
         "digest": S,
+        "broadcast_report": S,
     }
     assert {k for k, c in KIND_CLASS.items() if c is M} == set(MARKETING_PRIORITY)
     with pytest.raises(TypeError):

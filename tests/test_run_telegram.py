@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import httpx
 import pytest
 from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
@@ -167,6 +168,8 @@ async def test_regulars_run_serves_telegram_until_stopped(
         telegram_bot_token=TOKEN,
         telegram_api_url=api_url,
         telegram_webhook_url=None,
+        web_host="127.0.0.1",
+        web_port=(port := free_port()),
     )
     stop = asyncio.Event()
     running = asyncio.create_task(run(settings, stop=stop))
@@ -174,6 +177,9 @@ async def test_regulars_run_serves_telegram_until_stopped(
         await fake.wait_for(lambda: bool(fake.calls_of("setMyCommands")) or running.done())
         assert not running.done(), running.exception()
         await book_a_visit(Person(fake))
+        async with httpx.AsyncClient() as http:  # polling mode serves the metrics too
+            metrics = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+        assert 'regulars_updates_total{channel="telegram"}' in metrics
     finally:
         stop.set()
         await asyncio.wait_for(running, timeout=5)  # polling stops promptly

@@ -18,8 +18,10 @@ from domain.slots import (
     SlotRules,
     WorkingHours,
     bookable_days,
+    first_bookable_day,
     free_slots,
     nearest_free,
+    suggest_around_day,
     suggest_on_different_days,
     usual_time,
     working_intervals,
@@ -566,6 +568,47 @@ def test_bookable_days_with_zero_horizon_are_empty() -> None:
         )
         == []
     )
+
+
+def test_the_first_bookable_day_is_the_first_of_bookable_days_or_none() -> None:
+    monday_booked = [Interval(utc(3, 2, 7), utc(3, 2, 10))]  # all of Mon 10:00-13:00 Moscow
+    first = first_bookable_day(
+        hours=MON_TO_SAT,
+        busy=monday_booked,
+        duration=minutes(60),
+        tz=MSK,
+        now=SUNDAY_BEFORE,
+        rules=EVERY_15,
+    )
+    assert first == date(2026, 3, 3)
+    days = bookable_days(
+        hours=MON_TO_SAT,
+        busy=monday_booked,
+        duration=minutes(60),
+        tz=MSK,
+        now=SUNDAY_BEFORE,
+        rules=EVERY_15,
+    )
+    assert first == days[0]
+    only_sunday = first_bookable_day(
+        hours=MON_TO_SAT,
+        busy=[],
+        duration=minutes(60),
+        tz=MSK,
+        now=SUNDAY_BEFORE,
+        rules=SlotRules(horizon_days=1),
+    )
+    assert only_sunday is None  # a day off: nothing at all
+
+
+def test_the_next_visit_is_offered_on_the_days_nearest_the_prediction() -> None:
+    monday_noon = [utc(3, 2, 9), utc(3, 9, 9)]  # Mondays 12:00 Moscow
+    around = [utc(3, 4, 7), utc(3, 4, 12), utc(3, 5, 8), utc(3, 6, 11), utc(3, 3, 9)]
+    picks = suggest_around_day(
+        candidates=[*monday_noon, *around], day=date(2026, 3, 4), usual_minute_of_day=600, tz=MSK
+    )
+    # Wednesday itself (its start nearest 10:00), then Tuesday and Thursday, a day away each.
+    assert picks == [utc(3, 3, 9), utc(3, 4, 7), utc(3, 5, 8)]
 
 
 # ---------------------------------------------------------------------- nearest free

@@ -398,7 +398,7 @@ async def test_the_command_menu_is_set_in_russian_and_english(
     menus = {m.language_code: m.commands for m in session.sent(SetMyCommands)}
     assert set(menus) == {"ru", "en", None}
     assert (menus["ru"][0].command, menus["ru"][0].description) == ("start", "Главное меню")
-    assert [c.command for c in menus["en"]] == ["start", "help", "stop"]
+    assert [c.command for c in menus["en"]] == ["start", "help", "stop", "mydata", "forget"]
     assert menus[None] == menus["ru"]
 
 

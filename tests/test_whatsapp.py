@@ -37,7 +37,7 @@ from domain.payloads import pack
 from domain.replies import Button, Reply, rows
 from handlers.conversation import Conversations
 from handlers.events import Choice, Command, Inbound, Text
-from scheduler.delivery import Delivery, Recipient
+from scheduler.delivery import Delivery
 from scheduler.engine import Engine
 from storage.tables import (
     Client,
@@ -67,7 +67,7 @@ from testing.whatsapp_fakes import (
     throughput_limit,
     undeliverable,
 )
-from tests.helpers import add_client, add_visit, chats, utc_visit
+from tests.helpers import RecordingDelivery, add_client, add_visit, chats, utc_visit
 
 # WhatsApp does not tell a person's language: a new client is served in the business's
 # (Russian for the demo barbershop) until they choose another in Preferences.
@@ -310,7 +310,14 @@ async def test_registration_and_booking_by_lists_and_buttons_end_with_a_visit(
     assert (thanks.kind, thanks.text) == ("text", "Спасибо, Ivan! Регистрация завершена.")
     assert menu.text == MENU
     assert (menu.kind, menu.list_button) == ("list", ru._("Choose"))
-    assert menu.titles == ["Записаться", "Мои визиты", "Настройки", "Помощь"]
+    assert menu.titles == [
+        "Записаться",
+        "Мои визиты",
+        "Мои бонусы",
+        "Пригласить друзей",
+        "Настройки",
+        "Помощь",
+    ]
 
     [services] = await ivan.tap("Записаться")
     assert services.text == "Выберите услугу:"
@@ -532,16 +539,6 @@ REMINDER_TEMPLATE = Template(
     name="visit_reminder", language="en_US", params=["name", "service", "when"]
 )
 WA_ID = "79161230001"
-
-
-@dataclass
-class RecordingDelivery:
-    """A Telegram stand-in that takes every message."""
-
-    delivered: list[tuple[Recipient, Reply]] = field(default_factory=list)
-
-    async def deliver(self, recipient: Recipient, reply: Reply) -> None:
-        self.delivered.append((recipient, reply))
 
 
 @dataclass

@@ -14,10 +14,14 @@ from handlers.events import Choice, Command, Event, Inbound, Text
 def render(reply: Reply) -> str:
     """A reply as terminal text: the message, then its buttons numbered from 1."""
     lines = [reply.text]
-    for number, button in enumerate(reply.flat_buttons, start=1):
+    for number, button in enumerate(reply.choices, start=1):
         lines.append(f"  [{number}] {button.label}")
+    for link in reply.links:  # the terminal opens nothing: the link is printed
+        lines.append(f"  {link.label}: {link.url}")
     if reply.ask_contact:
         lines.append("  (type the phone number)")
+    if reply.document is not None:
+        lines.append(f"  (a file: {reply.document.filename}, {len(reply.document.data)} bytes)")
     return "\n".join(lines)
 
 
@@ -64,7 +68,7 @@ class ConsoleChat:
         if typed.startswith("/"):
             name, _, args = typed[1:].partition(" ")
             return Command(name.lower(), args.strip())
-        buttons = self.last.flat_buttons if self.last else []
+        buttons = self.last.choices if self.last else []
         if typed.isdigit() and 1 <= int(typed) <= len(buttons):
             return Choice(buttons[int(typed) - 1].payload)
         pressed = _button_named(buttons, typed)
@@ -75,7 +79,7 @@ class ConsoleChat:
 
     async def choose(self, label: str) -> list[Reply]:
         """Press the first button whose label contains `label` (scripted tours)."""
-        buttons = self.last.flat_buttons if self.last else []
+        buttons = self.last.choices if self.last else []
         for number, button in enumerate(buttons, start=1):
             if label in button.label:
                 self.write(f"> {number}  ({button.label})")

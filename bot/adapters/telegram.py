@@ -30,6 +30,8 @@ from aiogram.exceptions import (
 from aiogram.methods import DeleteMessage, EditMessageText, SendMessage, TelegramMethod
 from aiogram.types import (
     BotCommand,
+    BotCommandScopeChat,
+    BufferedInputFile,
     CallbackQuery,
     ErrorEvent,
     InlineKeyboardButton,
@@ -49,9 +51,11 @@ from bot.adapters import common
 from bot.adapters.common import ChatLocks
 from bot.clock import Clock, utc_now
 from bot.web import serving
-from domain.replies import Reply
+from domain.replies import Button, Document, Reply
 from handlers.conversation import Conversations
 from handlers.events import Choice, Command, Contact, Event, Inbound, Text
+from handlers.staff_menu import staff_command_lists
+from handlers.turn import Links
 
 if TYPE_CHECKING:
     from bot.composition import Core
@@ -99,8 +103,20 @@ UNREADABLE = frozenset(
 )
 
 COMMANDS: dict[str, list[tuple[str, str]]] = {
-    "en": [("start", "Main menu"), ("help", "Help"), ("stop", "No more offers")],
-    "ru": [("start", "Главное меню"), ("help", "Помощь"), ("stop", "Не присылать предложения")],
+    "en": [
+        ("start", "Main menu"),
+        ("help", "Help"),
+        ("stop", "No more offers"),
+        ("mydata", "What you keep about me"),
+        ("forget", "Erase my data"),
+    ],
+    "ru": [
+        ("start", "Главное меню"),
+        ("help", "Помощь"),
+        ("stop", "Не присылать предложения"),
+        ("mydata", "Какие мои данные хранятся"),
+        ("forget", "Удалить мои данные"),
+    ],
 }
 
 
@@ -138,6 +154,20 @@ async def set_commands(bot: Bot, *, default_language: str = "en") -> None:
             )
     except TelegramAPIError as error:
         log.warning("could not set the Telegram command menu: %s", error)
+
+
+async def set_staff_commands(
+    bot: Bot, lists: Sequence[tuple[int, tuple[tuple[str, str], ...]]]
+) -> None:
+    """Each member of staff sees their role's commands in their own chat."""
+    for chat_id, commands in lists:
+        try:
+            await bot.set_my_commands(
+                [BotCommand(command=name, description=text) for name, text in commands],
+                scope=BotCommandScopeChat(chat_id=chat_id),
+            )
+        except TelegramAPIError as error:
+            log.warning("could not set the commands of staff chat %s: %s", chat_id, error)
 
 
 # --- updates → events ------------------------------------------------------------------
@@ -180,12 +210,16 @@ def inline_keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     if not reply.buttons:
         return None
     return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [InlineKeyboardButton(text=b.label, callback_data=b.payload) for b in row]
-            for row in reply.buttons
-            if row
-        ]
+        inline_keyboard=[[_inline_button(b) for b in row] for row in reply.buttons if row]
     )
+
+
+def _inline_button(button: Button) -> InlineKeyboardButton:
+    """A choice answers with its payload; a link (https://, tg://user?id=…) is opened by
+    Telegram itself."""
+    if button.url is not None:
+        return InlineKeyboardButton(text=button.label, url=button.url)
+    return InlineKeyboardButton(text=button.label, callback_data=button.payload)
 
 
 def contact_keyboard(reply: Reply) -> ReplyKeyboardMarkup:
@@ -295,9 +329,20 @@ class TelegramChannel:
                     await self._send(bot, chat_id, reply.text, ReplyKeyboardRemove())
                     continue
                 await self._remove_reply_keyboard(bot, chat_id)
+            if reply.commands is not None:
+                await set_staff_commands(bot, [(chat_id, reply.commands)])
             if editing and edit is not None and await self._edit(bot, chat_id, edit, reply):
                 continue
             await self._send(bot, chat_id, reply.text, inline_keyboard(reply))
+            if reply.document is not None:
+                await self._send_document(bot, chat_id, reply.document)
+
+    async def _send_document(self, bot: Bot, chat_id: int, document: Document) -> None:
+        file = BufferedInputFile(document.data, filename=document.filename)
+        try:
+            await bot.send_document(chat_id, file)
+        except TelegramAPIError as error:
+            log.warning("could not send a file to chat %s: %s", chat_id, error)
 
     async def _send(self, bot: Bot, chat_id: int, text: str, markup: Markup | None) -> None:
         chunks = split_text(text)
@@ -465,6 +510,9 @@ class TelegramService:
     dp: Dispatcher
     settings: Settings
     secret: str | None  # the webhook secret; None in polling mode
+    links: Links  # filled in with the bot's username once Telegram answers getMe
+    # Each staff chat with its role's command list, read when the bot starts.
+    staff_commands: Callable[[], Awaitable[list[tuple[int, tuple[tuple[str, str], ...]]]]]
 
 
 def prepare_telegram(
@@ -484,7 +532,14 @@ def prepare_telegram(
             raise ValueError("webhook mode needs a web application to serve it")
         secret = webhook_secret(settings)
         add_telegram_webhook(web_app, dp, bot, secret)
-    return TelegramService(bot=bot, dp=dp, settings=settings, secret=secret)
+    return TelegramService(
+        bot=bot,
+        dp=dp,
+        settings=settings,
+        secret=secret,
+        links=core.deps.links,
+        staff_commands=lambda: staff_command_lists(core.db, core.deps),
+    )
 
 
 async def run_telegram(
@@ -492,9 +547,12 @@ async def run_telegram(
 ) -> None:
     """Set the command menu, then poll, or register the webhook and wait, until `stop`."""
     bot = service.bot
-    if await patiently(bot.me, "getMe", stop) is None:
+    me = await patiently(bot.me, "getMe", stop)
+    if me is None:
         return  # stopped before Telegram could be reached
+    service.links.telegram_username = me.username  # invite and referral links: t.me/<it>
     await set_commands(bot, default_language=default_language)
+    await set_staff_commands(bot, await service.staff_commands())
     if service.secret is None:
         await _poll(service.dp, bot, stop=stop, polling_timeout=polling_timeout)
         return

@@ -18,12 +18,18 @@ from aiogram.methods import SendMessage, SendPhoto
 from aiogram.types import BufferedInputFile
 
 from bot.adapters.telegram import inline_keyboard, split_text
-from domain.replies import Reply
+from domain.replies import Reply, links_as_text
 from scheduler.delivery import Recipient, RetryAfter, Transient, Unreachable
 
 TOKEN_REJECTED_PAUSE = 60.0
 CAPTION_LIMIT = 1024  # Telegram's longest photo caption
 _GONE = ("chat not found", "user is deactivated", "bot was blocked", "peer_id_invalid")
+# A link button Telegram will not show: the person's privacy settings, a URL it refuses.
+_LINK_REFUSED = ("BUTTON_USER_PRIVACY_RESTRICTED", "BUTTON_URL_INVALID")
+
+
+class _LinksRefused(Exception):
+    """Telegram refused a link button of the message."""
 
 
 class TelegramDelivery:
@@ -31,6 +37,14 @@ class TelegramDelivery:
         self.bot = bot
 
     async def deliver(self, recipient: Recipient, reply: Reply) -> None:
+        try:
+            await self._deliver(recipient, reply)
+        except _LinksRefused:
+            # A link button Telegram will not show (a client whose privacy settings hide
+            # them from tg://user links): the same message with the links in its text.
+            await self._deliver(recipient, links_as_text(reply))
+
+    async def _deliver(self, recipient: Recipient, reply: Reply) -> None:
         try:
             await self._send(int(recipient.address), reply)
         except TelegramRetryAfter as error:
@@ -40,6 +54,8 @@ class TelegramDelivery:
         except TelegramBadRequest as error:
             if any(sign in str(error).lower() for sign in _GONE):
                 raise Unreachable(str(error)) from error
+            if reply.links and any(sign in str(error).upper() for sign in _LINK_REFUSED):
+                raise _LinksRefused from error
             raise Transient(str(error)) from error
         except TelegramUnauthorizedError as error:
             # The token was revoked: every message would fail; wait for the operator.

@@ -18,7 +18,7 @@ from pywa_async.types import Button as ReplyButton
 from pywa_async.types import Section, SectionList, SectionRow
 
 from bot.adapters import common
-from domain.replies import Button, Reply
+from domain.replies import Button, Reply, links_as_text
 from domain.text import Translator
 
 log = logging.getLogger(__name__)
@@ -174,6 +174,7 @@ class Outgoing:
         """Every message of `reply`, in order; `locale` words the list button and "More…"
         when the reply does not carry its own."""
         tr = self.translator(reply.locale or locale)
+        reply = links_as_text(reply)  # a link cannot sit beside reply buttons: it is text
         choices = distinct(reply.flat_buttons)
         if not choices:
             for chunk in split_text(reply.text):

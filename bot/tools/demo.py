@@ -18,9 +18,11 @@ from bot.config import Settings
 from bot.tools.demo_history import seed_history
 from domain.payloads import pack
 from domain.vocabulary import Act
+from handlers.conversation import CONSOLE_STAFF
 from handlers.registration import normalise_phone
 from storage.db import sqlite_url_for
 from storage.queries import client_by_phone, conversation_for
+from storage.staff import staff_by_key
 from storage.tables import ACTIVE_VISIT, Client, Conversation, Visit, VisitStatus
 
 DEMO_DB = "demo.db"
@@ -90,13 +92,26 @@ def _demo_config(settings: Settings) -> Path:
     return Path(__file__).resolve().parents[2] / "business.example.toml"
 
 
-async def chat(settings: Settings, *, phone: str | None, new: bool = False) -> int:
+async def chat(
+    settings: Settings, *, phone: str | None, new: bool = False, as_staff: str | None = None
+) -> int:
     core = await build_core(
         database_url=settings.database_url, config_path=settings.business_config
     )
     try:
         external_id = "console"
-        if new:
+        if as_staff is not None:
+            async with core.db.reading() as reading:
+                person = await staff_by_key(session=reading, key=as_staff)
+            if person is None:
+                keys = ", ".join(m.key for m in core.deps.catalog.masters.values())
+                print(
+                    f"regulars: no master with the key {as_staff!r} (keys: {keys})", file=sys.stderr
+                )
+                return 2
+            print(f"You are {person.name} ({person.role}), on the staff side.")
+            external_id = CONSOLE_STAFF + as_staff
+        elif new:
             external_id = f"console:{secrets.token_hex(4)}"
             print("You are a new client (a fresh chat).")
         elif not phone:

@@ -26,19 +26,31 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.business import BusinessConfig
+from domain.loyalty import earned_by_visit
 from domain.people import YEAR_UNKNOWN
 from domain.retention import in_holdout
 from domain.slots import working_intervals
 from storage.catalog import Catalog
 from storage.db import Database
 from storage.stats import refresh_client_stats
-from storage.tables import ACTIVE_VISIT, Client, ClientIdentity, Feedback, Visit, VisitStatus
+from storage.tables import (
+    ACTIVE_VISIT,
+    Client,
+    ClientIdentity,
+    Feedback,
+    LedgerKind,
+    LoyaltyEntry,
+    Visit,
+    VisitStatus,
+)
 
 __all__ = ["HistoryStats", "seed_history", "with_more_masters"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAYS_PER_MONTH = 365.25 / 12
 _CHUNK = 5_000
+# The demo shop started its loyalty programme this long ago: visits since then earned.
+_LOYALTY_SINCE = timedelta(days=120)
 
 _MALE_NAMES = (
     "Александр", "Алексей", "Андрей", "Антон", "Артём", "Богдан", "Вадим", "Валерий",
@@ -475,6 +487,7 @@ class _Rows:
     visits: list[dict[str, Any]] = field(default_factory=list)
     feedback: list[dict[str, Any]] = field(default_factory=list)
     identities: list[dict[str, Any]] = field(default_factory=list)
+    loyalty: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -716,6 +729,7 @@ async def seed_history(
             (ClientIdentity, rows.identities),
             (Visit, rows.visits),
             (Feedback, rows.feedback),
+            (LoyaltyEntry, rows.loyalty),
         ):
             for offset in range(0, len(data), _CHUNK):
                 await connection.execute(insert(table), data[offset : offset + _CHUNK])
@@ -807,6 +821,40 @@ def _rows(world: _World, persons: list[_Person]) -> _Rows:
         if feedback is not None:
             feedback["id"] = len(rows.feedback) + 1
             rows.feedback.append(feedback)
+    rows.loyalty = _loyalty_rows(world, rows.visits)
+    return rows
+
+
+def _loyalty_rows(world: _World, visits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the programme's ledger holds since it started (`_LOYALTY_SINCE`): each
+    completed visit's stamp or points, as storage/loyalty.py writes them on completion
+    (no rewards spent yet, so a regular may have one waiting)."""
+    programme = world.config.loyalty
+    if programme is None:
+        return []
+    since = _instant(world.now) - _LOYALTY_SINCE
+    rows: list[dict[str, Any]] = []
+    for visit in visits:
+        if visit["status"] != VisitStatus.completed or visit["completed_at"] < since:
+            continue
+        paid = visit["paid_amount"] if visit["paid_amount"] is not None else visit["price"]
+        earned = earned_by_visit(
+            kind=programme.kind, paid=paid, points_percent=programme.points_percent
+        )
+        if earned <= 0:
+            continue
+        rows.append(
+            {
+                "id": len(rows) + 1,
+                "client_id": visit["client_id"],
+                "kind": LedgerKind.earn,
+                "delta": earned,
+                "reason": "visit",
+                "visit_id": visit["id"],
+                "created_at": visit["completed_at"],
+                "expires_at": visit["completed_at"] + timedelta(days=programme.valid_days),
+            }
+        )
     return rows
 
 

@@ -2,8 +2,8 @@
 
 The database URL is set programmatically by `storage.migrate.alembic_config(url)`; nothing is
 read from an ini file or from the environment here. The engine comes from
-`storage.db.create_engine`, so migrations run with the same SQLite pragmas as the bot (WAL,
-busy_timeout, foreign keys, BEGIN IMMEDIATE).
+`storage.db.create_engine`, so migrations run on the bot's SQLite driver with its settings
+(WAL, foreign keys, BEGIN IMMEDIATE behind the write lock, another process waited out).
 
 A caller that already holds a (sync) connection may pass it in
 `config.attributes["connection"]`; the migrations then run on it and nothing is created or
@@ -14,9 +14,9 @@ SQLite specifics:
 - Migrations are rendered in batch mode (`render_as_batch=True`): SQLite cannot ALTER most
   things, so batch operations copy the table; on PostgreSQL the same operations are plain
   ALTERs.
-- The whole upgrade runs in one transaction (`transactional_ddl=True`): the engine leaves
-  transaction control to SQLAlchemy (BEGIN IMMEDIATE), so SQLite DDL is transactional and a
-  failed migration leaves the database as it was.
+- The whole upgrade runs in one transaction (`transactional_ddl=True`): the driver begins it
+  with BEGIN IMMEDIATE at its first statement, so SQLite DDL is transactional and a failed
+  migration leaves the database as it was.
 - Foreign keys are switched off for the duration of the upgrade and checked with
   `PRAGMA foreign_key_check` before the commit (SQLite's documented procedure for altering
   tables). Otherwise a batch migration of a table that other rows refer to (client, staff,

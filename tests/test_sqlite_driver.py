@@ -1,0 +1,364 @@
+"""The bot's SQLite driver (storage/sqlite_driver.py) through SQLAlchemy, as the bot uses it:
+statements inline (a turn) and in a worker thread (everything else), the rows, counts and
+ids they give, errors as SQLAlchemy's exceptions, and the write lock."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage import sqlite_driver
+from storage.db import Database, create_engine, sqlite_url_for
+
+SCHEMA = (
+    "CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, n INTEGER)",
+    "CREATE TABLE child (id INTEGER PRIMARY KEY, item_id INTEGER NOT NULL REFERENCES item(id))",
+)
+MODES = pytest.mark.parametrize("inline", [True, False], ids=["inline", "worker thread"])
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "driver.db"
+
+
+@pytest.fixture
+async def db(path: Path) -> AsyncIterator[Database]:
+    database = Database(create_engine(sqlite_url_for(str(path))))
+    async with database.transaction() as session:
+        for statement in SCHEMA:
+            await run(session, statement)
+    yield database
+    await database.dispose()
+
+
+async def run(session: AsyncSession, sql: str, params: Any = None) -> CursorResult[Any]:
+    """A statement on the session's connection (sqlmodel's session.execute is deprecated)."""
+    connection = await session.connection()
+    return await connection.execute(text(sql), params)
+
+
+@contextmanager
+def traced(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL SQLite itself runs on connections opened from now on (BEGIN, COMMIT and
+    ROLLBACK included, which SQLAlchemy's events do not see)."""
+    seen: list[str] = []
+
+    def trace(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.set_trace_callback(seen.append)
+
+    event.listen(engine.sync_engine, "connect", trace)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "connect", trace)
+
+
+def words(seen: list[str]) -> list[str]:
+    return [" ".join(statement.split()[:2]).upper() for statement in seen]
+
+
+async def test_the_documented_url_runs_on_the_bots_driver(db: Database) -> None:
+    assert db.engine.dialect.driver == sqlite_driver.DRIVER
+    assert db.engine.dialect.name == "sqlite" and db.is_sqlite
+
+
+@MODES
+async def test_executemany_inserts_every_row_and_counts_them(db: Database, inline: bool) -> None:
+    rows = [{"name": f"item {n}", "n": n} for n in range(5)]
+    async with db.transaction(inline=inline) as session:
+        connection = await session.connection()
+        result = await connection.execute(
+            text("INSERT INTO item (name, n) VALUES (:name, :n)"), rows
+        )
+        assert result.rowcount == 5
+    async with db.reading() as session:
+        found = (await run(session, "SELECT name, n FROM item ORDER BY n")).all()
+    assert [tuple(row) for row in found] == [(r["name"], r["n"]) for r in rows]
+
+
+@MODES
+async def test_returning_gives_the_new_rows(db: Database, inline: bool) -> None:
+    async with db.transaction(inline=inline) as session:
+        result = await run(
+            session, "INSERT INTO item (name, n) VALUES ('a', 1), ('b', 2) RETURNING id, name"
+        )
+        returned = [tuple(row) for row in result.all()]
+    assert returned == [(1, "a"), (2, "b")]
+
+
+@MODES
+async def test_rowcount_of_an_update_and_a_delete(db: Database, inline: bool) -> None:
+    async with db.transaction(inline=inline) as session:
+        await run(session, "INSERT INTO item (name, n) VALUES ('a', 1), ('b', 1), ('c', 2)")
+        updated = await run(session, "UPDATE item SET n = 3 WHERE n = 1")
+        deleted = await run(session, "DELETE FROM item WHERE n = 7")
+        assert (updated.rowcount, deleted.rowcount) == (2, 0)
+
+
+@MODES
+async def test_lastrowid_is_the_inserted_id(db: Database, inline: bool) -> None:
+    async with db.transaction(inline=inline) as session:
+        first = await run(session, "INSERT INTO item (name) VALUES ('a')")
+        second = await run(session, "INSERT INTO item (name) VALUES ('b')")
+        assert (first.lastrowid, second.lastrowid) == (1, 2)
+
+
+@MODES
+async def test_rows_are_read_one_some_or_all(db: Database, inline: bool) -> None:
+    async with db.transaction(inline=inline) as session:
+        connection = await session.connection()
+        await connection.execute(
+            text("INSERT INTO item (name, n) VALUES (:name, :n)"),
+            [{"name": str(n), "n": n} for n in range(7)],
+        )
+        result = await connection.execute(text("SELECT n FROM item ORDER BY n"))
+        assert result.fetchone() == (0,)
+        assert [tuple(row) for row in result.fetchmany(2)] == [(1,), (2,)]
+        assert [tuple(row) for row in result.fetchall()] == [(3,), (4,), (5,), (6,)]
+        assert result.fetchone() is None
+
+
+@MODES
+async def test_a_duplicate_is_sqlalchemys_integrity_error_and_rolls_back(
+    db: Database, inline: bool
+) -> None:
+    with pytest.raises(IntegrityError) as raised:
+        async with db.transaction(inline=inline) as session:
+            await run(session, "INSERT INTO item (name) VALUES ('twin')")
+            await run(session, "INSERT INTO item (name) VALUES ('twin')")
+    assert isinstance(raised.value.orig, sqlite3.IntegrityError)
+    async with db.reading() as session:
+        assert (await run(session, "SELECT count(*) FROM item")).scalar() == 0
+
+
+@MODES
+async def test_a_foreign_key_violation_is_an_integrity_error(db: Database, inline: bool) -> None:
+    with pytest.raises(IntegrityError):
+        async with db.transaction(inline=inline) as session:
+            await run(session, "INSERT INTO child (item_id) VALUES (42)")
+
+
+@MODES
+async def test_bad_sql_is_sqlalchemys_operational_error_and_the_engine_goes_on(
+    db: Database, inline: bool
+) -> None:
+    with pytest.raises(OperationalError) as raised:
+        async with db.transaction(inline=inline) as session:
+            await run(session, "SELECT * FROM no_such_table")
+    assert isinstance(raised.value.orig, sqlite3.OperationalError)
+    async with db.transaction(inline=inline) as session:
+        await run(session, "INSERT INTO item (name) VALUES ('after')")
+    async with db.reading() as session:
+        assert (await run(session, "SELECT name FROM item")).scalar() == "after"
+
+
+async def test_sqlite_begins_with_the_first_statement_and_never_rolls_back_a_commit(
+    path: Path,
+) -> None:
+    database = Database(create_engine(sqlite_url_for(str(path))))
+    with traced(database.engine) as seen:
+        async with database.transaction(inline=True):
+            pass  # nothing executed: nothing begun, nothing committed
+        async with database.transaction(inline=True) as session:
+            await run(session, "CREATE TABLE t (x)")
+        async with database.reading() as session:
+            await run(session, "SELECT count(*) FROM t")
+    await database.dispose()
+    ran = [w for w in words(seen) if not w.startswith("PRAGMA")]
+    assert ran == [
+        "BEGIN IMMEDIATE",
+        "CREATE TABLE",
+        "COMMIT",
+        "BEGIN",
+        "SELECT COUNT(*)",
+        "COMMIT",
+    ]
+
+
+async def test_concurrent_write_transactions_queue_in_the_loop(db: Database) -> None:
+    """The second writer waits for the first one's COMMIT on the in-process lock: SQLite's
+    busy handler is never needed (it is off), and both turns get their write in."""
+    first_inside, release = asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        async with db.transaction() as session:
+            await run(session, "INSERT INTO item (name) VALUES ('first')")
+            first_inside.set()
+            await release.wait()
+
+    async def second() -> None:
+        await first_inside.wait()
+        async with db.transaction(inline=True) as session:
+            await run(session, "INSERT INTO item (name) VALUES ('second')")
+
+    one, two = asyncio.create_task(first()), asyncio.create_task(second())
+    await first_inside.wait()
+    await asyncio.sleep(0.05)
+    assert not two.done()  # waiting for the lock, not failing with "database is locked"
+    assert db.engine.dialect.write_lock.locked  # type: ignore[attr-defined]
+    release.set()
+    await asyncio.gather(one, two)
+    async with db.reading() as session:
+        names = (await run(session, "SELECT name FROM item ORDER BY id")).scalars()
+        assert list(names) == ["first", "second"]
+    assert not db.engine.dialect.write_lock.locked  # type: ignore[attr-defined]
+
+
+async def test_readers_do_not_wait_for_a_writer(db: Database) -> None:
+    async with db.transaction() as writing:
+        await run(writing, "INSERT INTO item (name) VALUES ('not yet')")
+        async with db.reading() as reading:
+            count = (await run(reading, "SELECT count(*) FROM item")).scalar()
+    assert count == 0  # WAL: the reader sees the database as it was
+
+
+def impatient(path: Path, seconds: float) -> Database:
+    """A database whose writers wait `seconds` (the bot's own wait 15 s)."""
+    sqlite_driver.register()
+    url = f"sqlite+{sqlite_driver.DRIVER}:///{path}"
+    return Database(create_async_engine(url, connect_args={"timeout": seconds}))
+
+
+async def test_a_writer_waiting_too_long_for_another_turn_gets_database_is_locked(
+    path: Path,
+) -> None:
+    database = impatient(path, 0.1)
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with database.transaction() as session:
+            await run(session, "CREATE TABLE t (x)")
+            inside.set()
+            await release.wait()
+
+    held = asyncio.create_task(holder())
+    await inside.wait()
+    with pytest.raises(OperationalError, match="database is locked"):
+        async with database.transaction(inline=True) as session:
+            await run(session, "SELECT 1")
+    release.set()
+    await held
+    async with database.transaction(inline=True) as session:  # free again
+        await run(session, "INSERT INTO t VALUES (1)")
+    await database.dispose()
+
+
+async def test_another_process_holding_the_database_is_waited_out_without_blocking_the_loop(
+    db: Database, path: Path
+) -> None:
+    """SQLite's busy handler would sleep on the loop's thread; the driver waits in the loop
+    instead, so other tasks keep running, and writes once the other writer commits."""
+    outsider = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    outsider.execute("BEGIN IMMEDIATE")
+    outsider.execute("INSERT INTO item (name) VALUES ('outsider')")
+    ticks = 0
+
+    async def ticking() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    async def write() -> None:
+        async with db.transaction(inline=True) as session:
+            await run(session, "INSERT INTO item (name) VALUES ('ours')")
+
+    clock = asyncio.create_task(ticking())
+    writing = asyncio.create_task(write())
+    await asyncio.sleep(0.15)
+    assert not writing.done()
+    assert ticks >= 10  # the loop was free while the write waited
+    threading.Thread(target=outsider.execute, args=("COMMIT",)).start()
+    await asyncio.wait_for(writing, 5)
+    clock.cancel()
+    outsider.close()
+    async with db.reading() as session:
+        names = (await run(session, "SELECT name FROM item ORDER BY id")).scalars()
+        assert list(names) == ["outsider", "ours"]
+
+
+async def test_gives_up_on_another_process_with_database_is_locked_after_the_timeout(
+    path: Path,
+) -> None:
+    with closing(sqlite3.connect(path)) as setup:
+        setup.execute("CREATE TABLE t (x)")
+    database = impatient(path, 0.2)
+    outsider = sqlite3.connect(path, isolation_level=None)
+    outsider.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(OperationalError, match="database is locked"):
+            async with database.transaction(inline=True) as session:
+                await run(session, "INSERT INTO t VALUES (1)")
+        assert not database.engine.dialect.write_lock.locked  # type: ignore[attr-defined]
+    finally:
+        outsider.close()
+        await database.dispose()
+
+
+async def test_the_lock_is_released_when_a_transaction_fails(db: Database) -> None:
+    lock = db.engine.dialect.write_lock  # type: ignore[attr-defined]
+    with pytest.raises(IntegrityError):
+        async with db.transaction(inline=True) as session:
+            await run(session, "INSERT INTO item (name) VALUES ('x'), ('x')")
+    assert not lock.locked
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as session:
+            await run(session, "INSERT INTO item (name) VALUES ('y')")
+            raise RuntimeError("a bug in the turn")
+    assert not lock.locked
+    async with db.reading() as session:
+        assert (await run(session, "SELECT count(*) FROM item")).scalar() == 0
+
+
+async def test_a_waiting_writer_that_is_cancelled_does_not_keep_the_lock() -> None:
+    lock = sqlite_driver.WriteLock()
+    await lock.acquire(1)
+    waiter = asyncio.create_task(lock.acquire(1))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    lock.release()
+    assert not lock.locked
+    await lock.acquire(0.01)
+    assert lock.locked
+
+
+async def test_writers_get_the_lock_in_arrival_order() -> None:
+    lock = sqlite_driver.WriteLock()
+    await lock.acquire(1)
+    order: list[int] = []
+
+    async def writer(n: int) -> None:
+        await lock.acquire(1)
+        order.append(n)
+        lock.release()
+
+    tasks = [asyncio.create_task(writer(n)) for n in range(4)]
+    await asyncio.sleep(0)
+    lock.release()
+    await asyncio.gather(*tasks)
+    assert order == [0, 1, 2, 3]
+
+
+async def test_an_in_memory_database_keeps_its_tables_between_sessions() -> None:
+    database = Database(create_engine("sqlite+aiosqlite:///:memory:"))
+    async with database.transaction(inline=True) as session:
+        await run(session, "CREATE TABLE t (x)")
+        await run(session, "INSERT INTO t VALUES (1)")
+    async with database.reading() as session:
+        assert (await run(session, "SELECT x FROM t")).scalar() == 1
+    await database.dispose()
