@@ -151,7 +151,7 @@ class Planner:
         if now.minute % MARKETING_EVERY_MINUTES == 0 and self._marketing_window(now):
             rows += await self._marketing(session, now)
         if rows:
-            await enqueue(session=session, rows=rows, now=now)
+            await enqueue(session=session, rows=rows, now=now, count=False)
         for row in rows:
             result.planned[row["kind"]] += 1
             result.held_out += row.get("status") == OutboxStatus.held_out

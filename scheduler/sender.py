@@ -55,7 +55,6 @@ STALE_AFTER = timedelta(minutes=2)  # a row `sending` this long belongs to a dea
 # claim younger than this cannot have been taken back as stale (STALE_AFTER is far off).
 RENEW_AFTER = timedelta(seconds=15)
 RECOVER_EVERY = timedelta(minutes=1)
-SCHEDULE_SLACK = 0.005  # seconds
 
 
 @dataclass(frozen=True)
@@ -96,10 +95,13 @@ class Pacer:
         if wait > 0:
             await self.sleep(wait)
         now = self.monotonic()
-        # Keep to the schedule when a sleep overshot by a hair: booking the next slot from
-        # "now" would add every overshoot to every gap and lose a message a second.
-        slot = self._next_global if now - self._next_global < SCHEDULE_SLACK else now
-        self._next_global = slot + 1.0 / self.pace.per_second
+        # Keep to the schedule when we are late by less than one interval (a sleep that
+        # overshot, a busy machine): booking the next slot from "now" would add every delay
+        # to every gap and lose messages each second. The next one then goes sooner, so a
+        # second never holds more than one message above the pace.
+        interval = 1.0 / self.pace.per_second
+        slot = self._next_global if now - self._next_global < interval else now
+        self._next_global = slot + interval
         self._chat_ready[address] = now + self.pace.per_chat_seconds
         if len(self._chat_ready) > 10_000:  # forget chats that are long ready
             self._chat_ready = {a: t for a, t in self._chat_ready.items() if t > now}

@@ -32,10 +32,13 @@ _ROW_DEFAULTS: dict[str, Any] = {
 }
 
 
-async def enqueue(*, session: AsyncSession, rows: Sequence[dict[str, Any]], now: datetime) -> int:
+async def enqueue(
+    *, session: AsyncSession, rows: Sequence[dict[str, Any]], now: datetime, count: bool = True
+) -> int:
     """Insert the rows whose dedupe key is new; a key planned before is left alone, so
     planning the same minute twice (or after a restart) creates nothing. Returns how many
-    rows were new."""
+    rows were new (`count=False`: 0, and the rows go as one executemany, without the
+    RETURNING that counting needs — the planner's many rows, checked for their keys)."""
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
@@ -46,15 +49,13 @@ async def enqueue(*, session: AsyncSession, rows: Sequence[dict[str, Any]], now:
     # One statement run for many rows (executemany): compiled once, however many rows.
     # RETURNING names the rows really inserted, on every backend (asyncpg reports no
     # rowcount for a batch); SQLAlchemy still sends the batch in few statements.
-    statement = (
-        insert(Outbox)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(col(Outbox.id))
-    )
+    statement = insert(Outbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
     connection = await session.connection()
-    result = await connection.execute(
-        statement, [{"attempts": 0, "created_at": now, **value} for value in values]
-    )
+    values = [{"attempts": 0, "created_at": now, **value} for value in values]
+    if not count:
+        await connection.execute(statement, values)
+        return 0
+    result = await connection.execute(statement.returning(col(Outbox.id)), values)
     return len(result.all())
 
 
@@ -135,25 +136,28 @@ async def next_due(*, session: AsyncSession) -> datetime | None:
 
 
 async def claim_due(*, session: AsyncSession, now: datetime, limit: int) -> list[Outbox]:
-    """Pending rows that are due, oldest first, marked `sending` in this transaction.
+    """Pending rows that are due, oldest first, marked `sending` in this transaction: one
+    UPDATE … RETURNING for the whole batch.
 
     SQLite serialises writers (BEGIN IMMEDIATE); PostgreSQL skips rows another replica
     has locked, so two senders never claim the same row."""
-    query = (
-        select(Outbox)
+    due = (
+        select(col(Outbox.id))
         .where(Outbox.status == OutboxStatus.pending, col(Outbox.due_at) <= now)
         .order_by(col(Outbox.due_at), col(Outbox.id))
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = list((await session.exec(query)).all())
-    for row in rows:
-        row.status = OutboxStatus.sending
-        row.claimed_at = now
-        row.attempts += 1
-        session.add(row)
-    return rows
+        due = due.with_for_update(skip_locked=True)
+    result = await session.exec(
+        update(Outbox)
+        .where(col(Outbox.id).in_(due))
+        .values(status=OutboxStatus.sending, claimed_at=now, attempts=col(Outbox.attempts) + 1)
+        .returning(Outbox)
+        .execution_options(synchronize_session=False)
+    )
+    # RETURNING gives the rows in no particular order.
+    return sorted(result.scalars(), key=lambda row: (row.due_at, row.id or 0))
 
 
 async def requeue_stale(

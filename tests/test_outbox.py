@@ -52,3 +52,23 @@ async def test_one_pass_can_plan_staff_and_client_messages_together(core: Core) 
     assert (
         stored["rem:1"].status == "skipped" and stored["rem:1"].last_error == "the visit has begun"
     )
+
+
+async def test_rows_enqueued_without_counting_are_inserted_once(core: Core) -> None:
+    now = datetime(2026, 11, 23, 7, tzinfo=UTC)
+    client = await add_client(core, name="Anna", phone="+79160000001", consent_at=now)
+    rows: list[dict[str, Any]] = [
+        {"kind": "care_tip", "client_id": client.id, "due_at": now, "dedupe_key": f"tip:{n}"}
+        for n in range(3)
+    ]
+    async with core.db.transaction() as session:
+        assert await enqueue(session=session, rows=rows, now=now, count=False) == 0
+        await enqueue(
+            session=session,
+            rows=[*rows[1:], rows[0] | {"dedupe_key": "tip:3"}],
+            now=now,
+            count=False,
+        )
+    async with core.db.reading() as session:
+        keys = sorted((await session.exec(select(Outbox.dedupe_key))).all())
+    assert keys == ["tip:0", "tip:1", "tip:2", "tip:3"]

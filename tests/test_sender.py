@@ -230,6 +230,27 @@ async def test_sixty_messages_go_out_no_faster_than_25_a_second(
     assert not fake.sender_sleeps
 
 
+async def test_late_wake_ups_keep_the_pace_and_a_second_holds_at_most_one_more() -> None:
+    """On a busy machine every sleep wakes late; the Pacer keeps to its schedule instead
+    of adding each delay to every gap."""
+    clock = FakeTime()
+    sent: list[float] = []
+
+    async def late_sleep(seconds: float) -> None:
+        clock.advance(seconds + 0.012)  # every sleep overshoots by 12 ms
+
+    pacer = Pacer(Pace(), monotonic=clock.monotonic, sleep=late_sleep)
+    for n in range(250):
+        await pacer.take(f"chat {n}")
+        sent.append(clock.mono)
+        clock.advance(0.003)  # the work of sending
+
+    seconds = sent[-1] - sent[0]
+    assert 249 / seconds == pytest.approx(Pace().per_second, rel=0.01)
+    busiest = max(sum(1 for t in sent if s <= t < s + 1) for s in sent)
+    assert busiest <= Pace().per_second + 1
+
+
 async def test_a_second_message_to_the_same_chat_waits_a_second(
     core: Core, engine: Engine, server: FakeBotAPI, fake: FakeTime
 ) -> None:
