@@ -17,9 +17,17 @@ from domain.text import Translator
 from scheduler.delivery import Delivery
 from scheduler.messages import Messages
 from scheduler.planner import Planner, PlanResult
-from scheduler.sender import TELEGRAM_PACE, WHATSAPP_PACE, Pace, Pacer, Sender, SendStats
+from scheduler.sender import (
+    TELEGRAM_PACE,
+    WHATSAPP_PACE,
+    Pace,
+    Sender,
+    SendStats,
+    SharedPacer,
+)
 from storage.catalog import Catalog
 from storage.db import Database
+from storage.locks import planner_turn
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +44,9 @@ class Engine:
 
     async def plan(self) -> PlanResult:
         async with self.db.transaction() as session:
+            if not await planner_turn(session):
+                log.debug("another replica is planning; this pass is left to it")
+                return PlanResult()
             result = await self.planner.plan(session, self.clock())
         if result.total:
             log.info("planned %s", dict(result.planned))
@@ -87,7 +98,11 @@ def build_engine(
         config=config,
         messages=messages,
         channels=channels,
-        pacers={channel: Pacer(pace) for channel, pace in (paces or {}).items()},
+        # The pace is the messenger account's, whichever replica sends: booked in the database.
+        pacers={
+            channel: SharedPacer(pace, db=db, channel=channel)
+            for channel, pace in (paces or {}).items()
+        },
         **sender_options,
     )
     return Engine(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time as clock_time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,6 +46,7 @@ from storage.outbox import (
     requeue_stale,
     still_claimed,
 )
+from storage.pace import book_slots, pause_sending
 from storage.tables import Client, Outbox, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -102,9 +103,64 @@ class Pacer:
         interval = 1.0 / self.pace.per_second
         slot = self._next_global if now - self._next_global < interval else now
         self._next_global = slot + interval
+        self._book_chat(address, now)
+
+    async def pause(self, seconds: float) -> None:
+        """The messenger asked for a pause (the sender waits it out itself)."""
+
+    def _book_chat(self, address: str, now: float) -> None:
         self._chat_ready[address] = now + self.pace.per_chat_seconds
         if len(self._chat_ready) > 10_000:  # forget chats that are long ready
             self._chat_ready = {a: t for a, t in self._chat_ready.items() if t > now}
+
+
+BLOCK_SECONDS = 0.2  # a replica books this much sending time at once
+
+
+class SharedPacer(Pacer):
+    """A messenger account's pace kept by every replica on one database together: the
+    global slots are booked in the database (storage/pace.py), a block of BLOCK_SECONDS at
+    a time, so a replica asks the database once per five Telegram messages and two replicas
+    together never go faster than one. A slot left unused for longer than one interval is
+    dropped, not sent late into another replica's. A pause the messenger asks for holds
+    every replica. The one-a-second-per-chat limit stays per process."""
+
+    def __init__(
+        self,
+        pace: Pace,
+        *,
+        db: Database,
+        channel: str,
+        monotonic: Callable[[], float] = clock_time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        super().__init__(pace, monotonic=monotonic, sleep=sleep)
+        self.db = db
+        self.channel = channel
+        self._slots: deque[float] = deque()
+
+    async def take(self, address: str) -> None:
+        interval = 1.0 / self.pace.per_second
+        now = self.monotonic()
+        while self._slots and now - self._slots[0] >= interval:
+            self._slots.popleft()
+        if not self._slots:
+            count = max(1, round(self.pace.per_second * BLOCK_SECONDS))
+            async with self.db.transaction() as session:
+                ahead = await book_slots(
+                    session=session, channel=self.channel, span=count * interval
+                )
+            start = self.monotonic() + ahead
+            self._slots.extend(start + n * interval for n in range(count))
+        wait = self._slots.popleft() - self.monotonic()
+        if wait > 0:
+            await self.sleep(wait)
+        self._book_chat(address, self.monotonic())
+
+    async def pause(self, seconds: float) -> None:
+        self._slots.clear()
+        async with self.db.transaction() as session:
+            await pause_sending(session=session, channel=self.channel, seconds=seconds)
 
 
 class _FloodWait(Exception):
@@ -258,6 +314,8 @@ class Sender:
             await channel.deliver(recipient, composed.reply)
         except RetryAfter as pause:
             log.warning("%s asks to pause for %s s", recipient.channel, pause.seconds)
+            if pacer is not None:
+                await pacer.pause(pause.seconds)
             raise _FloodWait(pause.seconds) from None
         except Refused as reason:
             await self._settle(

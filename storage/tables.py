@@ -363,3 +363,15 @@ class ProcessedMessage(SQLModel, table=True):
     channel: str = Field(max_length=16, primary_key=True)
     message_id: str = Field(max_length=128, primary_key=True)
     received_at: datetime = _required_ts()
+
+
+class SendPace(SQLModel, table=True):
+    """The next free sending slot of one messenger account (the Telegram bot, the WhatsApp
+    number), shared by every replica on this database: `next_at` is in seconds on the
+    database server's clock, the one clock every replica sees (scheduler/sender.py,
+    SharedPacer). Only differences of it are ever used; no date is read from it."""
+
+    __tablename__ = "send_pace"
+
+    channel: str = Field(max_length=16, primary_key=True)
+    next_at: float = Field(default=0.0)
