@@ -315,7 +315,10 @@ class Sender:
         except RetryAfter as pause:
             log.warning("%s asks to pause for %s s", recipient.channel, pause.seconds)
             if pacer is not None:
-                await pacer.pause(pause.seconds)
+                try:
+                    await pacer.pause(pause.seconds)
+                except Exception:  # this sender pauses anyway; the others may ask again
+                    log.exception("could not share the pause with the other senders")
             raise _FloodWait(pause.seconds) from None
         except Refused as reason:
             await self._settle(
