@@ -442,7 +442,8 @@ def test_compose_runs_two_webhook_replicas_after_postgresql_and_the_migration() 
     # The migration is a real command of the bot, run once from the same image.
     migration = _parser().parse_args(migrate["command"])
     assert (migration.command, migration.db_command) == ("db", "upgrade")
-    assert migrate["image"] == bot["image"] and "command" not in bot  # the image's `run`
+    assert migrate["image"] == bot["image"] and migrate["build"] == bot["build"]
+    assert "command" not in bot and "entrypoint" not in bot  # the image's `regulars run`
     assert (ROOT / "deploy" / migrate["build"]["context"] / migrate["build"]["dockerfile"]).exists()
     assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     assert bot["deploy"]["replicas"] == 2
@@ -462,9 +463,16 @@ def test_compose_runs_two_webhook_replicas_after_postgresql_and_the_migration() 
     assert _env_example()["TELEGRAM_WEBHOOK_URL"].startswith("https://")
     assert bot["environment"]["WEB_HOST"] == "0.0.0.0"
     assert int(bot["stop_grace_period"].removesuffix("s")) > 10
+    # Caddy balances over every replica, by the names compose gives their containers, and
+    # sends webhooks only to one whose /healthz answers 200.
     caddyfile = (ROOT / "deploy" / "Caddyfile").read_text(encoding="utf-8")
-    assert f"dynamic a bot {bot['environment']['WEB_PORT']}" in caddyfile
+    [upstreams] = re.findall(r"^\s*reverse_proxy (.+) \{$", caddyfile, re.M)
+    port = bot["environment"]["WEB_PORT"]
+    names = [f"{compose()['name']}-bot-{n}:{port}" for n in range(1, bot["deploy"]["replicas"] + 1)]
+    assert upstreams.split() == names
+    assert re.search(r"^\s*health_uri /healthz$", caddyfile, re.M)
     assert "handle /webhook/*" in caddyfile  # /metrics and /healthz are not published
+    assert services["proxy"]["depends_on"] == ["bot"]
 
 
 def _strings(value: Any, key: str = "") -> Iterator[tuple[str, str]]:
