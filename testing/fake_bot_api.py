@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -245,9 +245,14 @@ def _decoded(value: Any) -> Any:
     return value
 
 
+class Served(Protocol):
+    app: web.Application
+
+
 @asynccontextmanager
-async def serving(api: FakeBotAPI) -> AsyncIterator[str]:
-    """Serve `api` on 127.0.0.1 at a free port; yields its base URL for `create_bot`."""
+async def serving(api: Served) -> AsyncIterator[str]:
+    """Serve `api` (this fake, or testing.telegram_fakes's) on 127.0.0.1 at a free port;
+    yields its base URL for `create_bot`."""
     runner = web.AppRunner(api.app, access_log=None)
     await runner.setup()
     try:

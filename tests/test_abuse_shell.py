@@ -51,6 +51,7 @@ from storage.tables import (
     VisitStatus,
 )
 from testing.chat import ChatClient, Clock
+from testing.fake_bot_api import serving
 from testing.telegram_fakes import TOKEN as TELEGRAM_TOKEN
 from testing.telegram_fakes import FakeBotAPI, RecordingSession, message_update, person, texts
 from testing.whatsapp_fakes import (
@@ -425,12 +426,8 @@ class SlowBotAPI(FakeBotAPI):
 @pytest.fixture
 async def slow_api() -> AsyncIterator[tuple[SlowBotAPI, str]]:
     fake = SlowBotAPI(delay=2.0)
-    server = TestServer(fake.app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield fake, f"http://127.0.0.1:{server.port}"
-    finally:
-        await server.close()
+    async with serving(fake) as url:
+        yield fake, url
 
 
 BOT_SETTINGS = ("TELEGRAM_", "WHATSAPP_", "DATABASE_URL", "BUSINESS_CONFIG", "WEB_", "LOG_")

@@ -27,7 +27,6 @@ from typing import Any
 
 import pytest
 import yaml
-from aiohttp.test_utils import TestServer
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from sqlalchemy.engine import make_url
@@ -35,6 +34,7 @@ from sqlalchemy.engine import make_url
 from bot.cli import _parser
 from bot.config import Settings
 from bot.i18n import load_catalog
+from testing.fake_bot_api import serving
 from testing.telegram_fakes import TOKEN, FakeBotAPI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -342,12 +342,8 @@ def _in_the_image(value: str, root: Path) -> str:
 @pytest.fixture
 async def bot_api() -> AsyncIterator[tuple[FakeBotAPI, str]]:
     fake = FakeBotAPI()
-    server = TestServer(fake.app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield fake, f"http://127.0.0.1:{server.port}"
-    finally:
-        await server.close()
+    async with serving(fake) as url:
+        yield fake, url
 
 
 def _health_check(env: dict[str, str], root: Path) -> int:

@@ -13,7 +13,6 @@ from typing import Any
 import aiohttp
 import httpx
 import pytest
-from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 from sqlmodel import select
 
@@ -24,6 +23,7 @@ from bot.config import Settings
 from storage.db import Database, create_engine, sqlite_url_for
 from storage.tables import Client, ClientIdentity, Visit, VisitStatus
 from testing.chat import Clock
+from testing.fake_bot_api import serving
 from testing.telegram_fakes import TOKEN, FakeBotAPI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,12 +34,8 @@ USER = {"id": CHAT, "is_bot": False, "first_name": "Anna", "language_code": "en"
 @pytest.fixture
 async def api() -> AsyncIterator[tuple[FakeBotAPI, str]]:
     fake = FakeBotAPI()
-    server = TestServer(fake.app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield fake, f"http://127.0.0.1:{server.port}"
-    finally:
-        await server.close()
+    async with serving(fake) as url:
+        yield fake, url
 
 
 class Person:
