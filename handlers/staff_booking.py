@@ -56,11 +56,12 @@ from handlers.staff_day import master_name, service_title
 from handlers.staff_menu import is_manager, refuse, registry
 from handlers.turn import Turn
 from storage.catalog import MasterInfo, ServiceInfo
+from storage.clients import clients_by_name, had_visit_with
 from storage.guards import why_unreachable
 from storage.identities import identities_of
 from storage.outbox import enqueue
 from storage.queries import clashing_visit, client_by_phone
-from storage.staff import find_clients, has_served, master_visits_in
+from storage.staff import master_visits_in
 from storage.tables import ACTIVE_VISIT, Client, Role, Visit
 
 EVERYONE = frozenset(Role)
@@ -171,7 +172,7 @@ async def _may_see(turn: Turn, client: Client) -> bool:
         return True
     if client.id in turn.data.get("found", ()):
         return True
-    return await has_served(
+    return await had_visit_with(
         session=turn.session, client_id=client.id or 0, master_id=turn.staff.id or 0
     )
 
@@ -223,18 +224,18 @@ async def _by_name(turn: Turn, name: str) -> list[Reply]:
         hint = turn._("Please type a phone number or a name.")
         return [with_hint(hint, await _back_to_caller(turn))]
     assert turn.staff is not None
-    found = await find_clients(
+    total, found = await clients_by_name(
         session=turn.session,
-        name=name[:NAME_MAX],
+        part=name[:NAME_MAX],
         master_id=None if is_manager(turn.staff) else turn.staff.id,
-        limit=FOUND_AT_MOST + 1,
+        limit=FOUND_AT_MOST,
     )
     if not found:
         text = turn._("Nobody called «{name}» among your clients. Type the phone number instead.")
         if is_manager(turn.staff):
             text = turn._("Nobody called «{name}». Type the phone number instead.")
         return [with_hint(text.format(name=one_line(name)), await _back_to_caller(turn))]
-    if len(found) > FOUND_AT_MOST:
+    if total > FOUND_AT_MOST:
         text = turn._(
             "More than {n} clients are called «{name}». Type more of the name, or the phone number."
         )

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from datetime import datetime
 
-from sqlalchemy import exists, or_
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -136,38 +135,6 @@ async def agenda(
         )
         for visit, client in (await session.exec(query)).all()
     ]
-
-
-def _name_variants(text: str) -> set[str]:
-    """SQLite compares letters beyond ASCII case-sensitively: "пётр" must still find
-    "Пётр", so the usual spellings of a typed name are all looked for."""
-    typed = " ".join(text.split())
-    return {typed, typed.lower(), typed.capitalize(), typed.title(), typed.upper()}
-
-
-async def find_clients(
-    *, session: AsyncSession, name: str, master_id: int | None = None, limit: int = 10
-) -> list[Client]:
-    """Live clients whose name contains `name` (the most recent visitors first); with
-    `master_id`, only the clients that master has had a visit with."""
-    query = select(Client).where(
-        col(Client.deleted_at).is_(None),
-        or_(*(col(Client.name).contains(v, autoescape=True) for v in _name_variants(name))),
-    )
-    if master_id is not None:
-        query = query.where(
-            exists().where(
-                col(Visit.client_id) == col(Client.id), col(Visit.master_id) == master_id
-            )
-        )
-    query = query.order_by(col(Client.last_visit_at).desc().nulls_last(), col(Client.id))
-    return list((await session.exec(query.limit(limit))).all())
-
-
-async def has_served(*, session: AsyncSession, client_id: int, master_id: int) -> bool:
-    """The client has (or had) a visit with this master: one of the master's clients."""
-    query = select(Visit.id).where(Visit.client_id == client_id, Visit.master_id == master_id)
-    return (await session.exec(query.limit(1))).first() is not None
 
 
 async def master_visits_in(
