@@ -61,7 +61,7 @@ from storage.queries import (
     lock_master,
     upcoming_visits,
 )
-from storage.tables import ACTIVE_VISIT, Visit, VisitStatus
+from storage.tables import ACTIVE_VISIT, Client, Visit, VisitStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,7 +422,7 @@ async def view_summary(turn: Turn) -> Reply:
     lines = [
         turn._("Moving your visit:") if target.visit else turn._("Please check your booking:"),
         "",
-        *summary_lines(turn, target, start, price=await _summary_price(turn, target, start)),
+        *summary_lines(turn, target, start, price=await summary_price(turn, target, start)),
     ]
     if turn.config.business.address:
         lines.append(
@@ -460,14 +460,17 @@ def summary_lines(
     ]
 
 
-async def _summary_price(turn: Turn, target: Target, start: datetime) -> str:
+async def summary_price(
+    turn: Turn, target: Target, start: datetime, *, client: Client | None = None
+) -> str:
     """The price the client will pay: a moved visit keeps its own, a new one gets the
-    best discount it may have now (the same one Confirm gives, if nothing changes)."""
+    best discount it may have now (the same one Confirm gives, if nothing changes).
+    `client`: staff booking for them (the line then speaks of them, not to them)."""
     if target.visit is not None:
-        return price_line(turn, target.visit)
+        return price_line(turn, target.visit, staff=client is not None)
     # The discount is the chosen service's (a reward names its services); a service added
     # to it is paid in full. The line shows what the visit as a whole costs.
-    discount = await _discount(turn, target.service, start)
+    discount = await discount_for(turn, target.service, start, client=client)
     if discount is None:
         return turn._("Price: {price}").format(price=turn.tr.money(target.price))
     return _discounted(
@@ -477,17 +480,22 @@ async def _summary_price(turn: Turn, target: Target, start: datetime) -> str:
         discount.source,
         discount.percent,
         discount.spends,
+        staff=client is not None,
     )
 
 
-async def _discount(turn: Turn, service: ServiceInfo, start: datetime) -> Discount | None:
-    """One discount per visit, the largest (domain/loyalty.py `best_discount`)."""
-    assert turn.client is not None
+async def discount_for(
+    turn: Turn, service: ServiceInfo, start: datetime, *, client: Client | None = None
+) -> Discount | None:
+    """One discount per visit, the largest (domain/loyalty.py `best_discount`), for the
+    client writing or the one staff book for."""
+    client = client or turn.client
+    assert client is not None
     return best_discount(
         await discounts_for(
             session=turn.session,
             config=turn.config,
-            client=turn.client,
+            client=client,
             service_key=service.key,
             price=service.price,
             start=start,
@@ -496,26 +504,52 @@ async def _discount(turn: Turn, service: ServiceInfo, start: datetime) -> Discou
     )
 
 
-def price_line(turn: Turn, visit: Visit) -> str:
-    """'Price: ₽1,440 instead of ₽1,800 (20% off: welcome back)', or just the price."""
+def price_line(turn: Turn, visit: Visit, *, staff: bool = False) -> str:
+    """'Price: ₽1,440 instead of ₽1,800 (20% off: welcome back)', or just the price;
+    `staff`: worded for staff ("birthday gift", not "your birthday gift")."""
     if not visit.discount or not visit.discount_source:
         return turn._("Price: {price}").format(price=turn.tr.money(visit.price))
     full = visit.price + visit.discount
     percent = int((visit.discount * 100 / full).to_integral_value()) if full else None
-    return _discounted(turn, visit.price, full, visit.discount_source, percent, int(visit.discount))
+    return _discounted(
+        turn,
+        visit.price,
+        full,
+        visit.discount_source,
+        percent,
+        int(visit.discount),
+        staff=staff,
+    )
 
 
 def _discounted(
-    turn: Turn, price: Decimal, full: Decimal, source: str, percent: int | None, spends: int
+    turn: Turn,
+    price: Decimal,
+    full: Decimal,
+    source: str,
+    percent: int | None,
+    spends: int,
+    *,
+    staff: bool = False,
 ) -> str:
     reason = source.split(":", 1)[0]
     programme = turn.config.loyalty
     if reason == "winback":
-        why = turn._("{discount} off: welcome back").format(discount=f"{percent}%")
+        if staff:
+            why = turn._("{discount} off: the win-back offer").format(discount=f"{percent}%")
+        else:
+            why = turn._("{discount} off: welcome back").format(discount=f"{percent}%")
     elif reason == "birthday":
-        why = turn._("{discount} off: your birthday gift").format(discount=f"{percent}%")
+        if staff:
+            why = turn._("{discount} off: birthday gift").format(discount=f"{percent}%")
+        else:
+            why = turn._("{discount} off: your birthday gift").format(discount=f"{percent}%")
     elif reason == "reward" and programme is not None:
-        why = turn._("your reward: {reward}").format(reward=programme.reward_title(turn.locale))
+        reward = programme.reward_title(turn.locale)
+        if staff:
+            why = turn._("the loyalty reward: {reward}").format(reward=reward)
+        else:
+            why = turn._("your reward: {reward}").format(reward=reward)
     elif reason == "points":
         why = turn.tr.n_("{n} bonus point used", "{n} bonus points used", spends).format(n=spends)
     else:
@@ -796,7 +830,7 @@ async def _confirm(
     if not free.is_free(start):
         return [await _taken(turn, target, start, await _openings(turn, target))]
     comment = turn.data.get("comment", "") if turn.data.get("at") == encode_moment(start) else ""
-    discount = None if target.visit else await _discount(turn, target.service, start)
+    discount = None if target.visit else await discount_for(turn, target.service, start)
     visit = await save_visit(
         turn,
         target,

@@ -38,12 +38,14 @@ from handlers.booking import (
     Screens,
     Target,
     days_reply,
+    discount_for,
     lock_booking,
     openings_for,
     save_visit,
     service_button,
     service_line,
     summary_lines,
+    summary_price,
     taken_reply,
     target_of,
     times_reply,
@@ -526,7 +528,12 @@ async def view_summary(turn: Turn) -> Reply:
         head = turn._("Moving the visit of {client}:")
     else:
         head = turn._("Booking for {client}:")
-    lines = [head.format(client=who_is(turn, client)), "", *summary_lines(turn, target, start)]
+    price = await summary_price(turn, target, start, client=client)
+    lines = [
+        head.format(client=who_is(turn, client)),
+        "",
+        *summary_lines(turn, target, start, price=price),
+    ]
     day = start.astimezone(turn.config.tz).date()
     buttons = [
         Button(turn._("Confirm"), press.staff_book_confirm(target.ref, start, client.id)),
@@ -569,8 +576,10 @@ async def press_confirm(turn: Turn, args: list[str]) -> list[Reply]:
         turn.goto(Step.STAFF_BOOK_DAY, t=target.token, **_kept(turn))
         return [taken_reply(turn, target, start, free, STAFF, home=staff_menu_button(turn))]
     moved = target.visit is not None
+    # The client's own discount, as the summary showed it (a moved visit keeps its price).
+    discount = None if moved else await discount_for(turn, target.service, start, client=client)
     visit = await save_visit(
-        turn, target, interval, client_id=client_id, source="staff", comment=""
+        turn, target, interval, client_id=client_id, source="staff", comment="", discount=discount
     )
     await _tell_client(turn, visit, moved=moved)
     return [await _booked(turn, visit, client, moved=moved)]

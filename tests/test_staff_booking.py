@@ -4,6 +4,7 @@ sent and what the database holds. Monday 23 November 2026, 09:00 in Moscow."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from sqlmodel import select
@@ -198,6 +199,43 @@ async def test_a_master_books_only_with_themselves(shop: Core, clock: Clock) -> 
     [taken] = await master.press(press.staff_book_confirm(ilya_fade, monday, petr_id))
     assert taken.text.startswith("Sorry, on Monday, November 30, 12:00 is no longer available.")
     assert [v.status for v in await visits(shop)] == ["completed"]
+
+
+async def test_a_caller_with_a_birthday_gift_gets_it_when_staff_book(
+    shop: Core, clock: Clock
+) -> None:
+    """The discount a client would get booking in the chat, staff booking for them give
+    too, worded for staff; the visit and the client's confirmation carry the price."""
+    petr = await _petr(shop, birthday=date(1990, 11, 21))
+    async with shop.db.transaction() as session:
+        sent_at = utc_visit(2026, 11, 21, 10)
+        session.add(
+            Outbox(
+                kind="birthday",
+                client_id=petr.id,
+                due_at=sent_at,
+                sent_at=sent_at,
+                status="sent",
+                dedupe_key=f"birthday:{petr.id}:2026",
+                created_at=sent_at,
+            )
+        )
+    owner = staff_chat(shop, clock, OWNER)
+    await owner.send("/book")
+    await owner.send(PETR)
+    await owner.click("Fade")
+    await owner.click("Ilya")
+    await owner.click("Tue, Nov 24")
+    await pick_time(owner, "15:00")
+    price = "Price: ₽1,870 instead of ₽2,200 (15% off: birthday gift)"
+    assert owner.last.text.splitlines()[-1] == price
+    await owner.click("Confirm")
+
+    [visit] = [v for v in await visits(shop) if v.status == VisitStatus.booked]
+    assert (visit.price, visit.discount) == (Decimal("1870"), Decimal("330"))
+    assert (visit.discount_source or "").startswith("birthday")
+    [confirmation] = await _sent(shop, clock)
+    assert "Price: ₽1,870" in confirmation.splitlines()
 
 
 async def test_a_name_search_shows_a_master_only_their_own_clients(
