@@ -43,6 +43,7 @@ VISIT_COLUMNS = (
     "phone",
     "master",
     "service",
+    "addon",
     "start",
     "status",
     "price",
@@ -112,6 +113,7 @@ async def _clients(session: AsyncSession, tz: ZoneInfo) -> Table:
 
 
 async def _visits(session: AsyncSession, tz: ZoneInfo) -> Table:
+    addon = aliased(Service)  # the service added to the visit's own (pairs_with), if any
     query = (
         sa_select(
             col(Visit.id),
@@ -119,6 +121,7 @@ async def _visits(session: AsyncSession, tz: ZoneInfo) -> Table:
             col(Client.phone),
             col(Staff.name),
             col(Service.name),
+            col(addon.name),
             col(Visit.starts_at),
             col(Visit.status),
             col(Visit.price),
@@ -132,6 +135,7 @@ async def _visits(session: AsyncSession, tz: ZoneInfo) -> Table:
         .join(Client, col(Client.id) == col(Visit.client_id))
         .join(Staff, col(Staff.id) == col(Visit.master_id))
         .join(Service, col(Service.id) == col(Visit.service_id))
+        .outerjoin(addon, col(addon.id) == col(Visit.addon_service_id))
         .order_by(col(Visit.starts_at), col(Visit.id))
     )
     return Table("visits", VISIT_COLUMNS, await _rows(session, query, tz))

@@ -31,7 +31,11 @@ async def _shop(path: Path, config: BusinessConfig) -> None:
         service="haircut",
         start=utc_visit(2026, 11, 20, 15, 30),
     )
+    beard = core.deps.catalog.service_by_key("beard")  # added to the haircut (pairs_with)
+    assert beard is not None
     async with core.db.transaction() as session:
+        visit.addon_service_id = beard.id
+        session.add(visit)
         session.add(
             Feedback(
                 visit_id=visit.id or 0,
@@ -84,5 +88,5 @@ def test_export_writes_csv_with_a_bom_and_local_times_and_an_xlsx(
     assert book.sheetnames == ["clients", "visits", "feedback", "loyalty"]
     rows = list(book["visits"].iter_rows(values_only=True))
     assert rows[0][:3] == ("id", "client_id", "phone")
-    assert rows[1][3:5] == ("Марина", "Мужская стрижка")
-    assert str(rows[1][5]) == "2026-11-20 15:30:00"
+    assert rows[1][3:6] == ("Марина", "Мужская стрижка", "Моделирование бороды")
+    assert str(rows[1][6]) == "2026-11-20 15:30:00"
