@@ -1040,13 +1040,22 @@ def report_backends(
             met = p50 <= GOAL_P50 and p99 <= GOAL_P99
             return f"{p50 * 1000:.2f} / {p99 * 1000:.2f} ms: {postgres.verdict(met)}"
 
-        rows.append(
+        def from_arrival(c: Contestant) -> str:
+            run = c.batch_run
+            p50, p99 = run.percentile(0.5, run.waits), run.percentile(0.99, run.waits)
+            return f"{p50 * 1000:.2f} / {p99 * 1000:.2f} ms"
+
+        rows += [
             (
                 f"{args.batch} chats at once p50 / p99 (goal <= {GOAL_P50 * 1000:.0f} / "
                 f"{GOAL_P99 * 1000:.0f} ms)",
                 each(at_once),
-            )
-        )
+            ),
+            # On PostgreSQL every statement awaits the server, so the batch's turns take
+            # turns on the event loop and each one's time holds the others' CPU; SQLite's
+            # inline turns run through. The time from arrival compares the two fairly.
+            ("  from arrival p50 / p99", each(from_arrival)),
+        ]
     rows += [
         ("registered", [f"{o.registered:,}" for o in outcomes]),
         ("visits booked (both modes)", [f"{o.booked:,}" for o in outcomes]),
