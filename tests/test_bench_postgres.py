@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from bench import digest, planner, updates
 from testing.databases import postgres_server
 
 SERVER = postgres_server()
@@ -49,6 +48,8 @@ def numbers(cells: list[str]) -> list[float]:
 
 
 async def test_updates_on_both_backends(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import updates  # here: aiogram's import is seconds, a skipped run spares them
+
     tiny = "--updates 40 --clients 3 --concurrent 3 --db-clients 40 --months 3 --batch 2"
     argv = [*tiny.split(), "--batch-updates", "6", "--postgres", str(SERVER)]
     await updates.main(updates.parse_args(argv))
@@ -67,6 +68,8 @@ async def test_updates_on_both_backends(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_planner_on_both_backends(capfd: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from bench import planner
+
     tiny = [
         "--sizes",
         "200",
@@ -89,6 +92,8 @@ def test_planner_on_both_backends(capfd: pytest.CaptureFixture[str], tmp_path: P
 
 
 def test_digest_on_both_backends(capfd: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from bench import digest
+
     digest.main(
         ["--sizes", "100", "--plain-at", "", "--keep", str(tmp_path), "--postgres", str(SERVER)]
     )
