@@ -365,8 +365,11 @@ def main(argv: list[str] | None = None) -> None:
             results[clients]["PostgreSQL"] = on_pg
             print(f"  PostgreSQL database: {megabytes:,.0f} MB")
             print(on_pg.line(visits, "PostgreSQL"), flush=True)
-        if not args.keep:
-            path.unlink()
+        if not args.keep:  # with its -wal and -shm files
+            for leftover in folder.glob(f"{path.name}*"):
+                leftover.unlink()
+    if not args.keep:
+        folder.rmdir()
     backends = list(results[sizes[0]])
     if len(sizes) > 1:
         for backend in backends:
