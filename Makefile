@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PO := $(wildcard locales/*/LC_MESSAGES/regulars.po)
 MO := $(PO:.po=.mo)
 
-.PHONY: install demo test test-postgres lint typecheck pytest locales extract-messages bench bench-digest clean
+.PHONY: install demo test test-postgres lint typecheck pytest locales extract-messages bench bench-digest bench-postgres clean
 
 install: $(VENV)/.installed $(MO)
 
@@ -58,6 +58,19 @@ bench: install
 # writing the 1,000,000 visits).
 bench-digest: install
 	$(BIN)/python -m bench.digest
+
+# The three benchmarks on both back-ends side by side (bench/postgres.py): a throwaway
+# PostgreSQL server of their own (.ci/postgres on another port and folder than the test
+# suite's, so neither stops the other's), updates at 5,000, the planner at 10,000 and 100,000
+# clients, the digest at 100,000 and 1,000,000 visits; then that server is stopped. About
+# 15 minutes. Not part of `make test`.
+BENCH_PG := REGULARS_PG_PORT=55434 REGULARS_PG_DATA=/tmp/regulars-pg-bench .ci/postgres
+bench-postgres: install
+	@url=$$($(BENCH_PG)) || { echo "PostgreSQL could not be started"; exit 1; }; \
+	trap '$(BENCH_PG) stop' EXIT; \
+	$(BIN)/python -m bench.updates --postgres "$$url" && \
+	$(BIN)/python -m bench.planner --sizes 10000,100000 --baseline none --postgres "$$url" && \
+	$(BIN)/python -m bench.digest --sizes 10000,100000 --postgres "$$url"
 
 clean:
 	rm -rf $(VENV) $(MO) .mypy_cache .pytest_cache .ruff_cache

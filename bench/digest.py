@@ -1,6 +1,7 @@
 """The owner's digest with its chart on a big shop: 100,000 clients and 1,000,000 visits.
 
     .venv/bin/python -m bench.digest [--sizes 10000,100000] [--plain-at 10000] [--keep DIR]
+        [--postgres URL|none]
     .venv/bin/python -m bench.digest --run-only DB      # one digest, in this process
 
 Per size N (clients), a SQLite file with the app's schema (the migrations, so every index
@@ -21,7 +22,15 @@ and win-back read as rows, the figures computed from them), in a fresh process t
 time and memory, the ratio, and whether every figure, the chart's points and the masters'
 lines are the same.
 
-The goal: ≤ 2 s and ≤ 300 MB at 1,000,000 visits. Not part of `make test`.
+With a PostgreSQL server (`--postgres URL`, or `REGULARS_BENCH_POSTGRES` /
+`REGULARS_TEST_POSTGRES`; bench/postgres.py), each size's rows are copied from the SQLite
+file into a fresh database there (read into the OS page cache with pg_prewarm, as the file
+is) and the same digest, and the plain computation, run on it in a fresh process too; a
+table puts both back-ends side by side. The process's memory is the bot's; the server's is
+not in it.
+
+The goal: ≤ 2 s and ≤ 300 MB at 1,000,000 visits (stated for SQLite; PostgreSQL's figures
+are shown against it). Not part of `make test`.
 """
 
 from __future__ import annotations
@@ -37,9 +46,11 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from bench import postgres
 from bot.composition import Core, build_core
 from scheduler.digest import OwnerDigest, digest_text, owner_digest
 from scheduler.digest_chart import weekly_chart
@@ -82,11 +93,17 @@ def seed(path: Path, clients: int, seed_value: int = 7) -> None:
         ),
     )
     visits, feedback, outbox = [], [], []
+    taken: set[tuple[int, datetime]] = set()
     for visit_id in range(1, clients * VISITS_PER_CLIENT + 1):
         client = rng.randint(1, clients)
         service, price = rng.choice(services)
         at = start + timedelta(seconds=rng.randrange(span))
         at = at.replace(minute=0, second=0, microsecond=0)
+        # A client is in one chair at a time (the digest's SQL relies on it): a second
+        # visit drawn at the same hour moves to the next free one.
+        while (client, at) in taken:
+            at += timedelta(hours=1)
+        taken.add((client, at))
         roll = rng.random()
         status = "completed" if roll < 0.85 else "cancelled" if roll < 0.93 else "no_show"
         visits.append(
@@ -163,10 +180,13 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def _core(path: Path) -> Core:
-    return await build_core(
-        database_url=sqlite_url_for(str(path)), config_path=CONFIG, migrate=False
-    )
+def _database_url(target: str) -> str:
+    """A child's database: a SQLite file's path, or a PostgreSQL URL."""
+    return target if "://" in target else sqlite_url_for(target)
+
+
+async def _core(target: str) -> Core:
+    return await build_core(database_url=_database_url(target), config_path=CONFIG, migrate=False)
 
 
 async def _report(core: Core, *, plain: bool) -> OwnerDigest:
@@ -178,9 +198,9 @@ async def _report(core: Core, *, plain: bool) -> OwnerDigest:
         )
 
 
-async def _digest(path: Path, *, plain: bool = False) -> tuple[float, float, int, int]:
+async def _digest(target: str, *, plain: bool = False) -> tuple[float, float, int, int]:
     """One digest with its chart: wall seconds, CPU seconds, text length, PNG bytes."""
-    core = await _core(path)
+    core = await _core(target)
     tr = core.deps.translators[core.config.business.default_locale]
     try:
         began, cpu = time.perf_counter(), _cpu()
@@ -192,26 +212,31 @@ async def _digest(path: Path, *, plain: bool = False) -> tuple[float, float, int
         await core.close()
 
 
-def _warm(path: Path) -> None:
-    with path.open("rb") as handle:  # into the page cache, as a running bot's file would be
+def _warm(target: str) -> None:
+    """Into the OS page cache, as a running bot's database would be (the file, or every
+    table and index of the PostgreSQL database)."""
+    if "://" in target:
+        asyncio.run(postgres.prewarm(target))
+        return
+    with Path(target).open("rb") as handle:
         while handle.read(1 << 20):
             pass
 
 
-def run_only(path: Path) -> None:
+def run_only(target: str) -> None:
     """Prints `seconds cpu rss_mb traced_mb png`: the first run timed, a second one traced."""
-    _warm(path)
-    seconds, cpu, _, png = asyncio.run(_digest(path))
+    _warm(target)
+    seconds, cpu, _, png = asyncio.run(_digest(target))
     rss_mb = _peak_rss_mb()
     tracemalloc.start()
-    asyncio.run(_digest(path))
+    asyncio.run(_digest(target))
     traced_mb = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     print(f"{seconds:.3f} {cpu:.3f} {rss_mb:.1f} {traced_mb:.1f} {png}")
 
 
-async def _same_figures(path: Path) -> bool:
-    core = await _core(path)
+async def _same_figures(target: str) -> bool:
+    core = await _core(target)
     try:
         fast, plain = await _report(core, plain=False), await _report(core, plain=True)
     finally:
@@ -225,12 +250,12 @@ async def _same_figures(path: Path) -> bool:
     )
 
 
-def plain_only(path: Path) -> None:
+def plain_only(target: str) -> None:
     """Prints `seconds cpu rss_mb same`: the plain computation timed, then compared."""
-    _warm(path)
-    seconds, cpu, _, _ = asyncio.run(_digest(path, plain=True))
+    _warm(target)
+    seconds, cpu, _, _ = asyncio.run(_digest(target, plain=True))
     rss_mb = _peak_rss_mb()
-    print(f"{seconds:.3f} {cpu:.3f} {rss_mb:.1f} {int(asyncio.run(_same_figures(path)))}")
+    print(f"{seconds:.3f} {cpu:.3f} {rss_mb:.1f} {int(asyncio.run(_same_figures(target)))}")
 
 
 def _in_a_process(*args: str) -> list[str]:
@@ -245,17 +270,63 @@ def _in_a_process(*args: str) -> list[str]:
     return result.stdout.split()
 
 
-def main() -> None:
+@dataclass
+class Result:
+    """One back-end's digest at one size."""
+
+    seconds: float
+    cpu: float
+    rss: float
+    traced: float
+    plain: tuple[float, float, float, bool] | None = None  # seconds, CPU, RSS, same figures
+
+    def line(self, visits: int, backend: str) -> str:
+        text = (
+            f"{visits:>9,} visits, {backend}: digest + chart {self.seconds:.2f} s "
+            f"(CPU {self.cpu:.2f} s), peak RSS {self.rss:.0f} MB (imports included), "
+            f"Python allocations {self.traced:.0f} MB"
+        )
+        if self.plain is not None:
+            plain, plain_cpu, plain_rss, same = self.plain
+            text += (
+                f"\n{'':>9}  plain computation (every row read): {plain:.2f} s "
+                f"(CPU {plain_cpu:.2f} s), peak RSS {plain_rss:.0f} MB; the SQL tallies "
+                f"×{plain / self.seconds:.1f} faster; "
+                + ("the same figures" if same else "THE FIGURES DIFFER")
+            )
+        return text
+
+
+def _measure(target: str, *, plain: bool) -> Result:
+    seconds, cpu, rss, traced, _ = (float(v) for v in _in_a_process("--run-only", target))
+    result = Result(seconds, cpu, rss, traced)
+    if plain:
+        p_seconds, p_cpu, p_rss, same = (float(v) for v in _in_a_process("--plain-only", target))
+        result.plain = (p_seconds, p_cpu, p_rss, bool(same))
+    return result
+
+
+async def _on_postgres(server: str, path: Path, *, plain: bool) -> tuple[Result, float]:
+    """The same rows in a fresh PostgreSQL database, the same measurement; the database's
+    size in MB."""
+    async with postgres.fresh_database(server) as url:
+        await postgres.copy_in_a_process(path, url)
+        megabytes = await postgres.database_megabytes(url)
+        return await asyncio.to_thread(_measure, url, plain=plain), megabytes
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000", help="clients per run")
     parser.add_argument(
         "--plain-at", help="clients: the sizes to run the plain computation at (the smallest)"
     )
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the databases here")
-    parser.add_argument("--run-only", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--plain-only", type=Path, help=argparse.SUPPRESS)
+    postgres.add_argument(parser)
+    parser.add_argument("--run-only", help=argparse.SUPPRESS)
+    parser.add_argument("--plain-only", help=argparse.SUPPRESS)
     parser.add_argument("--seed-only", nargs=2, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.run_only:
         run_only(args.run_only)
         return
@@ -265,6 +336,7 @@ def main() -> None:
     if args.seed_only:
         seed(Path(args.seed_only[0]), int(args.seed_only[1]))
         return
+    server = postgres.server(args.postgres)
     sizes = sorted(int(size) for size in args.sizes.split(","))
     plain_at = (
         {sizes[0]} if args.plain_at is None else {int(n) for n in args.plain_at.split(",") if n}
@@ -272,46 +344,84 @@ def main() -> None:
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench-digest-"))
     folder.mkdir(parents=True, exist_ok=True)
     print(f"load average before: {_load()}")
-    results = {}
+    if server is not None:
+        print(f"PostgreSQL: {postgres.shown(server)} (a fresh database per size)")
+    results: dict[int, dict[str, Result]] = {}
     for clients in sizes:
         path = folder / f"digest-{clients}.db"
+        visits = clients * VISITS_PER_CLIENT
         if not path.exists():
             began = time.perf_counter()
             # In a process of its own: Linux counts the parent's memory at the fork in the
             # child's peak, and the rows written here are hundreds of MB.
             _in_a_process("--seed-only", str(path), str(clients))
-            print(f"seeded {clients:,} clients, {clients * VISITS_PER_CLIENT:,} visits "
-                  f"in {time.perf_counter() - began:.1f} s")  # fmt: skip
-        seconds, cpu, rss, traced, _ = (float(v) for v in _in_a_process("--run-only", str(path)))
-        results[clients] = (seconds, rss)
-        print(
-            f"{clients * VISITS_PER_CLIENT:>9,} visits: digest + chart {seconds:.2f} s "
-            f"(CPU {cpu:.2f} s), peak RSS {rss:.0f} MB (imports included), "
-            f"Python allocations {traced:.0f} MB"
+            print(f"seeded {clients:,} clients, {visits:,} visits "
+                  f"in {time.perf_counter() - began:.1f} s", flush=True)  # fmt: skip
+        plain = clients in plain_at
+        results[clients] = {"SQLite": _measure(str(path), plain=plain)}
+        print(results[clients]["SQLite"].line(visits, "SQLite"), flush=True)
+        if server is not None:
+            on_pg, megabytes = asyncio.run(_on_postgres(server, path, plain=plain))
+            results[clients]["PostgreSQL"] = on_pg
+            print(f"  PostgreSQL database: {megabytes:,.0f} MB")
+            print(on_pg.line(visits, "PostgreSQL"), flush=True)
+        if not args.keep:  # with its -wal and -shm files
+            for leftover in folder.glob(f"{path.name}*"):
+                leftover.unlink()
+    if not args.keep:
+        folder.rmdir()
+    backends = list(results[sizes[0]])
+    if len(sizes) > 1:
+        for backend in backends:
+            small, big = results[sizes[0]][backend], results[sizes[-1]][backend]
+            print(
+                f"growth {sizes[0] * VISITS_PER_CLIENT:,} → {sizes[-1] * VISITS_PER_CLIENT:,} "
+                f"visits, {backend}: time ×{big.seconds / small.seconds:.1f}, "
+                f"peak RSS ×{big.rss / small.rss:.1f}"
+            )
+    rows: list[tuple[str, list[str]]] = []
+    for clients in sizes:
+        rows.append(
+            (
+                f"{clients * VISITS_PER_CLIENT:,} visits",
+                [
+                    f"{r.seconds:.2f} s (CPU {r.cpu:.2f} s), {r.rss:.0f} MB"
+                    for r in results[clients].values()
+                ],
+            )
         )
         if clients in plain_at:
-            plain, plain_cpu, plain_rss, same = (
-                float(v) for v in _in_a_process("--plain-only", str(path))
+            rows.append(
+                (
+                    "  plain computation",
+                    [
+                        f"{r.plain[0]:.2f} s, ×{r.plain[0] / r.seconds:.1f}, "
+                        + ("same figures" if r.plain[3] else "FIGURES DIFFER")
+                        for r in results[clients].values()
+                        if r.plain is not None
+                    ],
+                )
             )
-            print(
-                f"{'':>9}  plain computation (every row read): {plain:.2f} s "
-                f"(CPU {plain_cpu:.2f} s), peak RSS {plain_rss:.0f} MB; the SQL tallies "
-                f"×{plain / seconds:.1f} faster; "
-                + ("the same figures" if same else "THE FIGURES DIFFER")
-            )
-        if not args.keep:
-            path.unlink()
-    if len(sizes) > 1:
-        small, big = results[sizes[0]], results[sizes[-1]]
-        print(
-            f"growth {sizes[0] * VISITS_PER_CLIENT:,} → {sizes[-1] * VISITS_PER_CLIENT:,} "
-            f"visits: time ×{big[0] / small[0]:.1f}, peak RSS ×{big[1] / small[1]:.1f}"
+    last = results[sizes[-1]]
+    goal = (
+        f"goal ≤ {GOAL_SECONDS:.0f} s, ≤ {GOAL_MB} MB (at {sizes[-1] * VISITS_PER_CLIENT:,} visits)"
+    )
+    rows.append(
+        (
+            goal,
+            [
+                postgres.verdict(r.seconds <= GOAL_SECONDS and r.rss <= GOAL_MB)
+                for r in last.values()
+            ],
         )
-    seconds, rss = results[sizes[-1]]
-    met = seconds <= GOAL_SECONDS and rss <= GOAL_MB
+    )
+    postgres.side_by_side("the owner's digest with its chart, in a fresh process", rows, backends)
+    sqlite_last = last["SQLite"]
+    met = sqlite_last.seconds <= GOAL_SECONDS and sqlite_last.rss <= GOAL_MB
     print(
         f"goal (≤ {GOAL_SECONDS:.0f} s, ≤ {GOAL_MB} MB at {sizes[-1] * VISITS_PER_CLIENT:,} "
-        f"visits): {seconds:.2f} s, {rss:.0f} MB — {'met' if met else 'NOT met'}"
+        f"visits): {sqlite_last.seconds:.2f} s, {sqlite_last.rss:.0f} MB — "
+        f"{'met' if met else 'NOT met'}"
     )
     print(f"load average after: {_load()} (2 cores, shared)")
 

@@ -1,7 +1,7 @@
 """One planner pass at a busy moment, at 10,000, 100,000 and 1,000,000 clients.
 
     .venv/bin/python -m bench.planner [--sizes 10000,100000,1000000] [--keep DIR] [--explain]
-        [--cold | --evict] [--baseline REF|none] [--workers 2] [--seed 7]
+        [--cold | --evict] [--baseline REF|none] [--workers 2] [--seed 7] [--postgres URL|none]
     .venv/bin/python -m bench.planner --pass-only DB [--explain] [--profile FILE]
 
 1. Per size N, a SQLite file database: the schema by the migrations (`storage.migrate
@@ -39,6 +39,15 @@
    met, the load average before and after each run (others share the machine), and the
    commit of the app code measured (others may be editing it meanwhile).
 
+5. With a PostgreSQL server (`--postgres URL`, or `REGULARS_BENCH_POSTGRES` /
+   `REGULARS_TEST_POSTGRES`; bench/postgres.py): per size, the file's rows copied into a
+   fresh database there (after the SQLite passes, which leave the file as seeded), read
+   into the OS page cache (pg_prewarm), and the same two passes in a fresh process; then a
+   table with both back-ends side by side and the goals (stated for SQLite). The peak RSS is
+   the planner's process, the server's memory is not in it; no baseline there. Only the
+   sizes of `--postgres-sizes` (10,000 and 100,000) run there: 1,000,000 clients only when
+   asked (`--postgres-sizes 1000000`), the copy takes long too.
+
 `--keep DIR` keeps the databases (`DIR/planner-N.db`) and reuses them on the next run; the
 rows a pass planned are deleted afterwards, so a kept database stays as seeded (re-seed
 after a schema change: the seeding copies the schema of its time). The visits ignore the
@@ -75,9 +84,10 @@ from itertools import accumulate, pairwise
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 
+from bench import postgres
 from bot.config import load_business_config
 from bot.tools.demo_history import with_more_masters
 from domain.business import BusinessConfig
@@ -946,8 +956,6 @@ class _RollBack(Exception):
 
 async def _verify_figures(path: Path, config: BusinessConfig, catalog: Catalog) -> int:
     """Recompute the figures with the app's own code and compare (then roll back)."""
-    from sqlalchemy import text
-
     from storage.stats import refresh_client_stats
 
     columns = (
@@ -977,6 +985,10 @@ async def _verify_figures(path: Path, config: BusinessConfig, catalog: Catalog) 
 
 
 # ----------------------------------------------------------------------------- the pass
+
+
+# An IN list's placeholders, SQLite's (?, ?, …) and asyncpg's ($1::INTEGER, $2::INTEGER, …).
+_FOLD = re.compile(r"\?(, \?)+|\$\d+(::\w+)?(, \$\d+(::\w+)?)+")
 
 
 @dataclass
@@ -1009,7 +1021,7 @@ class SqlLog:
         _executemany: bool,
     ) -> None:
         elapsed = time.perf_counter() - self._started
-        key = re.sub(r"\?(, \?)+", "?…", " ".join(statement.split()))
+        key = _FOLD.sub("?…", " ".join(statement.split()))
         self.seconds[key] = self.seconds.get(key, 0.0) + elapsed
         self.count[key] += 1
         self.sample.setdefault(key, (statement, parameters))
@@ -1072,19 +1084,29 @@ async def run_passes(
     restore: bool,
     profile: Path | None = None,
     warm: bool = True,
+    database_url: str | None = None,
 ) -> dict[str, Any]:
-    warmed = warm_os_cache(path) if warm else None
+    """The two passes on the SQLite file, or on the PostgreSQL database at `database_url`
+    (a copy of the file, dropped afterwards: nothing to restore)."""
+    on_postgres = database_url is not None
+    warmed: float | None = None
+    report: dict[str, Any] = {}
+    if warm and database_url is not None:
+        report["prewarm"] = await postgres.prewarm(database_url)
+    elif warm:
+        warmed = warm_os_cache(path)
     config = bench_config(copies)
-    db = Database(create_engine(sqlite_url_for(str(path))))
+    db = Database(create_engine(database_url or sqlite_url_for(str(path))))
     sql = SqlLog()
     try:
         async with db.reading() as session:
             catalog = await load_catalog(session, config)
+            connection = await session.connection()
+            outbox = await connection.execute(text("SELECT coalesce(max(id), 0) FROM outbox"))
+            last_id = outbox.scalar_one()
         planner = Planner(config=config, catalog=catalog)
         sql.attach(db)
-        with closing(sqlite3.connect(path)) as raw:
-            last_id = raw.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
-        report: dict[str, Any] = {"baseline_mb": maxrss_mb(), "baseline_hwm_mb": hwm_mb()}
+        report |= {"baseline_mb": maxrss_mb(), "baseline_hwm_mb": hwm_mb()}
         report["warmed_seconds"] = warmed
         report["passes"] = []
         for number in range(2):
@@ -1113,11 +1135,13 @@ async def run_passes(
                     "top": sql.top(8),
                 }
             )
-        if explain:
+        if explain and database_url is not None:
+            report["plans"] = await _postgres_plans(database_url, sql)
+        elif explain:
             report["plans"] = _plans(path, sql)
     finally:
         await db.dispose()
-    if restore:
+    if restore and not on_postgres:
         with closing(sqlite3.connect(path, isolation_level=None)) as raw:
             raw.execute("DELETE FROM outbox WHERE id > ?", (last_id,))
             raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -1138,6 +1162,24 @@ def _plans(path: Path, sql: SqlLog) -> list[tuple[str, float, list[str]]]:
     return plans
 
 
+async def _postgres_plans(url: str, sql: SqlLog) -> list[tuple[str, float, list[str]]]:
+    """PostgreSQL's plans of the slowest SELECTs, as run (EXPLAIN ANALYZE)."""
+    import asyncpg  # type: ignore[import-untyped]  # the PostgreSQL run only
+
+    plans = []
+    connection = await asyncpg.connect(postgres.dsn(url))
+    try:
+        for key, seconds, _ in sql.top(12):
+            statement, parameters = sql.sample[key]
+            if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
+                continue
+            rows = await connection.fetch(f"EXPLAIN ANALYZE {statement}", *(parameters or ()))
+            plans.append((key, seconds, [row[0] for row in rows]))
+    finally:
+        await connection.close()
+    return plans
+
+
 def _depth(rows: list[tuple[Any, ...]], row: tuple[Any, ...]) -> int:
     parents = {r[0]: r[1] for r in rows}
     depth, parent = 0, row[1]
@@ -1150,6 +1192,8 @@ def _depth(rows: list[tuple[Any, ...]], row: tuple[Any, ...]) -> int:
 def print_pass_report(report: dict[str, Any], *, top: int = 6) -> None:
     warmed = report.get("warmed_seconds")
     cache = "not warmed" if warmed is None else f"warmed by reading the file in {warmed:.1f} s"
+    if "prewarm" in report:
+        cache = report["prewarm"]
     print(
         f"  maxrss before the passes: {report['baseline_mb']:.0f} MB "
         f"(VmHWM {report['baseline_hwm_mb']:.0f} MB); OS page cache {cache}"
@@ -1195,10 +1239,15 @@ def _run_child(
     cold: bool,
     evict: bool = False,
     code: Path = ROOT,
+    database_url: str | None = None,
 ) -> dict[str, Any]:
     """The two passes in a fresh process, with the app's code in `code` (this checkout,
-    or a baseline's export)."""
+    or a baseline's export); on the PostgreSQL database at `database_url` when given (a
+    copy of the file)."""
     command = [*_SELF, "--pass-only", str(path), "--copies", str(copies), "--json"]
+    if database_url is not None:
+        command += ["--database-url", database_url]
+        evict = False  # the server's files are not ours to drop from the cache
     for flag, wanted in (
         ("--explain", explain),
         ("--restore", restore),
@@ -1265,7 +1314,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=2, help="processes generating rows")
+    postgres.add_argument(parser)
+    parser.add_argument(
+        "--postgres-sizes",
+        default="10000,100000",
+        help="of the sizes, those that run on PostgreSQL too (10000,100000)",
+    )
     parser.add_argument("--pass-only", type=Path, metavar="DB", help=argparse.SUPPRESS)
+    parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--copies", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--restore", action="store_true", help=argparse.SUPPRESS)
@@ -1294,6 +1350,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 restore=args.restore,
                 profile=args.profile,
                 warm=not args.cold,
+                database_url=args.database_url,
             )
         )
         if args.json:
@@ -1309,9 +1366,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.baseline != "none":
         folder = Path(tempfile.mkdtemp(prefix="bench-planner-baseline-"))
         baseline = (f"{args.baseline} ({export_baseline(args.baseline, folder)})", folder)
+    server = postgres.server(args.postgres)
+    on_postgres_sizes = {int(n.replace("_", "")) for n in args.postgres_sizes.split(",") if n}
     cache = "evicted" if args.evict else "not warmed" if args.cold else "warmed"
     print(f"OS page cache before each run: {cache}; {load()}")
+    if server is not None:
+        print(
+            f"PostgreSQL: {postgres.shown(server)}, a fresh database per size with the file's "
+            "rows (no baseline there; --evict does not apply)"
+        )
     rows: list[tuple[Seeded, dict[str, Any], dict[str, Any] | None]] = []
+    on_postgres: dict[int, dict[str, Any]] = {}
     try:
         for size in sizes:
             path = workdir / f"planner-{size}.db"
@@ -1337,7 +1402,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             # Each run leaves the database as seeded, for the next one.
             options = {
                 "explain": args.explain,
-                "restore": bool(args.keep) or baseline is not None,
+                # PostgreSQL gets a copy of the file after the passes.
+                "restore": bool(args.keep) or baseline is not None or server is not None,
                 "cold": args.cold,
                 "evict": args.evict,
             }
@@ -1350,13 +1416,83 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print(f"  baseline, {baseline[0]}: {base['load']}")
                 print_pass_report(base, top=0)
             rows.append((seeded, report, base))
+            if server is not None and size in on_postgres_sizes:
+                pg = asyncio.run(_on_postgres(server, path, seeded.copies, options))
+                on_postgres[seeded.clients] = pg
+                print(f"  PostgreSQL ({pg['megabytes']:,.0f} MB), this code: {pg['load']}")
+                print_pass_report(pg)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
         if baseline is not None:
             shutil.rmtree(baseline[1], ignore_errors=True)
     print_table(rows, cache=cache, baseline=baseline[0] if baseline else None)
+    if on_postgres:
+        print_backends(rows, on_postgres)
     print(f"app code: {code_state()}; {load()}")
+
+
+async def _on_postgres(
+    server: str, path: Path, copies: int, options: dict[str, Any]
+) -> dict[str, Any]:
+    """The file's rows in a fresh PostgreSQL database, the same two passes on it in a
+    fresh process."""
+    async with postgres.fresh_database(server) as url:
+        await postgres.copy_in_a_process(path, url)
+        megabytes = await postgres.database_megabytes(url)
+        report = await asyncio.to_thread(
+            _run_child, path, copies, **options | {"database_url": url}
+        )
+    report["megabytes"] = megabytes
+    return report
+
+
+def _goal_met(clients: int, report: dict[str, Any]) -> str:
+    if clients not in GOALS:
+        return "-"
+    limit, megabytes, which = GOALS[clients]
+    passes = report["passes"]
+    seconds = max(p["seconds"] for p in passes) if which == "every pass" else passes[0]["seconds"]
+    peak = max(p["maxrss_mb"] for p in passes)
+    met = postgres.verdict(seconds <= limit and peak <= megabytes)
+    return f"{seconds:.3f} s, {peak:.0f} MB: {met}"
+
+
+def print_backends(
+    rows: list[tuple[Seeded, dict[str, Any], dict[str, Any] | None]],
+    on_postgres: dict[int, dict[str, Any]],
+) -> None:
+    """Both back-ends side by side, per size."""
+    table: list[tuple[str, list[str]]] = []
+    for seeded, report, _ in rows:
+        pg = on_postgres.get(seeded.clients)
+        if pg is None:
+            continue
+        both = (report, pg)
+        size = f"{seeded.clients:,} clients"
+        table += [
+            (f"{size}: pass 1", [f"{r['passes'][0]['seconds']:.3f} s" for r in both]),
+            ("  pass 2", [f"{r['passes'][1]['seconds']:.3f} s" for r in both]),
+            ("  CPU 1 + 2", [f"{sum(p['cpu_seconds'] for p in r['passes']):.3f} s" for r in both]),
+            ("  peak RSS", [f"{max(p['maxrss_mb'] for p in r['passes']):.0f} MB" for r in both]),
+            ("  planned", [f"{sum(r['passes'][0]['planned'].values()):,}" for r in both]),
+            ("  database", [f"{seeded.megabytes:,.0f} MB", f"{pg['megabytes']:,.0f} MB"]),
+        ]
+        if seeded.clients in GOALS:
+            limit, megabytes, which = GOALS[seeded.clients]
+            table.append(
+                (
+                    f"  goal: {which} <= {limit:g} s, <= {megabytes:.0f} MB",
+                    [_goal_met(seeded.clients, r) for r in both],
+                )
+            )
+        if report["passes"][0]["planned"] != pg["passes"][0]["planned"]:
+            table.append(("  (the back-ends planned otherwise!)", ["", ""]))
+    postgres.side_by_side(
+        "planner passes, a fresh process each, both back-ends (PostgreSQL's RSS: the bot's "
+        "process, not the server's)",
+        table,
+    )
 
 
 def code_state() -> str:

@@ -2,6 +2,7 @@
 aiogram booking bot, fed in the same run.
 
     .venv/bin/python -m bench.updates [--updates 5000] [--clients 500] [--db-clients 10000]
+        [--postgres URL|none]
 
 1. A SQLite file database in a temporary directory: the schema by the migrations, the demo
    barbershop with 8 copies of its masters (24) and about three years of history
@@ -43,6 +44,13 @@ aiogram booking bot, fed in the same run.
    each kind of update, the visits really booked and the slots booked twice. `--sql-top N`
    also times every SQL statement of Regulars and lists the N costliest.
 
+7. With a PostgreSQL server (`--postgres URL`, or `REGULARS_BENCH_POSTGRES` /
+   `REGULARS_TEST_POSTGRES`; bench/postgres.py): a fourth contestant, **Regulars on
+   PostgreSQL** ("Reg. PG"): the same seeded rows copied into a fresh database there, the
+   same code and people, its own Bot API session, fed in the same rotation in both modes;
+   then a table with Regulars' figures on each back-end and the goals (stated for SQLite,
+   shown for both). The tutorial bot stays on SQLite; the echo bot has no database.
+
 `--profile FILE` writes a cProfile of the Regulars `feed_update` calls only (sequential
 mode; not the seeding, not the driver): `python -c "import pstats;
 pstats.Stats('FILE').sort_stats('tottime').print_stats(30)"`.
@@ -64,7 +72,7 @@ import tempfile
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
-from contextlib import closing
+from contextlib import AsyncExitStack, closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,6 +85,7 @@ from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import func, select
 
+from bench import postgres
 from bench.sql import SqlCounter
 from bench.tutorial import copy_shop, create_tables, tutorial_dispatcher
 from bot.adapters.telegram import build_dispatcher, create_bot
@@ -533,7 +542,7 @@ def save_copy(database: Path, target: Path) -> None:
 REGULARS_TWICE = f"""
 SELECT count(*) FROM visit a
 JOIN client_identity i ON i.client_id = a.client_id AND i.channel = 'telegram'
-WHERE CAST(i.external_id AS INTEGER) >= {FIRST_USER_ID} AND a.status IN ('booked', 'confirmed')
+WHERE CAST(i.external_id AS BIGINT) >= {FIRST_USER_ID} AND a.status IN ('booked', 'confirmed')
   AND EXISTS (SELECT 1 FROM visit b WHERE b.master_id = a.master_id AND b.id != a.id
               AND b.status IN ('booked', 'confirmed')
               AND b.starts_at < a.ends_at AND a.starts_at < b.ends_at)
@@ -555,20 +564,34 @@ class Outcome:
     conversations: int  # rows of conversation state in the database
 
 
+REGULARS_MINE = (
+    "SELECT client_id FROM client_identity WHERE channel = 'telegram' "
+    f"AND CAST(external_id AS BIGINT) >= {FIRST_USER_ID}"
+)
+REGULARS_OUTCOME = (
+    f"SELECT count(*) FROM client WHERE id IN ({REGULARS_MINE})",
+    f"SELECT count(*) FROM visit WHERE client_id IN ({REGULARS_MINE})",
+    REGULARS_TWICE,
+    "SELECT count(*) FROM conversation WHERE channel = 'telegram' "
+    f"AND CAST(external_id AS BIGINT) >= {FIRST_USER_ID}",
+)
+
+
 def regulars_outcome(path: Path) -> Outcome:
     with closing(sqlite3.connect(path)) as db:
-        mine = (
-            "SELECT client_id FROM client_identity WHERE channel = 'telegram' "
-            f"AND CAST(external_id AS INTEGER) >= {FIRST_USER_ID}"
-        )
-        registered = db.execute(f"SELECT count(*) FROM client WHERE id IN ({mine})").fetchone()
-        booked = db.execute(f"SELECT count(*) FROM visit WHERE client_id IN ({mine})").fetchone()
-        twice = db.execute(REGULARS_TWICE).fetchone()
-        kept = db.execute(
-            "SELECT count(*) FROM conversation WHERE channel = 'telegram' "
-            f"AND CAST(external_id AS INTEGER) >= {FIRST_USER_ID}"
-        ).fetchone()
-    return Outcome(int(registered[0]), int(booked[0]), int(twice[0]), int(kept[0]))
+        counts = [int(db.execute(query).fetchone()[0]) for query in REGULARS_OUTCOME]
+    return Outcome(*counts)
+
+
+async def regulars_outcome_on_postgres(url: str) -> Outcome:
+    import asyncpg  # type: ignore[import-untyped]  # the PostgreSQL run only
+
+    connection = await asyncpg.connect(postgres.dsn(url))
+    try:
+        counts = [int(await connection.fetchval(query)) for query in REGULARS_OUTCOME]
+    finally:
+        await connection.close()
+    return Outcome(*counts)
 
 
 def tutorial_outcome(path: Path) -> Outcome:
@@ -662,7 +685,13 @@ def rotated(items: list[T], turn: int) -> list[T]:
 
 
 async def sequential(
-    regulars: Contestant, tutorial: Contestant, echo: Contestant, *, updates: int, at_once: int
+    regulars: Contestant,
+    tutorial: Contestant,
+    echo: Contestant,
+    *,
+    updates: int,
+    at_once: int,
+    on_postgres: Contestant | None = None,
 ) -> None:
     """`updates` updates to each contestant, one at a time, in a rotating order."""
     assert regulars.crowd is not None and tutorial.crowd is not None
@@ -672,6 +701,9 @@ async def sequential(
             feeds += [(regulars, ours), (echo, (ours[0], echo_copy(ours[1])))]
         if (theirs := tutorial.crowd.next(at_once)) is not None:
             feeds.append((tutorial, theirs))
+        on_pg = on_postgres.crowd.next(at_once) if on_postgres and on_postgres.crowd else None
+        if on_postgres is not None and on_pg is not None:
+            feeds.append((on_postgres, on_pg))
         if not feeds:
             break
         for contestant, (label, update) in rotated(feeds, turn):
@@ -679,7 +711,13 @@ async def sequential(
 
 
 async def concurrent(
-    regulars: Contestant, tutorial: Contestant, echo: Contestant, *, updates: int, size: int
+    regulars: Contestant,
+    tutorial: Contestant,
+    echo: Contestant,
+    *,
+    updates: int,
+    size: int,
+    on_postgres: Contestant | None = None,
 ) -> None:
     """Batches of `size` chats, each batch as concurrent tasks, in a rotating order."""
     assert regulars.batch_crowd is not None and tutorial.batch_crowd is not None
@@ -687,13 +725,20 @@ async def concurrent(
     while len(regulars.batch_run.latencies) < updates:
         ours = regulars.batch_crowd.batch(size)
         theirs = tutorial.batch_crowd.batch(size)
-        if not ours and not theirs:
+        on_pg = (
+            on_postgres.batch_crowd.batch(size)
+            if on_postgres is not None and on_postgres.batch_crowd is not None
+            else []
+        )
+        if not ours and not theirs and not on_pg:
             break
         batches = [
             (regulars, ours),
             (echo, [(label, echo_copy(update)) for label, update in ours]),
             (tutorial, theirs),
         ]
+        if on_postgres is not None:
+            batches.append((on_postgres, on_pg))
         for contestant, batch in rotated(batches, turn):
             if batch:
                 await contestant.feeder.feed_batch(contestant.batch_run, batch)
@@ -722,7 +767,15 @@ async def tutorial_engine(folder: Path, regulars_db: Path) -> tuple[AsyncEngine,
 async def main(args: argparse.Namespace) -> None:
     errors = ErrorCount()
     logging.getLogger().addHandler(errors)
+    try:
+        await _run(args, errors)
+    finally:
+        logging.getLogger().removeHandler(errors)
+
+
+async def _run(args: argparse.Namespace, errors: ErrorCount) -> None:
     print(f"load average at the start: {load()}")
+    server = postgres.server(args.postgres)
     with tempfile.TemporaryDirectory(prefix="regulars-bench-") as name:
         folder = Path(name)
         database = folder / "bench.db"
@@ -737,28 +790,53 @@ async def main(args: argparse.Namespace) -> None:
                 print(f"  saved a copy for --reuse-db: {reuse}")
         engine, tutorial_db, copied = await tutorial_engine(folder, database)
         print(f"  the tutorial bot's copy: {copied}")
-        try:
-            regulars, tutorial, echo = await contestants(core, engine, args)
-            gc.collect()
-            await sequential(
-                regulars, tutorial, echo, updates=args.updates, at_once=args.concurrent
-            )
-            regulars_errors = errors.count
-            gc.collect()
-            if args.batch_updates > 0:
-                await concurrent(
-                    regulars, tutorial, echo, updates=args.batch_updates, size=args.batch
+        async with AsyncExitStack() as stack:
+            pg_core: Core | None = None
+            pg_url = None
+            if server is not None:
+                print(f"  Regulars on PostgreSQL: {postgres.shown(server)}, a fresh database")
+                pg_url = await stack.enter_async_context(postgres.fresh_database(server))
+                await postgres.copy_sqlite_to_postgres(database, pg_url)
+                pg_core = await build_core_on(
+                    db=Database(create_engine(pg_url)), config=bigger_shop()
                 )
-        finally:
-            await core.close()
-            await engine.dispose()
+            try:
+                regulars, tutorial, echo, on_pg = await contestants(core, engine, args, pg_core)
+                gc.collect()
+                await sequential(
+                    regulars,
+                    tutorial,
+                    echo,
+                    updates=args.updates,
+                    at_once=args.concurrent,
+                    on_postgres=on_pg,
+                )
+                regulars_errors = errors.count
+                gc.collect()
+                if args.batch_updates > 0:
+                    await concurrent(
+                        regulars,
+                        tutorial,
+                        echo,
+                        updates=args.batch_updates,
+                        size=args.batch,
+                        on_postgres=on_pg,
+                    )
+            finally:
+                await core.close()
+                await engine.dispose()
+                if pg_core is not None:
+                    await pg_core.close()
+            pg_outcome = None if pg_url is None else await regulars_outcome_on_postgres(pg_url)
         ours, theirs = regulars_outcome(database), tutorial_outcome(tutorial_db)
     report(args, regulars, tutorial, echo, ours, theirs, errors, regulars_errors)
+    if on_pg is not None and pg_outcome is not None:
+        report_backends(args, regulars, on_pg, tutorial, echo, ours, pg_outcome)
 
 
 async def contestants(
-    core: Core, engine: AsyncEngine, args: argparse.Namespace
-) -> tuple[Contestant, Contestant, Contestant]:
+    core: Core, engine: AsyncEngine, args: argparse.Namespace, pg_core: Core | None = None
+) -> tuple[Contestant, Contestant, Contestant, Contestant | None]:
     async with core.db.reading() as reading:
         taken = {phone for phone in (await reading.exec(select(Client.phone))).all() if phone}
     people = People.new(args.clients, taken=taken, first_id=FIRST_USER_ID, seed=args.seed)
@@ -784,6 +862,18 @@ async def contestants(
         Crowd(people, REGULARS, dp, bot, session),
         Crowd(in_batches, REGULARS, dp, bot, session),
     )
+    on_pg = None
+    if pg_core is not None:  # the same people, the same shop, its own database and bot
+        pg_bot, pg_session = bot_with_session()
+        pg_dp = build_dispatcher(pg_core.conversations, clock=fixed_clock)
+        pg_sql = SqlCounter()
+        pg_sql.attach(pg_core.db.engine)
+        on_pg = Contestant(
+            "Reg. PG",
+            Feeder(pg_dp, pg_bot, pg_session, sql=pg_sql, premount=args.premount),
+            Crowd(people, REGULARS, pg_dp, pg_bot, pg_session),
+            Crowd(in_batches, REGULARS, pg_dp, pg_bot, pg_session),
+        )
     tutorial_bot, tutorial_session = bot_with_session()
     tutorial_dp = tutorial_dispatcher(engine, now=NOW)
     tutorial_sql = SqlCounter()
@@ -803,7 +893,7 @@ async def contestants(
         None,
         None,
     )
-    return regulars, tutorial, echo
+    return regulars, tutorial, echo, on_pg
 
 
 def report(
@@ -881,6 +971,105 @@ def report(
         print(f"profile of the Regulars feed_update calls: {args.profile}")
 
 
+def report_backends(
+    args: argparse.Namespace,
+    regulars: Contestant,
+    on_pg: Contestant,
+    tutorial: Contestant,
+    echo: Contestant,
+    ours: Outcome,
+    on_pg_outcome: Outcome,
+) -> None:
+    """Regulars on SQLite and on PostgreSQL side by side (fed interleaved with the others,
+    the same people, the same shop); the goals are SQLite's."""
+    assert on_pg.crowd is not None
+    print("Regulars on PostgreSQL (the same people and shop, fed interleaved with the others):")
+    on_pg.run.print()
+    print_kinds(on_pg.run)
+    if on_pg.batch_run.latencies:
+        on_pg.batch_run.print_concurrent()
+    both = (regulars, on_pg)
+    outcomes = (ours, on_pg_outcome)
+
+    def each(figure: Callable[[Contestant], str]) -> list[str]:
+        return [figure(contestant) for contestant in both]
+
+    def ratio(contestant: Contestant, other: Contestant) -> float:
+        theirs = other.run.per_second
+        return contestant.run.per_second / theirs if theirs else 0.0
+
+    def per_update(contestant: Contestant, values: Sequence[float]) -> float:
+        return sum(values) / max(1, len(contestant.run.latencies))
+
+    rows: list[tuple[str, list[str]]] = [
+        ("updates (sequential)", each(lambda c: f"{len(c.run.latencies):,}")),
+        ("updates/s inside feed_update", each(lambda c: f"{c.run.per_second:.1f}")),
+        (
+            "p50 / p99",
+            each(
+                lambda c: (
+                    f"{c.run.percentile(0.5) * 1000:.2f} / {c.run.percentile(0.99) * 1000:.2f} ms"
+                )
+            ),
+        ),
+        (
+            "CPU of the loop's thread / update",
+            each(lambda c: f"{per_update(c, c.run.cpu) * 1000:.2f} ms"),
+        ),
+        ("SQL statements / update", each(lambda c: f"{per_update(c, c.run.sql):.1f}")),
+        (
+            f"ratio to echo (goal >= {GOAL_RATIO})",
+            each(
+                lambda c: f"{ratio(c, echo):.3f}: " + postgres.verdict(ratio(c, echo) >= GOAL_RATIO)
+            ),
+        ),
+        (
+            f"× the tutorial bot (goal >= {GOAL_OVER_TUTORIAL})",
+            each(
+                lambda c: (
+                    f"{ratio(c, tutorial):.2f}: "
+                    + postgres.verdict(ratio(c, tutorial) >= GOAL_OVER_TUTORIAL)
+                )
+            ),
+        ),
+    ]
+    if regulars.batch_run.latencies and on_pg.batch_run.latencies:
+
+        def at_once(c: Contestant) -> str:
+            p50, p99 = c.batch_run.percentile(0.5), c.batch_run.percentile(0.99)
+            met = p50 <= GOAL_P50 and p99 <= GOAL_P99
+            return f"{p50 * 1000:.2f} / {p99 * 1000:.2f} ms: {postgres.verdict(met)}"
+
+        def from_arrival(c: Contestant) -> str:
+            run = c.batch_run
+            p50, p99 = run.percentile(0.5, run.waits), run.percentile(0.99, run.waits)
+            return f"{p50 * 1000:.2f} / {p99 * 1000:.2f} ms"
+
+        rows += [
+            (
+                f"{args.batch} chats at once p50 / p99 (goal <= {GOAL_P50 * 1000:.0f} / "
+                f"{GOAL_P99 * 1000:.0f} ms)",
+                each(at_once),
+            ),
+            # On PostgreSQL every statement awaits the server, so the batch's turns take
+            # turns on the event loop and each one's time holds the others' CPU; SQLite's
+            # inline turns run through. The time from arrival compares the two fairly.
+            ("  from arrival p50 / p99", each(from_arrival)),
+        ]
+    rows += [
+        ("registered", [f"{o.registered:,}" for o in outcomes]),
+        ("visits booked (both modes)", [f"{o.booked:,}" for o in outcomes]),
+        ("of them on a slot booked twice", [f"{o.booked_twice:,}" for o in outcomes]),
+        (
+            "stuck users",
+            each(lambda c: str(sum(1 for v in c.crowd.visitors if v.stuck) if c.crowd else 0)),
+        ),
+    ]
+    postgres.side_by_side(
+        "Regulars on both back-ends (the tutorial and echo bots: SQLite and no database)", rows
+    )
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
@@ -927,6 +1116,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="N",
         help="time every SQL statement and list the N that take the longest in all",
     )
+    postgres.add_argument(parser)
     return parser.parse_args(argv)
 
 

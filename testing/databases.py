@@ -29,10 +29,18 @@ async def new_database_url(tmp_path: Path) -> AsyncIterator[str]:
     if server is None:
         yield sqlite_url_for(str(tmp_path / "regulars.db"))
         return
+    async with new_postgres_database(server) as url:
+        yield url
+
+
+@asynccontextmanager
+async def new_postgres_database(server: str, prefix: str = "regulars_test") -> AsyncIterator[str]:
+    """A fresh, empty database on the PostgreSQL server that `server` (a URL of any of its
+    databases) names: its URL, the database dropped afterwards (open connections too)."""
     import asyncpg  # type: ignore[import-untyped]  # the PostgreSQL run only
 
     admin = make_url(server)
-    name = f"regulars_test_{secrets.token_hex(6)}"
+    name = f"{prefix}_{secrets.token_hex(6)}"
     dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
     connection = await asyncpg.connect(dsn)
     try:
