@@ -115,6 +115,16 @@ class Pacer:
 
 
 BLOCK_SECONDS = 0.2  # a replica books this much sending time at once
+MAX_WAIT = 1.0  # a slot further off than this: the batch goes back instead of waiting
+
+
+class PaceWait(Exception):
+    """The account's next sending slot is `seconds` away (another replica was asked to
+    pause): the batch goes back to the outbox meanwhile."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
 
 
 class SharedPacer(Pacer):
@@ -140,19 +150,33 @@ class SharedPacer(Pacer):
         self._slots: deque[float] = deque()
 
     async def take(self, address: str) -> None:
+        """Wait for the next slot of the block booked, booking a block when none is left.
+        A block further off than MAX_WAIT (another replica's pause) raises PaceWait: the
+        sender gives its batch back rather than sit on it. When the database cannot book
+        (locked, unreachable), this process paces alone for the moment."""
         interval = 1.0 / self.pace.per_second
         now = self.monotonic()
         while self._slots and now - self._slots[0] >= interval:
             self._slots.popleft()
         if not self._slots:
             count = max(1, round(self.pace.per_second * BLOCK_SECONDS))
-            async with self.db.transaction() as session:
-                ahead = await book_slots(
-                    session=session, channel=self.channel, span=count * interval
-                )
-            start = self.monotonic() + ahead
+            try:
+                async with self.db.transaction() as session:
+                    ahead = await book_slots(
+                        session=session, channel=self.channel, span=count * interval
+                    )
+                    # Read at once, not after the commit: a slow commit would start the
+                    # block late, into the next replica's.
+                    start = self.monotonic() + ahead
+            except Exception:
+                log.warning("could not book %s sending slots; pacing alone", self.channel)
+                await super().take(address)
+                return
             self._slots.extend(start + n * interval for n in range(count))
-        wait = self._slots.popleft() - self.monotonic()
+        wait = self._slots[0] - self.monotonic()
+        if wait > MAX_WAIT:
+            raise PaceWait(wait)  # the block stays ours, for when the batch comes back
+        self._slots.popleft()
         if wait > 0:
             await self.sleep(wait)
         self._book_chat(address, self.monotonic())
@@ -309,7 +333,10 @@ class Sender:
             wait = pacer.chat_wait(recipient.address)
             if wait > 0:
                 return self._hold(row, now + timedelta(seconds=wait))
-            await pacer.take(recipient.address)
+            try:
+                await pacer.take(recipient.address)
+            except PaceWait as pause:
+                raise _FloodWait(pause.seconds) from None
         try:
             await channel.deliver(recipient, composed.reply)
         except RetryAfter as pause:

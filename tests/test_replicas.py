@@ -14,6 +14,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import col, func, select
@@ -25,8 +26,9 @@ from domain.business import BusinessConfig
 from domain.replies import Reply
 from scheduler.delivery import Delivery, Recipient
 from scheduler.engine import Engine
-from scheduler.sender import Pace
-from storage.db import Database, create_engine
+from scheduler.sender import Pace, PaceWait, SharedPacer
+from storage.db import Database, create_engine, sqlite_url_for
+from storage.pace import MAX_AHEAD_SECONDS
 from storage.tables import Outbox, OutboxStatus, SendPace, Visit, VisitStatus
 from testing.chat import ChatClient, Clock
 from testing.fake_bot_api import TOKEN, FakeBotAPI, serving
@@ -233,3 +235,65 @@ async def test_two_planners_at_the_same_minute_plan_each_message_once(
     assert reminded == sorted(booked)  # every visit's reminder, once
     assert len({row.dedupe_key for row in rows}) == len(rows)
     assert sum(result.total for result in results) == len(rows)  # nobody counted a twin
+
+
+async def test_a_long_pause_of_the_other_replica_gives_the_batch_back_unsent(
+    replicas: tuple[Core, Core],
+) -> None:
+    """Told to wait 30 s by the other replica's 429, a sender does not sit on its claimed
+    rows: they go back to the outbox, pending, while it waits."""
+    first, second = replicas
+    await clients_with_reminders(first, 3)
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    waiting = first.engine(channels={"telegram": Nowhere()}, clock=lambda: START, sleep=sleep)
+    other = second.engine(channels={"telegram": Nowhere()}, clock=lambda: START)
+    await other.sender.pacers["telegram"].pause(30)
+
+    stats = await waiting.send()
+
+    assert stats["paused"] == 1 and stats["sent"] == 0
+    assert len(sleeps) == 1 and 29 <= sleeps[0] <= 30
+    async with first.db.reading() as session:
+        statuses = (await session.exec(select(Outbox.status))).all()
+    assert statuses == [OutboxStatus.pending] * 3
+
+
+async def test_a_clock_stepped_back_holds_sending_for_minutes_not_an_hour(
+    replicas: tuple[Core, Core],
+) -> None:
+    first, _ = replicas
+    before, after = (
+        core.engine(channels={"telegram": Nowhere()}, clock=lambda: START).sender.pacers["telegram"]
+        for core in replicas
+    )
+    await before.take("1")  # the row exists
+    async with first.db.transaction() as session:  # as if the server's clock went back 1 h
+        row = await session.get(SendPace, "telegram")
+        assert row is not None
+        row.next_at += 3600
+        session.add(row)
+
+    with pytest.raises(PaceWait) as wait:
+        await after.take("2")
+
+    assert 0 < wait.value.seconds <= MAX_AHEAD_SECONDS + 1
+
+
+async def test_without_the_pace_table_a_replica_paces_alone_and_sends(
+    tmp_path: Path, config: BusinessConfig
+) -> None:
+    """The booking fails (here: a database without the table); the sender goes on at the
+    process's own pace instead of failing its batch."""
+    empty = Database(create_engine(sqlite_url_for(str(tmp_path / "empty.db"))))
+    try:
+        pacer = SharedPacer(PACE, db=empty, channel="telegram")
+        started = time.monotonic()
+        for n in range(5):
+            await pacer.take(str(n))
+        assert time.monotonic() - started >= 4 / PACE.per_second - 0.01  # paced all the same
+    finally:
+        await empty.dispose()
