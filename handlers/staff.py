@@ -14,7 +14,7 @@ from handlers.events import Contact, Text
 from handlers.flows import Flow
 from handlers.turn import Turn
 from storage.loyalty import settle_visit
-from storage.outbox import enqueue
+from storage.outbox import enqueue_for_visit
 from storage.stats import refresh_client_stats
 from storage.tables import ACTIVE_VISIT, Role, Visit, VisitStatus
 
@@ -54,18 +54,8 @@ async def complete_visit(turn: Turn, visit: Visit, amount: Decimal) -> None:
     await _refresh(turn, visit)
     # The client's thank-you (a walk-in's too), with the next visit at their rhythm one tap
     # away, while they are still at the door (scheduler/messages.py composes it).
-    await enqueue(
-        session=turn.session,
-        rows=[
-            {
-                "kind": "next_visit_offer",
-                "client_id": visit.client_id,
-                "due_at": turn.now,
-                "dedupe_key": f"next_visit_offer:visit:{visit.id}",
-                "payload": {"visit_id": visit.id},
-            }
-        ],
-        now=turn.now,
+    await enqueue_for_visit(
+        session=turn.session, kind="next_visit_offer", visit=visit, now=turn.now
     )
 
 

@@ -61,7 +61,7 @@ from storage.catalog import MasterInfo, ServiceInfo
 from storage.clients import clients_by_name, had_visit_with
 from storage.guards import why_unreachable
 from storage.identities import identities_of
-from storage.outbox import enqueue
+from storage.outbox import enqueue_for_visit
 from storage.queries import clashing_visit, client_by_phone
 from storage.staff import master_visits_in
 from storage.tables import ACTIVE_VISIT, Client, Role, Visit
@@ -612,19 +612,18 @@ async def _done_already(turn: Turn, token: str, start: datetime, client_id: int)
 async def _tell_client(turn: Turn, visit: Visit, *, moved: bool) -> None:
     """The client's booking_confirmation through the outbox (and so the reminders'
     promise); a move is confirmed again at each new time."""
-    key = f"booking_confirmation:visit:{visit.id}"
-    payload: dict[str, object] = {"visit_id": visit.id}
     if moved:
-        key += f":moved:{encode_moment(visit.starts_at)}"
-        payload["moved"] = True
-    row = {
-        "kind": "booking_confirmation",
-        "client_id": visit.client_id,
-        "due_at": turn.now,
-        "dedupe_key": key,
-        "payload": payload,
-    }
-    await enqueue(session=turn.session, rows=[row], now=turn.now)
+        key, payload = f":moved:{encode_moment(visit.starts_at)}", {"moved": True}
+    else:
+        key, payload = "", {}
+    await enqueue_for_visit(
+        session=turn.session,
+        kind="booking_confirmation",
+        visit=visit,
+        now=turn.now,
+        key=key,
+        **payload,
+    )
 
 
 async def _booked(turn: Turn, visit: Visit, client: Client, *, moved: bool) -> Reply:

@@ -16,7 +16,7 @@ from handlers.flows import Flow, StaffCommand
 from handlers.staff_menu import is_manager, refuse, staff_menu_button
 from handlers.turn import Turn
 from storage.loyalty import settle_visit
-from storage.outbox import enqueue
+from storage.outbox import enqueue_for_visit
 from storage.staff import agenda
 from storage.tables import ACTIVE_VISIT, Client, Role, Visit, VisitStatus
 
@@ -225,19 +225,7 @@ async def cancel_for_client(turn: Turn, visit: Visit, *, reason: str) -> None:
     turn.session.add(visit)
     await turn.session.flush()
     await settle_visit(session=turn.session, config=turn.config, visit=visit, now=turn.now)
-    await enqueue(
-        session=turn.session,
-        rows=[
-            {
-                "kind": "visit_cancelled",
-                "client_id": visit.client_id,
-                "due_at": turn.now,
-                "dedupe_key": f"visit_cancelled:visit:{visit.id}",
-                "payload": {"visit_id": visit.id},
-            }
-        ],
-        now=turn.now,
-    )
+    await enqueue_for_visit(session=turn.session, kind="visit_cancelled", visit=visit, now=turn.now)
 
 
 async def view_staff_day(turn: Turn) -> Reply:

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.business import BusinessConfig
 from storage.sqltime import iso_date
-from storage.tables import ChurnReason, Outbox, OutboxStatus
+from storage.tables import ChurnReason, Outbox, OutboxStatus, Visit
 
 LIVE = (OutboxStatus.pending, OutboxStatus.sending, OutboxStatus.sent)
 _ROW_DEFAULTS: dict[str, Any] = {
@@ -57,6 +57,21 @@ async def enqueue(
         return 0
     result = await connection.execute(statement.returning(col(Outbox.id)), values)
     return len(result.all())
+
+
+async def enqueue_for_visit(
+    *, session: AsyncSession, kind: str, visit: Visit, now: datetime, key: str = "", **payload: Any
+) -> int:
+    """A message about one visit to its client, due now, once per visit (`key` tells apart
+    several of one kind, such as each move of a visit). Returns 1 when it is new."""
+    row = {
+        "kind": kind,
+        "client_id": visit.client_id,
+        "due_at": now,
+        "dedupe_key": f"{kind}:visit:{visit.id}{key}",
+        "payload": {"visit_id": visit.id, **payload},
+    }
+    return await enqueue(session=session, rows=[row], now=now)
 
 
 def dedupe_key(*parts: object) -> str:
