@@ -25,6 +25,7 @@ from scheduler.delivery import Delivery
 from scheduler.engine import DEFAULT_PACES, Engine, Ticks, start_ticks
 from scheduler.sender import Pace
 from storage.db import create_engine
+from storage.locks import POLLER_LOCK_SPACE
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,6 @@ async def run(
                 clock=clock,
                 polling_timeout=polling_timeout,
             )
-
-
-POLLER_LOCK_SPACE = 0x5245_4755  # "REGU": the advisory locks of Regulars
 
 
 @asynccontextmanager

@@ -6,9 +6,11 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-# Transaction-level advisory lock of the planner (the one-bigint form, apart from the
-# poller's two-int locks in bot/app.py).
-PLANNER_LOCK = 0x5245_4755_0000_0001  # "REGU", 1
+# The advisory lock keys of Regulars, "REGU". The poller's session lock (bot/app.py) is
+# the two-int form (this space, the bot's id); the planner's transaction lock the
+# one-bigint form, which PostgreSQL keeps apart from the two-int ones.
+POLLER_LOCK_SPACE = 0x5245_4755
+PLANNER_LOCK = 0x5245_4755_0000_0001
 
 
 async def planner_turn(session: AsyncSession) -> bool:
