@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import Database
+from storage.prepared import Prepared
 
 
 @dataclass
@@ -29,10 +30,22 @@ class SqlCounter:
     _started: list[float] = field(default_factory=list)
 
     def attach(self, target: Database | AsyncEngine) -> None:
+        """Count what SQLAlchemy sends on this engine, and the prepared statements
+        (`storage.prepared`) run on its connections."""
         engine = target.engine if isinstance(target, Database) else target
         event.listen(engine.sync_engine, "before_cursor_execute", self._before)
         if self.timed:
             event.listen(engine.sync_engine, "after_cursor_execute", self._after)
+        pool = engine.sync_engine.pool
+
+        def prepared(connection: Connection, statement: str, seconds: float) -> None:
+            if self.recording and connection.engine.pool is pool:
+                self.total += 1
+                self.kinds[statement.lstrip().split(None, 1)[0].upper()] += 1
+                if self.timed:
+                    self.times[statement].append(seconds)
+
+        Prepared.observers.append(prepared)
 
     def _before(
         self,

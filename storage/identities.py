@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import Select, bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.entities import IDENTITY
 from storage.guards import opt_out_of_marketing, working_chats
+from storage.prepared import Prepared
 from storage.tables import Channel, Client, ClientIdentity
 
 # When a client last wrote matters to the hour (WhatsApp's 24-hour window): a few minutes'
@@ -17,13 +21,20 @@ from storage.tables import Channel, Client, ClientIdentity
 INBOUND_PRECISION = timedelta(minutes=10)
 
 
+def _identity_query() -> Select[Any]:
+    return select(*IDENTITY.columns).where(
+        col(ClientIdentity.channel) == bindparam("channel"),
+        col(ClientIdentity.external_id) == bindparam("external_id"),
+    )
+
+
+IDENTITY_OF = Prepared(_identity_query)
+
+
 async def identity_of(
     *, session: AsyncSession, channel: str, external_id: str
 ) -> ClientIdentity | None:
-    query = select(ClientIdentity).where(
-        ClientIdentity.channel == channel, ClientIdentity.external_id == external_id
-    )
-    return (await session.exec(query)).first()
+    return await IDENTITY_OF.load_first(session, IDENTITY, channel=channel, external_id=external_id)
 
 
 async def identities_of(*, session: AsyncSession, client_id: int) -> Sequence[ClientIdentity]:

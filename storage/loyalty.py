@@ -17,7 +17,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
+from sqlalchemy import bindparam
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -33,7 +35,9 @@ from domain.loyalty import (
     replay,
     vip_ids,
 )
+from storage.entities import LOYALTY_ENTRY, OUTBOX
 from storage.outbox import enqueue, winback_percent
+from storage.prepared import Prepared, any_of, items
 from storage.tables import (
     ACTIVE_VISIT,
     ChurnReason,
@@ -73,9 +77,17 @@ def _entry(row: LoyaltyEntry) -> Entry:
     )
 
 
+ENTRIES_OF = Prepared(
+    lambda: (
+        select(*LOYALTY_ENTRY.columns)
+        .where(col(LoyaltyEntry.client_id) == bindparam("client_id"))
+        .order_by(col(LoyaltyEntry.id))
+    )
+)
+
+
 async def entries_of(*, session: AsyncSession, client_id: int) -> list[LoyaltyEntry]:
-    query = select(LoyaltyEntry).where(LoyaltyEntry.client_id == client_id)
-    return list((await session.exec(query.order_by(col(LoyaltyEntry.id)))).all())
+    return await ENTRIES_OF.load_all(session, LOYALTY_ENTRY, client_id=client_id)
 
 
 async def balance(*, session: AsyncSession, client_id: int, now: datetime) -> Ledger:
@@ -375,16 +387,24 @@ async def _sent(session: AsyncSession, client_id: int, kinds: list[str]) -> list
     """The client's messages of these kinds that were sent (not held out, not skipped)."""
     if not kinds:
         return []
-    result = await session.exec(
-        select(Outbox)
-        .where(
-            Outbox.client_id == client_id,
-            col(Outbox.kind).in_(kinds),
-            Outbox.status == OutboxStatus.sent,
-        )
-        .order_by(col(Outbox.id))
+    return await _sent_query(len(kinds)).load_all(
+        session, OUTBOX, client_id=client_id, **items("kind", kinds)
     )
-    return list(result.all())
+
+
+@lru_cache(maxsize=8)
+def _sent_query(kinds: int) -> Prepared:
+    return Prepared(
+        lambda: (
+            select(*OUTBOX.columns)
+            .where(
+                col(Outbox.client_id) == bindparam("client_id"),
+                any_of(col(Outbox.kind), "kind", kinds),
+                col(Outbox.status) == OutboxStatus.sent,
+            )
+            .order_by(col(Outbox.id))
+        )
+    )
 
 
 async def _winback_promised(session: AsyncSession, row: Outbox, config: BusinessConfig) -> date:

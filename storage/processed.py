@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from functools import cache
 
 from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
@@ -15,6 +14,7 @@ from sqlalchemy.sql.dml import Insert
 from sqlmodel import SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.prepared import Prepared
 from storage.tables import ProcessedMessage
 
 KEY_LENGTH = 128  # the column's size
@@ -27,23 +27,23 @@ def message_key(message_id: str) -> str:
     return hashlib.sha256(message_id.encode()).hexdigest()
 
 
-@cache
 def _insert_new(dialect: str) -> Insert:
     """INSERT … ON CONFLICT DO NOTHING (the same words on SQLite and PostgreSQL)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # The table, not the class: a Core insert, whose result has the rowcount.
     table = SQLModel.metadata.tables[ProcessedMessage.__tablename__]
     return insert(table).on_conflict_do_nothing()
+
+
+INSERT_NEW = Prepared(build_for=_insert_new)
 
 
 def record_handled(session: Session, /, *, channel: str, message_id: str, now: datetime) -> bool:
     """`mark_handled` for a caller already inside `AsyncSession.run_sync` (a turn's first
     statements run together there)."""
-    result = session.connection().execute(
-        _insert_new(session.get_bind().dialect.name),
-        {"channel": channel, "message_id": message_key(message_id), "received_at": now},
+    inserted = INSERT_NEW.run(
+        session, channel=channel, message_id=message_key(message_id), received_at=now
     )
-    return result.rowcount == 1
+    return inserted == 1
 
 
 async def mark_handled(

@@ -8,11 +8,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
+    Integer,
     String,
     Update,
     and_,
@@ -25,10 +25,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from sqlmodel.sql.expression import Select, SelectOfScalar
+from sqlmodel.sql.expression import Select
 
 from domain.slots import Interval
+from storage.entities import CLIENT, CONVERSATION, IDENTITY, STAFF, VISIT
 from storage.identities import identity_of, link_chat
+from storage.prepared import Prepared, any_of, items, one_of
 from storage.tables import (
     ACTIVE_VISIT,
     Channel,
@@ -42,12 +44,16 @@ from storage.tables import (
 from storage.types import UTCDateTime
 
 
-@cache
-def _busy_queries() -> tuple[Select[int, Any, Any, Any], Select[int, Any, Any, Any]]:
-    """Built once: the visits and the time off of some masters overlapping a window. The
-    times come as the driver gives them (`_interval`), not through UTCDateTime."""
+@lru_cache(maxsize=64)
+def _busy_queries(masters: int) -> tuple[Prepared, Prepared]:
+    """The visits and the time off of `masters` masters overlapping a window, one pair
+    of statements per number of masters. The times come as the driver gives them
+    (`_interval`), not through UTCDateTime."""
+    return Prepared(lambda: _busy_selects(masters)[0]), Prepared(lambda: _busy_selects(masters)[1])
+
+
+def _busy_selects(masters: int) -> tuple[Select[Any], Select[Any]]:
     visit, off = SQLModel.metadata.tables["visit"], SQLModel.metadata.tables["time_off"]
-    ids: BindParameter[list[int]] = bindparam("ids", expanding=True)
     start, end = bindparam("start", type_=UTCDateTime), bindparam("end", type_=UTCDateTime)
     visits = select(
         visit.c.master_id,
@@ -57,7 +63,7 @@ def _busy_queries() -> tuple[Select[int, Any, Any, Any], Select[int, Any, Any, A
         # (status, starts_at) index and reads every master's booked visits of the window.
         visit.c.status,
     ).where(
-        visit.c.master_id.in_(ids),
+        any_of(visit.c.master_id, "id", masters),
         # No visit lasts longer than a day: the lower bound keeps the index range to the
         # window instead of the master's whole history.
         visit.c.starts_at > bindparam("earliest", type_=UTCDateTime),
@@ -69,7 +75,7 @@ def _busy_queries() -> tuple[Select[int, Any, Any, Any], Select[int, Any, Any, A
         type_coerce(off.c.starts_at, String),
         type_coerce(off.c.ends_at, String),
         literal(VisitStatus.booked),
-    ).where(off.c.staff_id.in_(ids), off.c.starts_at < end, off.c.ends_at > start)
+    ).where(any_of(off.c.staff_id, "id", masters), off.c.starts_at < end, off.c.ends_at > start)
     return visits, time_off
 
 
@@ -90,21 +96,21 @@ async def busy_intervals(
     *, session: AsyncSession, master_ids: Iterable[int], start: datetime, end: datetime
 ) -> dict[int, list[Interval]]:
     """Active visits and time off of these masters that overlap [start, end)."""
-    visits, time_off = _busy_queries()
-    params = {
-        "ids": list(master_ids),
-        "start": start,
-        "end": end,
-        "earliest": start - timedelta(days=1),
-    }
-    busy: dict[int, list[Interval]] = defaultdict(list)
-    for query in (visits, time_off):
-        for master_id, starts_at, ends_at, status in (
-            await session.exec(query, params=params)
-        ).all():
-            if status in ACTIVE_VISIT:
-                busy[master_id].append(_interval(starts_at, ends_at))
-    return busy
+    ids = list(master_ids)
+    if not ids:
+        return {}
+    statements = _busy_queries(len(ids))
+    params = {**items("id", ids), "start": start, "end": end, "earliest": start - timedelta(days=1)}
+
+    def read(sync: Session) -> dict[int, list[Interval]]:
+        busy: dict[int, list[Interval]] = defaultdict(list)
+        for statement in statements:
+            for master_id, starts_at, ends_at, status in statement.rows(sync, **params):
+                if status in ACTIVE_VISIT:
+                    busy[master_id].append(_interval(starts_at, ends_at))
+        return busy
+
+    return await session.run_sync(read)
 
 
 def _locks_rows(session: AsyncSession) -> bool:
@@ -128,39 +134,42 @@ async def lock_client(*, session: AsyncSession, client_id: int) -> None:
         await session.exec(select(Client.id).where(Client.id == client_id).with_for_update())
 
 
-@cache
-def _count_queries() -> tuple[SelectOfScalar[int], SelectOfScalar[int]]:
-    """Built once: the client's upcoming active visits, and the visits a client booked
-    from a channel in a window."""
-    visit = SQLModel.metadata.tables["visit"]
-    client_id = visit.c.client_id == bindparam("client_id")
-    upcoming = select(func.count()).where(
-        client_id,
-        visit.c.status.in_(bindparam("active", expanding=True)),
-        visit.c.ends_at > bindparam("now", type_=UTCDateTime),
+def _visit_table() -> Any:
+    return SQLModel.metadata.tables["visit"]
+
+
+# The client's upcoming active visits, and the visits a client booked from a channel in a
+# window.
+UPCOMING_COUNT = Prepared(
+    lambda: select(func.count()).where(
+        _visit_table().c.client_id == bindparam("client_id"),
+        one_of(_visit_table().c.status, ACTIVE_VISIT),
+        _visit_table().c.ends_at > bindparam("now", type_=UTCDateTime),
     )
-    booked = select(func.count()).where(
-        client_id,
-        visit.c.source == bindparam("source"),
-        visit.c.created_at >= bindparam("start", type_=UTCDateTime),
-        visit.c.created_at < bindparam("end", type_=UTCDateTime),
+)
+BOOKED_IN = Prepared(
+    lambda: select(func.count()).where(
+        _visit_table().c.client_id == bindparam("client_id"),
+        _visit_table().c.source == bindparam("source"),
+        _visit_table().c.created_at >= bindparam("start", type_=UTCDateTime),
+        _visit_table().c.created_at < bindparam("end", type_=UTCDateTime),
     )
-    return upcoming, booked
+)
 
 
 async def upcoming_count(*, session: AsyncSession, client_id: int, now: datetime) -> int:
-    query = _count_queries()[0]
-    params = {"client_id": client_id, "active": list(ACTIVE_VISIT), "now": now}
-    return int((await session.exec(query, params=params)).one())
+    row = await UPCOMING_COUNT.fetch_first(session, client_id=client_id, now=now)
+    return int(row[0]) if row else 0
 
 
 async def booked_in(
     *, session: AsyncSession, client_id: int, source: str, start: datetime, end: datetime
 ) -> int:
     """Visits this client booked from this channel in [start, end), cancelled ones too."""
-    query = _count_queries()[1]
-    params = {"client_id": client_id, "source": source, "start": start, "end": end}
-    return int((await session.exec(query, params=params)).one())
+    row = await BOOKED_IN.fetch_first(
+        session, client_id=client_id, source=source, start=start, end=end
+    )
+    return int(row[0]) if row else 0
 
 
 async def clashing_visit(
@@ -213,36 +222,42 @@ async def create_visit(
     return visit
 
 
-async def upcoming_visits(
-    *, session: AsyncSession, client_id: int, now: datetime, limit: int = 10
-) -> Sequence[Visit]:
-    result = await session.exec(
-        select(Visit)
+UPCOMING = Prepared(
+    lambda: (
+        select(*VISIT.columns)
         .where(
-            Visit.client_id == client_id,
-            col(Visit.status).in_(ACTIVE_VISIT),
-            col(Visit.ends_at) > now,
+            col(Visit.client_id) == bindparam("client_id"),
+            one_of(col(Visit.status), ACTIVE_VISIT),
+            col(Visit.ends_at) > bindparam("now", type_=UTCDateTime),
         )
         .order_by(col(Visit.starts_at))
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
     )
-    return result.all()
-
-
-async def last_visit(*, session: AsyncSession, client_id: int, now: datetime) -> Visit | None:
-    """The client's most recent visit that took place (or, failing that, was booked)."""
-    result = await session.exec(
-        select(Visit)
+)
+LAST_VISIT = Prepared(
+    lambda: (
+        select(*VISIT.columns)
         .where(
-            Visit.client_id == client_id,
-            col(Visit.status).in_((VisitStatus.completed, *ACTIVE_VISIT)),
-            col(Visit.starts_at) < now,
+            col(Visit.client_id) == bindparam("client_id"),
+            one_of(col(Visit.status), (VisitStatus.completed, *ACTIVE_VISIT)),
+            col(Visit.starts_at) < bindparam("now", type_=UTCDateTime),
         )
         # Completed visits first: one statement instead of one per kind.
         .order_by((col(Visit.status) == VisitStatus.completed).desc(), col(Visit.starts_at).desc())
         .limit(1)
     )
-    return result.first()
+)
+
+
+async def upcoming_visits(
+    *, session: AsyncSession, client_id: int, now: datetime, limit: int = 10
+) -> Sequence[Visit]:
+    return await UPCOMING.load_all(session, VISIT, client_id=client_id, now=now, limit=limit)
+
+
+async def last_visit(*, session: AsyncSession, client_id: int, now: datetime) -> Visit | None:
+    """The client's most recent visit that took place (or, failing that, was booked)."""
+    return await LAST_VISIT.load_first(session, VISIT, client_id=client_id, now=now)
 
 
 async def recent_completed(
@@ -305,14 +320,12 @@ def _telegram_id(channel: str, external_id: str) -> int | None:
     return int(external_id)
 
 
-@cache
-def _chat_query() -> Select[Conversation, Client, ClientIdentity, Staff]:
-    """Built once: the conversation with its client, the chat's identity and the staff row
-    in one SELECT (a turn's first statement after recording the message id)."""
-    channel: BindParameter[str] = bindparam("channel")
-    external_id: BindParameter[str] = bindparam("external_id")
+def _chat_query() -> Select[Any]:
+    """The conversation with its client, the chat's identity and the staff row in one
+    SELECT (a turn's first statement after recording the message id)."""
     return (
-        select(Conversation, Client, ClientIdentity, Staff)
+        select(*CONVERSATION.columns, *CLIENT.columns, *IDENTITY.columns, *STAFF.columns)
+        .select_from(Conversation)
         .outerjoin(Client, col(Client.id) == col(Conversation.client_id))
         .outerjoin(
             ClientIdentity,
@@ -324,28 +337,39 @@ def _chat_query() -> Select[Conversation, Client, ClientIdentity, Staff]:
         .outerjoin(
             Staff, and_(col(Staff.telegram_id) == bindparam("telegram_id"), col(Staff.active))
         )
-        .where(col(Conversation.channel) == channel, col(Conversation.external_id) == external_id)
+        .where(
+            col(Conversation.channel) == bindparam("channel"),
+            col(Conversation.external_id) == bindparam("external_id"),
+        )
         # Locked on PostgreSQL: two taps from one chat on two replicas take turns.
         .with_for_update(of=Conversation)
     )
 
 
+CHAT = Prepared(_chat_query)
+
+
 def read_chat(session: Session, /, *, channel: str, external_id: str) -> Chat | None:
     """The chat's rows in one SELECT, or None for a chat that has no conversation yet
-    (sync: for a caller inside `AsyncSession.run_sync`). The conversation comes detached:
+    (sync: for a caller inside `AsyncSession.run_sync`). The client, identity and staff
+    rows are in the session as loaded; the conversation comes detached:
     `save_conversation` writes it, not the flush."""
-    found = session.execute(
-        _chat_query(),
-        {
-            "channel": channel,
-            "external_id": external_id,
-            "telegram_id": _telegram_id(channel, external_id),
-        },
-    ).first()
-    if found is None:
+    row = CHAT.first(
+        session,
+        channel=channel,
+        external_id=external_id,
+        telegram_id=_telegram_id(channel, external_id),
+    )
+    if row is None:
         return None
-    conversation, client, identity, staff = found
-    session.expunge(conversation)
+    first = len(CONVERSATION)
+    second = first + len(CLIENT)
+    third = second + len(IDENTITY)
+    conversation = CONVERSATION.load(session, row[:first], attach=False)
+    assert conversation is not None
+    client = CLIENT.load(session, row[first:second])
+    identity = IDENTITY.load(session, row[second:third])
+    staff = STAFF.load(session, row[third:])
     saved = (*_as_saved(conversation), conversation.updated_at)
     return Chat(conversation, client, identity, staff, saved=saved)
 
@@ -361,7 +385,6 @@ async def first_message_chat(*, session: AsyncSession, channel: str, external_id
     )
 
 
-@cache
 def _save_query() -> Update:
     table = SQLModel.metadata.tables["conversation"]
     return (
@@ -371,10 +394,13 @@ def _save_query() -> Update:
             client_id=bindparam("client_id"),
             flow=bindparam("flow"),
             step=bindparam("step"),
-            data=bindparam("data"),
-            updated_at=bindparam("updated_at"),
+            data=bindparam("data", type_=table.c.data.type),
+            updated_at=bindparam("updated_at", type_=UTCDateTime),
         )
     )
+
+
+SAVE = Prepared(_save_query)
 
 
 # How precisely a conversation's updated_at (its last activity: a registration left for
@@ -407,16 +433,14 @@ def save_conversation(
         session.add(conversation)
         session.flush()
         return
-    session.connection().execute(
-        _save_query(),
-        {
-            "conversation_id": conversation.id,
-            "client_id": conversation.client_id,
-            "flow": conversation.flow,
-            "step": conversation.step,
-            "data": conversation.data,
-            "updated_at": conversation.updated_at,
-        },
+    SAVE.run(
+        session,
+        conversation_id=conversation.id,
+        client_id=conversation.client_id,
+        flow=conversation.flow,
+        step=conversation.step,
+        data=conversation.data,
+        updated_at=conversation.updated_at,
     )
 
 
@@ -473,11 +497,18 @@ async def staff_for(*, session: AsyncSession, channel: str, external_id: str) ->
     telegram_id = _telegram_id(channel, external_id)
     if telegram_id is None:
         return None
-    result = await session.exec(
-        select(Staff).where(Staff.telegram_id == telegram_id, col(Staff.active))
+    return await STAFF_OF_CHAT.load_first(session, STAFF, telegram_id=telegram_id)
+
+
+STAFF_OF_CHAT = Prepared(
+    lambda: select(*STAFF.columns).where(
+        col(Staff.telegram_id) == bindparam("telegram_id"), col(Staff.active)
     )
-    return result.first()
+)
+CLIENT_BY_PHONE = Prepared(
+    lambda: select(*CLIENT.columns).where(col(Client.phone) == bindparam("phone"))
+)
 
 
 async def client_by_phone(*, session: AsyncSession, phone: str) -> Client | None:
-    return (await session.exec(select(Client).where(Client.phone == phone))).first()
+    return await CLIENT_BY_PHONE.load_first(session, CLIENT, phone=phone)

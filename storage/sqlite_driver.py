@@ -356,6 +356,10 @@ class SQLiteDialect_regulars(SQLiteDialect_pysqlite):
         connection.lock, connection.wait = self.write_lock, wait
         return connection  # type: ignore[return-value]
 
+    def prepared_cursor(self, dbapi_connection: Any, options: Mapping[str, Any]) -> Any:
+        """A cursor for `storage.prepared`: the one an execution context would make."""
+        return dbapi_connection.cursor(Cursor if options.get(INLINE) else BufferedCursor)
+
     # SQLAlchemy passes the pool's proxy; the flags live on the sqlite3 connection.
     def do_begin(self, dbapi_connection: Any) -> None:
         getattr(dbapi_connection, "dbapi_connection", dbapi_connection).begin_pending = True
