@@ -43,7 +43,7 @@ from handlers.common import with_hint
 from handlers.events import Choice, Command, Contact, Event, Inbound, Text
 from handlers.flows import Flows
 from handlers.turn import Deps, Turn
-from storage.db import Database
+from storage.db import Database, at_commit
 from storage.identities import record_inbound
 from storage.processed import forget_handled, record_handled
 from storage.queries import (
@@ -150,11 +150,14 @@ class Conversations:
                         now=inbound.received_at,
                         identity=chat.identity,
                     )
+                conversation = turn.conversation
                 if turn.forget_chat:  # /forget: nothing of this chat stays
-                    await session.run_sync(delete_conversation, turn.conversation)
+                    at_commit(session, lambda sync: delete_conversation(sync, conversation))
                 else:
                     # The client is in the session: the commit saves what the turn changed.
-                    await session.run_sync(save_conversation, turn.conversation, chat.saved)
+                    at_commit(
+                        session, lambda sync: save_conversation(sync, conversation, chat.saved)
+                    )
             # Adapters word their own bits ("More…") in the reader's language.
             return [replace(reply, locale=reply.locale or turn.locale) for reply in replies]
         except AlreadyHandled:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -74,8 +74,23 @@ def _configure_sqlite(engine: AsyncEngine, *, in_memory: bool) -> None:
         dbapi_connection.create_function(SEARCH_FORM, 1, search_form, deterministic=True)
 
 
+LAST_STEPS = "regulars_last_steps"  # Session.info: sync steps run just before the commit
+
+
+def at_commit(session: AsyncSession, step: Callable[[Session], None]) -> None:
+    """Run `step` (sync) as the transaction's last statements, in the same trip to the
+    database as its COMMIT (a turn saves its conversation this way)."""
+    session.info.setdefault(LAST_STEPS, []).append(step)
+
+
+def _last_steps(session: Session) -> None:
+    for step in session.info.pop(LAST_STEPS, ()):
+        step(session)
+
+
 def _commit_and_close(session: Session) -> None:
     try:
+        _last_steps(session)
         session.commit()
     finally:
         session.close()
@@ -114,6 +129,8 @@ class Database:
             session.begin(),
         ):
             yield session
+            if session.info.get(LAST_STEPS):
+                await session.run_sync(_last_steps)
 
     @asynccontextmanager
     async def _inline_transaction(self) -> AsyncIterator[AsyncSession]:

@@ -45,9 +45,11 @@ Observer = Callable[[Connection, str, float], None]
 
 
 class _Options:
-    """What a dialect's `do_execute` reads of an execution context: the options."""
+    """What a dialect's `do_execute` reads of an execution context: the options, and that
+    no AsyncConnection waits for the driver to have awaited something."""
 
     __slots__ = ("execution_options",)
+    needs_await = False
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.execution_options = options
@@ -234,7 +236,7 @@ class Prepared:
         *,
         many: bool = False,
     ) -> Any:
-        connection = session.connection()
+        connection = _connection(session)
         dialect = connection.dialect
         compiled = self.compiled(dialect)
         if many:
@@ -264,6 +266,23 @@ class Prepared:
             for observe in observers:
                 observe(connection, compiled.sql, elapsed)
         return out
+
+
+_CONNECTION = "regulars_prepared_connection"  # Session.info: (transaction, connection)
+
+
+def _connection(session: Session) -> Connection:
+    """The connection of the session's transaction, looked up once per transaction (the
+    ORM's lookup costs more than a statement)."""
+    transaction = session.get_transaction()
+    cached = session.info.get(_CONNECTION)
+    if transaction is not None and cached is not None and cached[0] is transaction:
+        connection: Connection = cached[1]
+        if not connection.closed:
+            return connection
+    connection = session.connection()
+    session.info[_CONNECTION] = (session.get_transaction(), connection)
+    return connection
 
 
 def _cursor(dialect: Dialect, fairy: Any, options: Mapping[str, Any]) -> Any:

@@ -319,7 +319,9 @@ def _execute(
     """One statement of a transaction: inline, or in one trip to a worker thread."""
     connection = _connection_of(cursor, context)
     if context is not None and context.execution_options.get(INLINE):
-        if in_greenlet():
+        # SQLAlchemy's AsyncConnection insists that a driver awaited something; a prepared
+        # statement (storage.prepared) runs past it and need not.
+        if in_greenlet() and getattr(context, "needs_await", True):
             await_(READY)
         try:
             method(*args)

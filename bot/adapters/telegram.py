@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -207,10 +208,16 @@ def _international(phone: str) -> str:
 
 
 def inline_keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
-    if not reply.buttons:
-        return None
+    return _keyboard(reply.buttons) if reply.buttons else None
+
+
+@lru_cache(maxsize=4096)
+def _keyboard(buttons: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup:
+    """Built once per set of buttons: the same keyboards (the menu, the services, a day's
+    times) are shown again and again, and pydantic's checks of a dozen buttons cost more
+    than the rest of a short turn's rendering. Nothing changes a markup once built."""
     return InlineKeyboardMarkup(
-        inline_keyboard=[[_inline_button(b) for b in row] for row in reply.buttons if row]
+        inline_keyboard=[[_inline_button(b) for b in row] for row in buttons if row]
     )
 
 
