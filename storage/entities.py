@@ -7,6 +7,7 @@ from storage.tables import (
     Client,
     ClientIdentity,
     Conversation,
+    Feedback,
     LoyaltyEntry,
     Outbox,
     Staff,
@@ -15,6 +16,7 @@ from storage.tables import (
 
 CLIENT = Entity(Client)
 CONVERSATION = Entity(Conversation)
+FEEDBACK = Entity(Feedback)
 IDENTITY = Entity(ClientIdentity)
 LOYALTY_ENTRY = Entity(LoyaltyEntry)
 OUTBOX = Entity(Outbox)

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.feedback import Complaint
+from storage.entities import FEEDBACK
 from storage.outbox import enqueue
+from storage.prepared import Prepared, any_of, items
 from storage.staff import staff_with_chats
 from storage.tables import (
     Client,
@@ -34,8 +37,15 @@ async def ratings_of(*, session: AsyncSession, visit_ids: Iterable[int]) -> dict
     ids = list(visit_ids)
     if not ids:
         return {}
-    rows = await session.exec(select(Feedback).where(col(Feedback.visit_id).in_(ids)))
-    return {row.visit_id: row for row in rows.all()}
+    rows = await _ratings_query(len(ids)).load_all(session, FEEDBACK, **items("visit", ids))
+    return {row.visit_id: row for row in rows}
+
+
+@lru_cache(maxsize=16)
+def _ratings_query(visits: int) -> Prepared:
+    return Prepared(
+        lambda: select(*FEEDBACK.columns).where(any_of(col(Feedback.visit_id), "visit", visits))
+    )
 
 
 async def complaint_of(

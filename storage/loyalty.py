@@ -37,7 +37,7 @@ from domain.loyalty import (
 )
 from storage.entities import LOYALTY_ENTRY, OUTBOX
 from storage.outbox import enqueue, winback_percent
-from storage.prepared import Prepared, any_of, items
+from storage.prepared import Prepared, any_of, items, one_of
 from storage.tables import (
     ACTIVE_VISIT,
     ChurnReason,
@@ -373,14 +373,17 @@ async def discounts_for(
 
 async def _used_sources(session: AsyncSession, client_id: int) -> set[str]:
     """The offers already taken by a visit that holds them (a cancelled one gives back)."""
-    result = await session.exec(
-        select(Visit.discount_source).where(
-            Visit.client_id == client_id,
-            col(Visit.discount_source).is_not(None),
-            col(Visit.status).in_(HOLDS_DISCOUNT),
-        )
+    rows = await USED_SOURCES.fetch(session, client_id=client_id)
+    return {source for (source,) in rows if source}
+
+
+USED_SOURCES = Prepared(
+    lambda: select(col(Visit.discount_source)).where(
+        col(Visit.client_id) == bindparam("client_id"),
+        col(Visit.discount_source).is_not(None),
+        one_of(col(Visit.status), HOLDS_DISCOUNT),
     )
-    return {source for source in result.all() if source}
+)
 
 
 async def _sent(session: AsyncSession, client_id: int, kinds: list[str]) -> list[Outbox]:

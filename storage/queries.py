@@ -176,15 +176,30 @@ async def clashing_visit(
     *, session: AsyncSession, client_id: int, interval: Interval, moving: int | None = None
 ) -> Visit | None:
     """The client's active visit that overlaps `interval` (with any master), but `moving`."""
-    query = select(Visit).where(
-        Visit.client_id == client_id,
-        col(Visit.status).in_(ACTIVE_VISIT),
-        col(Visit.starts_at) < interval.end,
-        col(Visit.ends_at) > interval.start,
+    return await CLASHING.load_first(
+        session,
+        VISIT,
+        client_id=client_id,
+        start=interval.start,
+        end=interval.end,
+        moving=-1 if moving is None else moving,  # ids are positive: -1 excludes none
     )
-    if moving is not None:
-        query = query.where(Visit.id != moving)
-    return (await session.exec(query.order_by(col(Visit.starts_at)))).first()
+
+
+CLASHING = Prepared(
+    lambda: (
+        select(*VISIT.columns)
+        .where(
+            col(Visit.client_id) == bindparam("client_id"),
+            one_of(col(Visit.status), ACTIVE_VISIT),
+            col(Visit.starts_at) < bindparam("end", type_=UTCDateTime),
+            col(Visit.ends_at) > bindparam("start", type_=UTCDateTime),
+            col(Visit.id) != bindparam("moving"),
+        )
+        .order_by(col(Visit.starts_at))
+        .limit(1)
+    )
+)
 
 
 async def create_visit(
@@ -264,17 +279,23 @@ async def recent_completed(
     *, session: AsyncSession, client_id: int, now: datetime, limit: int = 3
 ) -> Sequence[Visit]:
     """The client's latest completed visits, the latest first."""
-    result = await session.exec(
-        select(Visit)
+    return await RECENT_COMPLETED.load_all(
+        session, VISIT, client_id=client_id, now=now, limit=limit
+    )
+
+
+RECENT_COMPLETED = Prepared(
+    lambda: (
+        select(*VISIT.columns)
         .where(
-            Visit.client_id == client_id,
-            Visit.status == VisitStatus.completed,
-            col(Visit.starts_at) < now,
+            col(Visit.client_id) == bindparam("client_id"),
+            col(Visit.status) == VisitStatus.completed,
+            col(Visit.starts_at) < bindparam("now", type_=UTCDateTime),
         )
         .order_by(col(Visit.starts_at).desc())
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
     )
-    return result.all()
+)
 
 
 async def completed_starts(
