@@ -186,12 +186,16 @@ async def clashing_visit(
     )
 
 
+def _active_visits_of_client() -> Select[Any]:
+    return select(*VISIT.columns).where(
+        col(Visit.client_id) == bindparam("client_id"), one_of(col(Visit.status), ACTIVE_VISIT)
+    )
+
+
 CLASHING = Prepared(
     lambda: (
-        select(*VISIT.columns)
+        _active_visits_of_client()
         .where(
-            col(Visit.client_id) == bindparam("client_id"),
-            one_of(col(Visit.status), ACTIVE_VISIT),
             col(Visit.starts_at) < bindparam("end", type_=UTCDateTime),
             col(Visit.ends_at) > bindparam("start", type_=UTCDateTime),
             col(Visit.id) != bindparam("moving"),
@@ -239,12 +243,8 @@ async def create_visit(
 
 UPCOMING = Prepared(
     lambda: (
-        select(*VISIT.columns)
-        .where(
-            col(Visit.client_id) == bindparam("client_id"),
-            one_of(col(Visit.status), ACTIVE_VISIT),
-            col(Visit.ends_at) > bindparam("now", type_=UTCDateTime),
-        )
+        _active_visits_of_client()
+        .where(col(Visit.ends_at) > bindparam("now", type_=UTCDateTime))
         .order_by(col(Visit.starts_at))
         .limit(bindparam("limit", type_=Integer))
     )
