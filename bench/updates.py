@@ -40,7 +40,8 @@ aiogram booking bot, fed in the same run.
 6. Printed: the machine's load average, updates per second (updates / time inside
    `feed_update`), p50 and p99 per update, the main thread's CPU per update, the ratios
    against the goals (Regulars / echo >= 0.3; Regulars / tutorial >= 1.5; concurrent p50 <= 5
-   ms and p99 <= 15 ms) with met / NOT met, SQL statements and Bot API calls per update,
+   ms and p99 <= 15 ms) with met / NOT met, SQL statements (SQLAlchemy's and the prepared
+   ones of `storage/prepared.py`) and Bot API calls per update,
    each kind of update, the visits really booked and the slots booked twice. `--sql-top N`
    also times every SQL statement of Regulars and lists the N costliest.
 
