@@ -70,3 +70,71 @@ def reminder_promise(
     for later in moments[1:]:
         when = tr._("{earlier} and {later}").format(earlier=when, later=later)
     return tr._("We will remind you {when}.").format(when=when)
+
+
+def visit_price_text(
+    tr: Translator,
+    config: BusinessConfig,
+    *,
+    price: Decimal,
+    discount: Decimal | None,
+    source: str | None,
+    staff: bool = False,
+) -> str:
+    """A visit's price line: 'Price: ₽1,440 instead of ₽1,800 (20% off: welcome back)',
+    or just the price when nothing was taken off. `staff`: worded for staff ("birthday
+    gift", not "your birthday gift")."""
+    if not discount or not source:
+        return tr._("Price: {price}").format(price=tr.money(price))
+    full = price + discount
+    percent = int((discount * 100 / full).to_integral_value()) if full else None
+    return discounted_price_text(
+        tr,
+        config,
+        price=price,
+        full=full,
+        source=source,
+        percent=percent,
+        spends=int(discount),
+        staff=staff,
+    )
+
+
+def discounted_price_text(
+    tr: Translator,
+    config: BusinessConfig,
+    *,
+    price: Decimal,
+    full: Decimal,
+    source: str,
+    percent: int | None,
+    spends: int,
+    staff: bool = False,
+) -> str:
+    """'Price: {price} instead of {full} ({why})': why names the offer, the reward or the
+    points the discount came from (`source`, as a visit stores it)."""
+    reason = source.split(":", 1)[0]
+    programme = config.loyalty
+    if reason == "winback":
+        if staff:
+            why = tr._("{discount} off: the win-back offer").format(discount=f"{percent}%")
+        else:
+            why = tr._("{discount} off: welcome back").format(discount=f"{percent}%")
+    elif reason == "birthday":
+        if staff:
+            why = tr._("{discount} off: birthday gift").format(discount=f"{percent}%")
+        else:
+            why = tr._("{discount} off: your birthday gift").format(discount=f"{percent}%")
+    elif reason == "reward" and programme is not None:
+        reward = programme.reward_title(tr.locale)
+        if staff:
+            why = tr._("the loyalty reward: {reward}").format(reward=reward)
+        else:
+            why = tr._("your reward: {reward}").format(reward=reward)
+    elif reason == "points":
+        why = tr.n_("{n} bonus point used", "{n} bonus points used", spends).format(n=spends)
+    else:
+        why = tr._("a discount")
+    return tr._("Price: {price} instead of {full} ({why})").format(
+        price=tr.money(price), full=tr.money(full), why=why
+    )

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from domain import vocabulary as press
-from domain.confirmation import confirmation_lines
+from domain.confirmation import confirmation_lines, discounted_price_text, visit_price_text
 from domain.loyalty import Discount, best_discount
 from domain.payloads import BadPayload, int_arg
 from domain.replies import Button, Reply, rows
@@ -473,13 +473,14 @@ async def summary_price(
     discount = await discount_for(turn, target.service, start, client=client)
     if discount is None:
         return turn._("Price: {price}").format(price=turn.tr.money(target.price))
-    return _discounted(
-        turn,
-        target.price - discount.amount,
-        target.price,
-        discount.source,
-        discount.percent,
-        discount.spends,
+    return discounted_price_text(
+        turn.tr,
+        turn.config,
+        price=target.price - discount.amount,
+        full=target.price,
+        source=discount.source,
+        percent=discount.percent,
+        spends=discount.spends,
         staff=client is not None,
     )
 
@@ -507,55 +508,13 @@ async def discount_for(
 def price_line(turn: Turn, visit: Visit, *, staff: bool = False) -> str:
     """'Price: ₽1,440 instead of ₽1,800 (20% off: welcome back)', or just the price;
     `staff`: worded for staff ("birthday gift", not "your birthday gift")."""
-    if not visit.discount or not visit.discount_source:
-        return turn._("Price: {price}").format(price=turn.tr.money(visit.price))
-    full = visit.price + visit.discount
-    percent = int((visit.discount * 100 / full).to_integral_value()) if full else None
-    return _discounted(
-        turn,
-        visit.price,
-        full,
-        visit.discount_source,
-        percent,
-        int(visit.discount),
+    return visit_price_text(
+        turn.tr,
+        turn.config,
+        price=visit.price,
+        discount=visit.discount,
+        source=visit.discount_source,
         staff=staff,
-    )
-
-
-def _discounted(
-    turn: Turn,
-    price: Decimal,
-    full: Decimal,
-    source: str,
-    percent: int | None,
-    spends: int,
-    *,
-    staff: bool = False,
-) -> str:
-    reason = source.split(":", 1)[0]
-    programme = turn.config.loyalty
-    if reason == "winback":
-        if staff:
-            why = turn._("{discount} off: the win-back offer").format(discount=f"{percent}%")
-        else:
-            why = turn._("{discount} off: welcome back").format(discount=f"{percent}%")
-    elif reason == "birthday":
-        if staff:
-            why = turn._("{discount} off: birthday gift").format(discount=f"{percent}%")
-        else:
-            why = turn._("{discount} off: your birthday gift").format(discount=f"{percent}%")
-    elif reason == "reward" and programme is not None:
-        reward = programme.reward_title(turn.locale)
-        if staff:
-            why = turn._("the loyalty reward: {reward}").format(reward=reward)
-        else:
-            why = turn._("your reward: {reward}").format(reward=reward)
-    elif reason == "points":
-        why = turn.tr.n_("{n} bonus point used", "{n} bonus points used", spends).format(n=spends)
-    else:
-        why = turn._("a discount")
-    return turn._("Price: {price} instead of {full} ({why})").format(
-        price=turn.tr.money(price), full=turn.tr.money(full), why=why
     )
 
 

@@ -14,7 +14,7 @@ from domain import vocabulary as press
 from domain.agenda import visit_lines
 from domain.broadcast import broadcast_reply, outcome_text
 from domain.business import BusinessConfig
-from domain.confirmation import confirmation_lines
+from domain.confirmation import confirmation_lines, visit_price_text
 from domain.feedback import complaint_lines
 from domain.loyalty import amount_text
 from domain.people import first_name
@@ -189,6 +189,14 @@ class Messages:
             price=visit.price,
             comment=visit.comment,
             booked_at=visit.rescheduled_at or visit.created_at,
+            # A discount staff gave (a birthday gift, a reward) reads as in the chat.
+            price_text=visit_price_text(
+                tr,
+                self.config,
+                price=visit.price,
+                discount=visit.discount,
+                source=visit.discount_source,
+            ),
         )
         buttons = [
             Button(tr._("My visits"), press.tap(Act.MY_VISITS)),

@@ -235,7 +235,10 @@ async def test_a_caller_with_a_birthday_gift_gets_it_when_staff_book(
     assert (visit.price, visit.discount) == (Decimal("1870"), Decimal("330"))
     assert (visit.discount_source or "").startswith("birthday")
     [confirmation] = await _sent(shop, clock)
-    assert "Price: ₽1,870" in confirmation.splitlines()
+    # The client reads the discount as after booking in the chat: theirs, and what it saved.
+    assert "Price: ₽1,870 instead of ₽2,200 (15% off: your birthday gift)" in (
+        confirmation.splitlines()
+    )
 
 
 async def test_a_name_search_shows_a_master_only_their_own_clients(
