@@ -28,6 +28,7 @@ class SqlCounter:
     kinds: Counter[str] = field(default_factory=Counter)
     times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     _started: list[float] = field(default_factory=list)
+    _observer: Any = None
 
     def attach(self, target: Database | AsyncEngine) -> None:
         """Count what SQLAlchemy sends on this engine, and the prepared statements
@@ -45,7 +46,8 @@ class SqlCounter:
                 if self.timed:
                     self.times[statement].append(seconds)
 
-        Prepared.observers.append(prepared)
+        self._observer = prepared  # kept alive with this counter (the set holds it weakly)
+        Prepared.observers.add(prepared)
 
     def _before(
         self,

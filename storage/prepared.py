@@ -28,6 +28,7 @@ that changed ORM objects the statement reads flushes first.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -159,8 +160,9 @@ class Prepared:
     changed on SQLite; -1 from asyncpg, which does not count them)."""
 
     # Each run is reported to these (the connection, the SQL, its seconds from execute to
-    # the last row fetched): the benchmarks count them.
-    observers: ClassVar[list[Observer]] = []
+    # the last row fetched): the benchmarks count them. Held weakly: an observer lasts as
+    # long as whoever registered it keeps it.
+    observers: ClassVar[weakref.WeakSet[Observer]] = weakref.WeakSet()
 
     def __init__(
         self,
