@@ -31,7 +31,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, bindparam, exc, or_
 from sqlalchemy.engine import Connection, Dialect
@@ -65,7 +65,6 @@ class Compiled:
     defaults: tuple[Any, ...]  # a value given when the statement was built, else MISSING
     binds: tuple[Processor | None, ...]
     results: tuple[tuple[int, Processor], ...]  # (column index, processor) of those that have one
-    returns_rows: bool
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         out = []
@@ -105,13 +104,6 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
-class CursorFor(Protocol):
-    """A dialect that hands out its own cursors (the bot's SQLite driver: inline or via a
-    worker thread, as the transaction runs)."""
-
-    def prepared_cursor(self, dbapi_connection: Any, options: Mapping[str, Any]) -> Any: ...
-
-
 def compile_for(statement: ClauseElement, dialect: Dialect) -> Compiled:
     compiled = statement.compile(dialect=dialect)
     assert isinstance(compiled, SQLCompiler)
@@ -147,7 +139,6 @@ def compile_for(statement: ClauseElement, dialect: Dialect) -> Compiled:
         defaults=tuple(defaults),
         binds=tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds),
         results=tuple(results),
-        returns_rows=bool(columns),
     )
 
 
@@ -288,6 +279,8 @@ def _connection(session: Session) -> Connection:
 
 
 def _cursor(dialect: Dialect, fairy: Any, options: Mapping[str, Any]) -> Any:
+    """The driver's cursor; a dialect with `prepared_cursor` (the bot's SQLite driver:
+    inline or through a worker thread, as the transaction runs) makes its own."""
     own = getattr(dialect, "prepared_cursor", None)
     if own is not None:
         return own(fairy.dbapi_connection, options)
