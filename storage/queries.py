@@ -20,6 +20,7 @@ from sqlalchemy import (
     delete,
     literal,
     type_coerce,
+    union_all,
     update,
 )
 from sqlalchemy.orm import Session
@@ -45,11 +46,11 @@ from storage.types import UTCDateTime
 
 
 @lru_cache(maxsize=64)
-def _busy_queries(masters: int) -> tuple[Prepared, Prepared]:
-    """The visits and the time off of `masters` masters overlapping a window, one pair
-    of statements per number of masters. The times come as the driver gives them
-    (`_interval`), not through UTCDateTime."""
-    return Prepared(lambda: _busy_selects(masters)[0]), Prepared(lambda: _busy_selects(masters)[1])
+def _busy_query(masters: int) -> Prepared:
+    """The visits and the time off of `masters` masters overlapping a window, in one
+    statement (UNION ALL), one per number of masters. The times come as the driver gives
+    them (`_interval`), not through UTCDateTime."""
+    return Prepared(lambda: union_all(*_busy_selects(masters)))
 
 
 def _busy_selects(masters: int) -> tuple[Select[Any], Select[Any]]:
@@ -99,15 +100,14 @@ async def busy_intervals(
     ids = list(master_ids)
     if not ids:
         return {}
-    statements = _busy_queries(len(ids))
+    statement = _busy_query(len(ids))
     params = {**items("id", ids), "start": start, "end": end, "earliest": start - timedelta(days=1)}
 
     def read(sync: Session) -> dict[int, list[Interval]]:
         busy: dict[int, list[Interval]] = defaultdict(list)
-        for statement in statements:
-            for master_id, starts_at, ends_at, status in statement.rows(sync, **params):
-                if status in ACTIVE_VISIT:
-                    busy[master_id].append(_interval(starts_at, ends_at))
+        for master_id, starts_at, ends_at, status in statement.rows(sync, **params):
+            if status in ACTIVE_VISIT:
+                busy[master_id].append(_interval(starts_at, ends_at))
         return busy
 
     return await session.run_sync(read)
