@@ -9,12 +9,23 @@ from __future__ import annotations
 import gettext
 import unicodedata
 from collections.abc import Mapping
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
+from functools import lru_cache
 
 from babel import Locale
 from babel.dates import format_date, format_skeleton
 from babel.numbers import format_decimal, format_percent, get_currency_symbol
+
+
+@lru_cache(maxsize=8192)
+def _formatted(skeleton: str | None, pattern: str | None, value: date, locale: Locale) -> str:
+    """Babel's formatting of a date or a clock time, kept: a screen shows the same days and
+    times again and again, and Babel parses the pattern on every call."""
+    if skeleton is not None:
+        return format_skeleton(skeleton, value, locale=locale)
+    assert pattern is not None
+    return format_date(value, pattern, locale=locale)
 
 
 def translator_for(
@@ -108,11 +119,11 @@ class Translator:
 
     def day(self, value: date) -> str:
         """'27 ноября' / 'November 27'."""
-        return format_skeleton("MMMMd", value, locale=self._babel)
+        return _formatted("MMMMd", None, value, self._babel)
 
     def day_with_year(self, value: date) -> str:
         """'23 ноября 2027 г.' / 'November 23, 2027' — a date a year or more away."""
-        return format_date(value, "long", locale=self._babel)
+        return _formatted(None, "long", value, self._babel)
 
     def on_weekday(self, weekday: int) -> str:
         """'в пятницу' / 'on Friday' (0 = Monday)."""
@@ -120,7 +131,7 @@ class Translator:
 
     def full_date(self, value: date) -> str:
         """'27 нояб. 2026 г.' / 'Nov 27, 2026' — a date that may be in another year."""
-        return format_skeleton("yMMMd", value, locale=self._babel)
+        return _formatted("yMMMd", None, value, self._babel)
 
     def weekday_day(self, value: date) -> str:
         """'в пятницу, 27 ноября' / 'on Friday, November 27'."""
@@ -128,24 +139,27 @@ class Translator:
 
     def long_day(self, value: date) -> str:
         """'12 марта 2025 г.' / 'March 12, 2025' — a date that may be in another year."""
-        return format_date(value, "long", locale=self._babel)
+        return _formatted(None, "long", value, self._babel)
 
     def full_day(self, value: date) -> str:
         """'Понедельник, 23 ноября' / 'Monday, November 23' — a heading."""
-        weekday = format_date(value, "EEEE", locale=self._babel)
+        weekday = _formatted(None, "EEEE", value, self._babel)
         return upper_first(f"{weekday}, {self.day(value)}")
 
     def short_day(self, value: date) -> str:
         """'пт, 27 нояб.' / 'Fri, Nov 27' — for buttons."""
-        return format_skeleton("MMMEd", value, locale=self._babel)
+        return _formatted("MMMEd", None, value, self._babel)
 
     def short_date(self, value: date) -> str:
         """'23 нояб.' / 'Nov 23' — for a chart's axis."""
-        return format_skeleton("MMMd", value, locale=self._babel)
+        return _formatted("MMMd", None, value, self._babel)
 
     def clock(self, moment: datetime) -> str:
         """'15:30', local."""
-        return format_skeleton("Hm", self.local(moment), locale=self._babel)
+        local = self.local(moment)
+        # Only the hour and minute are shown: any day at that time formats alike.
+        at = datetime(2000, 1, 1, local.hour, local.minute, tzinfo=UTC)
+        return _formatted("Hm", None, at, self._babel)
 
     def when(self, moment: datetime) -> str:
         """'в пятницу, 27 ноября, 15:30' / 'on Friday, November 27, 15:30', local."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 import phonenumbers
 
@@ -259,9 +260,13 @@ async def view_birthday(turn: Turn) -> Reply:
 
 
 def _example(turn: Turn) -> str:
-    number = phonenumbers.example_number_for_type(
-        turn.config.business.phone_region, phonenumbers.PhoneNumberType.MOBILE
-    )
+    return _example_for(turn.config.business.phone_region)
+
+
+@lru_cache(maxsize=64)
+def _example_for(region: str) -> str:
+    """A mobile number of the business's country as people write it (worked out once)."""
+    number = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
     if number is None:
         return "+7 912 345-67-89"
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

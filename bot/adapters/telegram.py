@@ -230,7 +230,11 @@ def _inline_button(button: Button) -> InlineKeyboardButton:
 
 
 def contact_keyboard(reply: Reply) -> ReplyKeyboardMarkup:
-    label = reply.contact_button or CONTACT_BUTTON
+    return _contact_keyboard(reply.contact_button or CONTACT_BUTTON)
+
+
+@lru_cache(maxsize=64)
+def _contact_keyboard(label: str) -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         keyboard=[[KeyboardButton(text=label, request_contact=True)]],
         resize_keyboard=True,
