@@ -104,10 +104,14 @@ class ClientIdentity(SQLModel, table=True):
     console user. A chat belongs to one client; a client may have several."""
 
     __tablename__ = "client_identity"
-    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        # A client's chats, and whether one still works, from the index alone.
+        Index("ix_client_identity_client_reach", "client_id", "channel", "unreachable_since"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    client_id: int = Field(foreign_key="client.id", index=True)
+    client_id: int = Field(foreign_key="client.id")
     channel: str = Field(max_length=16)
     external_id: str = Field(max_length=64)
     # The chat itself wrote to us; an imported Telegram id is not verified until then.
