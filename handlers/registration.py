@@ -6,6 +6,7 @@ import logging
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
+from typing import Any
 
 import phonenumbers
 
@@ -23,7 +24,7 @@ from handlers.flows import Flow
 from handlers.turn import Turn
 from storage.identities import identities_of, identity_of, link_chat
 from storage.loyalty import client_by_code, read_code
-from storage.queries import client_by_phone
+from storage.queries import client_by_phone, create_client
 from storage.tables import Channel, Client
 
 log = logging.getLogger(__name__)
@@ -470,28 +471,36 @@ async def _finish(turn: Turn, birthday: date | None) -> list[Reply]:
     data = turn.data
     proven = bool(data.get("proven"))
     newcomer = bool(data.get("ref")) and await _never_seen(turn, data["phone"])
+    answers: dict[str, Any] = {
+        "name": data["name"],
+        "locale": turn.locale,
+        "consent_at": datetime.fromisoformat(data["consent_at"]),
+        "consent_text": turn.config.business.consent_text,  # what the client agreed to
+    }
+    if data.get("marketing"):
+        answers["marketing_opt_in_at"] = turn.now
+    if birthday is not None:
+        answers["birthday"] = birthday
+    messenger = turn.inbound.channel if turn.inbound.channel != Channel.console else None
     client = await _take_number(turn, data["phone"], proven)
     if client is None:
-        client = Client(
-            name=data["name"],
+        client = await create_client(
+            session=turn.session,
             phone=data["phone"],
             phone_verified=proven,
             source=turn.inbound.channel,
             holdout=in_holdout(data["phone"], turn.config.retention.holdout_share),
+            preferred_channel=messenger,
             created_at=turn.now,
+            **answers,
         )
-    client.name = data["name"]
-    client.locale = turn.locale
-    client.consent_at = datetime.fromisoformat(data["consent_at"])
-    client.consent_text = turn.config.business.consent_text  # what the client agreed to
-    if data.get("marketing"):
-        client.marketing_opt_in_at = turn.now
-    if birthday is not None:
-        client.birthday = birthday
-    if client.preferred_channel is None and turn.inbound.channel != Channel.console:
-        client.preferred_channel = turn.inbound.channel
-    turn.session.add(client)
-    await turn.session.flush()
+    else:
+        for field, value in answers.items():
+            setattr(client, field, value)
+        if client.preferred_channel is None:
+            client.preferred_channel = messenger
+        turn.session.add(client)
+        await turn.session.flush()
     await link_chat(
         session=turn.session,
         client=client,

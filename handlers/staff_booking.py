@@ -62,7 +62,7 @@ from storage.clients import clients_by_name, had_visit_with
 from storage.guards import why_unreachable
 from storage.identities import identities_of
 from storage.outbox import enqueue_for_visit
-from storage.queries import clashing_visit, client_by_phone
+from storage.queries import clashing_visit, client_by_phone, create_client
 from storage.staff import master_visits_in
 from storage.tables import ACTIVE_VISIT, Client, Role, Visit
 
@@ -295,7 +295,8 @@ async def on_new_name(turn: Turn, event: Text | Contact) -> list[Reply]:
         holder.phone, holder.phone_verified = None, False
         turn.session.add(holder)
         await turn.session.flush()
-    client = Client(
+    client = await create_client(
+        session=turn.session,
         name=name,
         phone=phone,
         # Staff took the number from the person themselves: it counts as proven, like an
@@ -308,8 +309,6 @@ async def on_new_name(turn: Turn, event: Text | Contact) -> list[Reply]:
         consent_at=turn.now,
         created_at=turn.now,
     )
-    turn.session.add(client)
-    await turn.session.flush()
     return await _chosen(turn, client, purpose_of(turn))
 
 

@@ -36,7 +36,7 @@ from handlers.staff_day import master_name
 from handlers.staff_menu import refuse
 from handlers.turn import Turn
 from storage.catalog import MasterInfo, ServiceInfo
-from storage.queries import clashing_visit, create_visit, lock_master
+from storage.queries import clashing_visit, create_client, create_visit, lock_master
 from storage.staff import master_visits_in, time_off_in
 from storage.tables import Client
 
@@ -263,14 +263,13 @@ async def _record_walkin(turn: Turn, amount: Decimal | None) -> list[Reply]:
         return [problem]
     who = _client_name(turn, client)
     if client is None:  # made only now: an abandoned walk-in leaves no nameless client
-        client = Client(
+        client = await create_client(
+            session=turn.session,
             name=turn._("Walk-in client"),
             source="walk-in",
             locale=turn.config.business.default_locale,
             created_at=turn.now,
         )
-        turn.session.add(client)
-        await turn.session.flush()
     interval = await _walkin_interval(turn, service, master)
     visit = await create_visit(
         session=turn.session,

@@ -61,14 +61,22 @@ async def link_chat(
     now: datetime,
 ) -> ClientIdentity:
     """Link the chat to `client`. A chat left behind by a deleted client moves over: the
-    person writing from it now is who it belongs to."""
+    person writing from it now is who it belongs to. `verified`: the chat proves it, being
+    the one writing now."""
     assert client.id is not None
     identity = await identity_of(session=session, channel=channel, external_id=external_id)
     if identity is None:
-        identity = ClientIdentity(
-            client_id=client.id, channel=channel, external_id=external_id, created_at=now
+        return await session.run_sync(
+            IDENTITY.insert,
+            client_id=client.id,
+            channel=channel,
+            external_id=external_id,
+            verified=verified,
+            # Verified: the chat itself is writing (`record_inbound` would note it next).
+            last_inbound_at=now if verified else None,
+            created_at=now,
         )
-    elif identity.client_id != client.id:
+    if identity.client_id != client.id:
         identity.client_id = client.id
         identity.last_inbound_at = identity.unreachable_since = None
     identity.verified = identity.verified or verified

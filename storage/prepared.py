@@ -33,7 +33,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, bindparam, exc, or_
+from pydantic_core import PydanticUndefined
+from sqlalchemy import ColumnElement, bindparam, exc, insert, or_
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, class_mapper, make_transient_to_detached
@@ -313,6 +314,7 @@ class Entity(Generic[M]):
     def __init__(self, cls: type[M]) -> None:
         self.cls = cls
         self._shape: tuple[Any, tuple[str, ...], tuple[Any, ...], tuple[int, ...]] | None = None
+        self._insert: tuple[Prepared, dict[str, Callable[[], Any]]] | None = None
 
     def _mapped(self) -> tuple[Any, tuple[str, ...], tuple[Any, ...], tuple[int, ...]]:
         if self._shape is None:
@@ -327,6 +329,11 @@ class Entity(Generic[M]):
     @property
     def columns(self) -> tuple[Any, ...]:
         return self._mapped()[2]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The mapped attributes, in the order of `columns`."""
+        return self._mapped()[1]
 
     def __len__(self) -> int:
         return len(self._mapped()[1])
@@ -353,9 +360,69 @@ class Entity(Generic[M]):
             session.add(instance)
         return instance
 
+    def insert(self, session: Session, /, *, attach: bool = True, **values: Any) -> M:
+        """A new row, written now (one INSERT … RETURNING its key), as its object: what
+        adding `cls(**values)` to the session and flushing give, as `load` gives it
+        (`attach`: in the session, else detached), without the model's constructor and
+        the ORM's unit of work — some 0.4 ms for one row, ten times the statement. The
+        fields left out take the model's defaults; a pending change of the session is
+        flushed first, so a row the new one names exists."""
+        statement, defaults = self._inserting()
+        unknown = values.keys() - defaults.keys()
+        if unknown:
+            raise TypeError(f"{self.cls.__name__} has no field {', '.join(sorted(unknown))}")
+        given = {key: values[key] if key in values else make() for key, make in defaults.items()}
+        session.flush()
+        returned = statement.first(session, **given)
+        assert returned is not None
+        _mapper, keys, _columns, primary = self._mapped()
+        keyed = iter(returned)
+        row = [next(keyed) if index in primary else given[key] for index, key in enumerate(keys)]
+        loaded = self.load(session, row, attach=attach)
+        assert loaded is not None
+        return loaded
+
+    def _inserting(self) -> tuple[Prepared, dict[str, Callable[[], Any]]]:
+        if self._insert is None:
+            mapper, keys, columns, primary = self._mapped()
+            table = mapper.local_table
+            written = [
+                (key, column)
+                for i, (key, column) in enumerate(zip(keys, columns, strict=True))
+                if i not in primary
+            ]
+            statement = Prepared(
+                lambda: (
+                    insert(table)
+                    .values({key: bindparam(key, type_=column.type) for key, column in written})
+                    .returning(*(columns[i] for i in primary))
+                )
+            )
+            fields = getattr(self.cls, "model_fields", {})
+            self._insert = (
+                statement,
+                {key: _default_of(self.cls, key, fields.get(key)) for key, _ in written},
+            )
+        return self._insert
+
     def load_all(self, session: Session, rows: Iterable[Sequence[Any]]) -> list[M]:
         loaded = (self.load(session, row) for row in rows)
         return [each for each in loaded if each is not None]
+
+
+def _default_of(cls: type, key: str, field: Any) -> Callable[[], Any]:
+    """The model's default of a field (pydantic's `FieldInfo`), made afresh for each row."""
+    factory = getattr(field, "default_factory", None)
+    if factory is not None:
+        return factory
+    default = getattr(field, "default", PydanticUndefined)
+    if default is PydanticUndefined:
+
+        def required() -> Any:
+            raise TypeError(f"{cls.__name__}: {key} is required")
+
+        return required
+    return lambda: default
 
 
 def one_of(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:

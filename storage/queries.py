@@ -206,6 +206,11 @@ CLASHING = Prepared(
 )
 
 
+async def create_client(*, session: AsyncSession, **fields: Any) -> Client:
+    """A new client, written now (one INSERT); `fields` are `Client`'s, the rest default."""
+    return await session.run_sync(CLIENT.insert, **fields)
+
+
 async def create_visit(
     *,
     session: AsyncSession,
@@ -222,7 +227,8 @@ async def create_visit(
     now: datetime,
 ) -> Visit:
     """A booked visit; `price` is what the client pays, `discount` what was taken off."""
-    visit = Visit(
+    return await session.run_sync(
+        VISIT.insert,
         client_id=client_id,
         master_id=master_id,
         service_id=service_id,
@@ -236,9 +242,6 @@ async def create_visit(
         comment=comment,
         created_at=now,
     )
-    session.add(visit)
-    await session.flush()
-    return visit
 
 
 UPCOMING = Prepared(
@@ -451,8 +454,8 @@ def save_conversation(
         return
     session.flush()
     if conversation.id is None:
-        session.add(conversation)
-        session.flush()
+        fields = {key: getattr(conversation, key) for key in CONVERSATION.keys if key != "id"}
+        conversation.id = CONVERSATION.insert(session, attach=False, **fields).id
         return
     SAVE.run(
         session,

@@ -17,7 +17,7 @@ from sqlmodel import select as orm_select
 from storage.db import Database
 from storage.entities import CLIENT, CONVERSATION
 from storage.prepared import Prepared, any_of, items, one_of
-from storage.tables import Client, Conversation, ProcessedMessage
+from storage.tables import Client, Conversation, ProcessedMessage, Staff
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 PROCESSED = ProcessedMessage.__table__  # type: ignore[attr-defined]
@@ -189,6 +189,65 @@ async def test_a_query_sees_the_objects_changed_so_far_and_its_objects_are_the_s
         assert loaded[0].created_at == NOW
         await session.exec(delete(Client))
         assert await CLIENT_NAMED.load_first(session, CLIENT, name="Gleb") is None
+
+
+async def test_an_inserted_object_is_the_sessions_with_its_id_and_the_models_defaults(
+    db: Database,
+) -> None:
+    async with db.transaction(inline=True) as session:
+        staff = Staff(key="anna", name="Anna")
+        session.add(staff)  # pending: written before the insert, which may name it
+        client = await session.run_sync(
+            CLIENT.insert,
+            name="Lev",
+            phone="+79990002222",
+            favourite_master_id=None,
+            created_at=NOW,
+        )
+        assert staff.id is not None
+        assert client.id is not None and await session.get(Client, client.id) is client
+        assert (client.phone_verified, client.consent_text, client.completed_visits) == (
+            False,
+            "",
+            0,
+        )
+        client.favourite_master_id = staff.id  # a change after the insert: the commit writes it
+        chat = await session.run_sync(
+            CONVERSATION.insert,
+            attach=False,
+            channel="telegram",
+            external_id="77",
+            client_id=client.id,
+            updated_at=NOW,
+        )
+        assert chat.id is not None and chat not in session
+    async with db.reading() as session:
+        stored = await session.get(Client, client.id)
+        saved = await session.get(Conversation, chat.id)
+    assert stored is not None and stored.favourite_master_id == staff.id
+    assert stored.created_at == NOW and stored.phone == "+79990002222"
+    assert saved is not None and (saved.flow, saved.data, saved.client_id) == (
+        "start",
+        {},
+        client.id,
+    )
+
+
+async def test_an_insert_refuses_unknown_and_missing_fields_and_a_duplicate(db: Database) -> None:
+    async with db.transaction(inline=True) as session:
+        with pytest.raises(TypeError, match="no field nickname"):
+            await session.run_sync(CLIENT.insert, name="Lev", nickname="L", created_at=NOW)
+        with pytest.raises(TypeError, match="name is required"):
+            await session.run_sync(CLIENT.insert, created_at=NOW)
+        await session.run_sync(CLIENT.insert, name="Lev", phone="+79990003333", created_at=NOW)
+    with pytest.raises(IntegrityError):
+        async with db.transaction(inline=True) as session:
+            await session.run_sync(
+                CLIENT.insert, name="Other Lev", phone="+79990003333", created_at=NOW
+            )
+    async with db.reading() as session:
+        names = (await session.exec(orm_select(Client.name))).all()
+    assert names == ["Lev"]
 
 
 def test_an_in_list_given_at_each_run_is_refused_when_the_statement_is_compiled() -> None:
