@@ -37,7 +37,8 @@ from pydantic_core import PydanticUndefined
 from sqlalchemy import ColumnElement, bindparam, exc, insert, or_
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, class_mapper, make_transient_to_detached
+from sqlalchemy.orm import Session, class_mapper
+from sqlalchemy.orm.base import instance_state
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -349,15 +350,19 @@ class Entity(Generic[M]):
         ident = tuple(row[index] for index in primary)
         if any(value is None for value in ident):
             return None
+        key = mapper.identity_key_from_primary_key(ident)
         if attach:
-            existing = session.identity_map.get(mapper.identity_key_from_primary_key(ident))
+            existing = session.identity_map.get(key)
             if existing is not None:
                 return existing
         instance = mapper.class_manager.new_instance()
+        # Set past the instrumentation: loaded values, no history, as the ORM loads them.
         instance.__dict__.update(zip(keys, row, strict=True))
-        make_transient_to_detached(instance)
-        if attach:
-            session.add(instance)
+        state = instance_state(instance)
+        state.key = key
+        if attach:  # persistent in the session, as its loader makes an object it read
+            session.identity_map.add(state)
+            state.session_id = session.hash_key
         return instance
 
     def insert(self, session: Session, /, *, attach: bool = True, **values: Any) -> M:
