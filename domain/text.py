@@ -17,15 +17,10 @@ from babel import Locale
 from babel.dates import format_date, format_skeleton
 from babel.numbers import format_decimal, format_percent, get_currency_symbol
 
-
-@lru_cache(maxsize=8192)
-def _formatted(skeleton: str | None, pattern: str | None, value: date, locale: Locale) -> str:
-    """Babel's formatting of a date or a clock time, kept: a screen shows the same days and
-    times again and again, and Babel parses the pattern on every call."""
-    if skeleton is not None:
-        return format_skeleton(skeleton, value, locale=locale)
-    assert pattern is not None
-    return format_date(value, pattern, locale=locale)
+# Babel parses the pattern on every call, and a screen shows the same days and times again
+# and again: the results are kept.
+_skeleton = lru_cache(maxsize=8192)(format_skeleton)
+_date = lru_cache(maxsize=4096)(format_date)
 
 
 def translator_for(
@@ -119,11 +114,11 @@ class Translator:
 
     def day(self, value: date) -> str:
         """'27 ноября' / 'November 27'."""
-        return _formatted("MMMMd", None, value, self._babel)
+        return _skeleton("MMMMd", value, locale=self._babel)
 
     def day_with_year(self, value: date) -> str:
         """'23 ноября 2027 г.' / 'November 23, 2027' — a date a year or more away."""
-        return _formatted(None, "long", value, self._babel)
+        return _date(value, "long", locale=self._babel)
 
     def on_weekday(self, weekday: int) -> str:
         """'в пятницу' / 'on Friday' (0 = Monday)."""
@@ -131,7 +126,7 @@ class Translator:
 
     def full_date(self, value: date) -> str:
         """'27 нояб. 2026 г.' / 'Nov 27, 2026' — a date that may be in another year."""
-        return _formatted("yMMMd", None, value, self._babel)
+        return _skeleton("yMMMd", value, locale=self._babel)
 
     def weekday_day(self, value: date) -> str:
         """'в пятницу, 27 ноября' / 'on Friday, November 27'."""
@@ -139,27 +134,27 @@ class Translator:
 
     def long_day(self, value: date) -> str:
         """'12 марта 2025 г.' / 'March 12, 2025' — a date that may be in another year."""
-        return _formatted(None, "long", value, self._babel)
+        return _date(value, "long", locale=self._babel)
 
     def full_day(self, value: date) -> str:
         """'Понедельник, 23 ноября' / 'Monday, November 23' — a heading."""
-        weekday = _formatted(None, "EEEE", value, self._babel)
+        weekday = _date(value, "EEEE", locale=self._babel)
         return upper_first(f"{weekday}, {self.day(value)}")
 
     def short_day(self, value: date) -> str:
         """'пт, 27 нояб.' / 'Fri, Nov 27' — for buttons."""
-        return _formatted("MMMEd", None, value, self._babel)
+        return _skeleton("MMMEd", value, locale=self._babel)
 
     def short_date(self, value: date) -> str:
         """'23 нояб.' / 'Nov 23' — for a chart's axis."""
-        return _formatted("MMMd", None, value, self._babel)
+        return _skeleton("MMMd", value, locale=self._babel)
 
     def clock(self, moment: datetime) -> str:
         """'15:30', local."""
         local = self.local(moment)
         # Only the hour and minute are shown: any day at that time formats alike.
         at = datetime(2000, 1, 1, local.hour, local.minute, tzinfo=UTC)
-        return _formatted("Hm", None, at, self._babel)
+        return _skeleton("Hm", at, locale=self._babel)
 
     def when(self, moment: datetime) -> str:
         """'в пятницу, 27 ноября, 15:30' / 'on Friday, November 27, 15:30', local."""
