@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +29,7 @@ class SqlCounter:
     kinds: Counter[str] = field(default_factory=Counter)
     times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     _started: list[float] = field(default_factory=list)
-    _observer: Any = None
+    _stop: Callable[[], None] | None = None
 
     def attach(self, target: Database | AsyncEngine) -> None:
         """Count what SQLAlchemy sends on this engine, and the prepared statements
@@ -46,8 +47,13 @@ class SqlCounter:
                 if self.timed:
                     self.times[statement].append(seconds)
 
-        self._observer = prepared  # kept alive with this counter (the set holds it weakly)
-        Prepared.observers.add(prepared)
+        self._stop = Prepared.observe(prepared)
+
+    def detach(self) -> None:
+        """Stop counting the prepared statements."""
+        if self._stop is not None:
+            self._stop()
+            self._stop = None
 
     def _before(
         self,

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.text import search_form
 from storage import sqlite_driver
+from storage.prepared import run_sync
 
 BUSY_TIMEOUT_MS = 15_000
 SEARCH_FORM = "regulars_search_form"  # domain.text.search_form, callable from SQLite's SQL
@@ -143,7 +144,7 @@ class Database:
         except BaseException:
             await session.close()  # rolls back
             raise
-        await session.run_sync(_commit_and_close)
+        await run_sync(session, _commit_and_close)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:

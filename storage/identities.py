@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.entities import IDENTITY
 from storage.guards import opt_out_of_marketing, working_chats
-from storage.prepared import Prepared
+from storage.prepared import Prepared, run_sync
 from storage.tables import Channel, Client, ClientIdentity
 
 # When a client last wrote matters to the hour (WhatsApp's 24-hour window): a few minutes'
@@ -66,7 +66,8 @@ async def link_chat(
     assert client.id is not None
     identity = await identity_of(session=session, channel=channel, external_id=external_id)
     if identity is None:
-        return await session.run_sync(
+        return await run_sync(
+            session,
             IDENTITY.insert,
             client_id=client.id,
             channel=channel,

@@ -28,10 +28,9 @@ that changed ORM objects the statement reads flushes first.
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar
 
 from pydantic_core import PydanticUndefined
 from sqlalchemy import ColumnElement, bindparam, exc, insert, or_
@@ -43,6 +42,8 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 M = TypeVar("M")
+T = TypeVar("T")
+P = ParamSpec("P")
 Processor = Callable[[Any], Any]
 Observer = Callable[[Connection, str, float], None]
 
@@ -153,9 +154,18 @@ class Prepared:
     changed on SQLite; -1 from asyncpg, which does not count them)."""
 
     # Each run is reported to these (the connection, the SQL, its seconds from execute to
-    # the last row fetched): the benchmarks count them. Held weakly: an observer lasts as
-    # long as whoever registered it keeps it.
-    observers: ClassVar[weakref.WeakSet[Observer]] = weakref.WeakSet()
+    # the last row fetched): the benchmarks count them (`observe`).
+    observers: ClassVar[tuple[Observer, ...]] = ()
+
+    @classmethod
+    def observe(cls, observer: Observer) -> Callable[[], None]:
+        """Report every run to `observer` from now on; the call returned stops it."""
+        cls.observers = (*cls.observers, observer)
+
+        def stop() -> None:
+            cls.observers = tuple(each for each in cls.observers if each is not observer)
+
+        return stop
 
     def __init__(
         self,
@@ -184,15 +194,15 @@ class Prepared:
             session.flush()
         return self._execute(session, values, fetch)
 
-    # The same from an AsyncSession: one trip into its greenlet each.
+    # The same from an AsyncSession (see `run_sync`).
     async def fetch(self, session: AsyncSession, /, **values: Any) -> list[tuple[Any, ...]]:
-        return await session.run_sync(self.rows, **values)
+        return await run_sync(session, self.rows, **values)
 
     async def fetch_first(self, session: AsyncSession, /, **values: Any) -> tuple[Any, ...] | None:
-        return await session.run_sync(self.first, **values)
+        return await run_sync(session, self.first, **values)
 
     async def execute(self, session: AsyncSession, /, **values: Any) -> int:
-        return await session.run_sync(self.run, **values)
+        return await run_sync(session, self.run, **values)
 
     async def load_first(
         self, session: AsyncSession, entity: Entity[M], /, **values: Any
@@ -203,13 +213,13 @@ class Prepared:
             row = self.first(sync, **values)
             return None if row is None else entity.load(sync, row)
 
-        return await session.run_sync(load)
+        return await run_sync(session, load)
 
     async def load_all(self, session: AsyncSession, entity: Entity[M], /, **values: Any) -> list[M]:
         def load(sync: Session) -> list[M]:
             return entity.load_all(sync, self.rows(sync, **values))
 
-        return await session.run_sync(load)
+        return await run_sync(session, load)
 
     def first(self, session: Session, /, **values: Any) -> tuple[Any, ...] | None:
         rows = self.rows(session, **values)
@@ -264,6 +274,38 @@ class Prepared:
 
 
 _CONNECTION = "regulars_prepared_connection"  # Session.info: (transaction, connection)
+
+
+async def run_sync(
+    session: AsyncSession,
+    function: Callable[Concatenate[Session, P], T],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """`session.run_sync(function, …)`, or `function(sync_session, …)` called straight
+    when nothing in it can wait: an inline SQLite transaction that has begun and holds
+    the write lock (`sqlite_driver`'s `runs_inline`). Each trip into SQLAlchemy's
+    greenlet costs 40–60 µs inside a turn (a new greenlet, two switches of a deep stack),
+    and a turn makes four or five; its first statement, which may wait for the lock, and
+    every transaction on PostgreSQL still take the trip."""
+    sync = session.sync_session
+    if _runs_inline(sync):
+        return function(sync, *args, **kwargs)
+    return await session.run_sync(function, *args, **kwargs)
+
+
+def _runs_inline(session: Session) -> bool:
+    cached = session.info.get(_CONNECTION)
+    if cached is None or cached[0] is not session.get_transaction():
+        return False
+    connection: Connection = cached[1]
+    if connection.closed or connection.invalidated:
+        return False
+    runs_inline = getattr(connection.dialect, "runs_inline", None)
+    return runs_inline is not None and bool(
+        runs_inline(connection.connection.dbapi_connection, connection.get_execution_options())
+    )
 
 
 def _connection(session: Session) -> Connection:

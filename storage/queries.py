@@ -31,7 +31,7 @@ from sqlmodel.sql.expression import Select
 from domain.slots import Interval
 from storage.entities import CLIENT, CONVERSATION, IDENTITY, STAFF, VISIT
 from storage.identities import identity_of, link_chat
-from storage.prepared import Prepared, any_of, items, one_of
+from storage.prepared import Prepared, any_of, items, one_of, run_sync
 from storage.tables import (
     ACTIVE_VISIT,
     Channel,
@@ -110,7 +110,7 @@ async def busy_intervals(
                 busy[master_id].append(_interval(starts_at, ends_at))
         return busy
 
-    return await session.run_sync(read)
+    return await run_sync(session, read)
 
 
 def _locks_rows(session: AsyncSession) -> bool:
@@ -208,7 +208,7 @@ CLASHING = Prepared(
 
 async def create_client(*, session: AsyncSession, **fields: Any) -> Client:
     """A new client, written now (one INSERT); `fields` are `Client`'s, the rest default."""
-    return await session.run_sync(CLIENT.insert, **fields)
+    return await run_sync(session, CLIENT.insert, **fields)
 
 
 async def create_visit(
@@ -227,7 +227,8 @@ async def create_visit(
     now: datetime,
 ) -> Visit:
     """A booked visit; `price` is what the client pays, `discount` what was taken off."""
-    return await session.run_sync(
+    return await run_sync(
+        session,
         VISIT.insert,
         client_id=client_id,
         master_id=master_id,

@@ -362,6 +362,18 @@ class SQLiteDialect_regulars(SQLiteDialect_pysqlite):
         """A cursor for `storage.prepared`: the one an execution context would make."""
         return dbapi_connection.cursor(Cursor if options.get(INLINE) else BufferedCursor)
 
+    def runs_inline(self, dbapi_connection: Any, options: Mapping[str, Any]) -> bool:
+        """Whether calls on this connection may skip SQLAlchemy's greenlet
+        (`storage.prepared.run_sync`): an inline transaction that has begun and holds
+        the write lock, so none of its statements waits for anything (a statement that
+        still met a busy database would sleep on the loop's thread, as sqlite3 does)."""
+        return (
+            bool(options.get(INLINE))
+            and isinstance(dbapi_connection, Connection)
+            and dbapi_connection.holding
+            and dbapi_connection.in_transaction
+        )
+
     # SQLAlchemy passes the pool's proxy; the flags live on the sqlite3 connection.
     def do_begin(self, dbapi_connection: Any) -> None:
         getattr(dbapi_connection, "dbapi_connection", dbapi_connection).begin_pending = True

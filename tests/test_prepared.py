@@ -6,17 +6,20 @@ share the ORM's transaction."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.util.concurrency import in_greenlet
 from sqlmodel import col
 from sqlmodel import select as orm_select
 
 from storage.db import Database
 from storage.entities import CLIENT, CONVERSATION
-from storage.prepared import Prepared, any_of, items, one_of
+from storage.prepared import Prepared, any_of, items, one_of, run_sync
 from storage.tables import Client, Conversation, ProcessedMessage, Staff
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -262,3 +265,62 @@ def test_an_in_list_given_at_each_run_is_refused_when_the_statement_is_compiled(
         expanding.compiled(sqlite.dialect())
     with pytest.raises(TypeError):
         Prepared()
+
+
+def _in_greenlet(_sync: Session) -> bool:
+    return in_greenlet()
+
+
+async def test_an_inline_turn_runs_past_sqlalchemys_greenlet_once_it_holds_the_write_lock(
+    db: Database,
+) -> None:
+    """On SQLite, a turn's calls after its first statement run straight (`run_sync`): the
+    transaction has begun and holds the write lock, nothing in it waits. Its first
+    statement, other transactions and PostgreSQL still go through the greenlet; either
+    way the statements see each other and the commit keeps them."""
+    async with db.transaction(inline=True) as session:
+        assert await run_sync(session, _in_greenlet)  # nothing begun: it may wait yet
+        await RECORD.execute(session, channel="telegram", message_id="1", received_at=NOW)
+        assert await run_sync(session, _in_greenlet) is not db.is_sqlite
+        await RECORD.execute(session, channel="telegram", message_id="2", received_at=NOW)
+        assert await COUNT_OF.fetch_first(session, since=NOW) == (2,)
+    if db.is_sqlite:
+        assert not db.engine.dialect.write_lock.locked  # type: ignore[attr-defined]
+    async with db.transaction() as session:  # statements in a worker thread: the greenlet
+        await RECORD.execute(session, channel="whatsapp", message_id="3", received_at=NOW)
+        assert await run_sync(session, _in_greenlet)
+    async with db.reading() as session:
+        assert await COUNT_OF.fetch_first(session, since=NOW) == (3,)
+        assert await run_sync(session, _in_greenlet)  # a reader holds no lock
+
+
+async def test_a_turn_that_waits_for_the_write_lock_waits_in_the_loop_and_both_turns_are_kept(
+    db: Database,
+) -> None:
+    """A second turn's first statement waits for the first turn's commit (in the loop, not
+    failing with "database is locked"), then runs its own calls straight as well."""
+    if not db.is_sqlite:
+        pytest.skip("PostgreSQL's turns do not queue for one write lock")
+    first_in, release = asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        async with db.transaction(inline=True) as session:
+            await RECORD.execute(session, channel="telegram", message_id="a", received_at=NOW)
+            first_in.set()
+            await release.wait()
+            await RECORD.execute(session, channel="telegram", message_id="b", received_at=NOW)
+
+    async def second() -> None:
+        await first_in.wait()
+        async with db.transaction(inline=True) as session:
+            await RECORD.execute(session, channel="telegram", message_id="c", received_at=NOW)
+            assert await COUNT_OF.fetch_first(session, since=NOW) == (3,)
+
+    one, two = asyncio.create_task(first()), asyncio.create_task(second())
+    await first_in.wait()
+    await asyncio.sleep(0.05)
+    assert not two.done()
+    release.set()
+    await asyncio.gather(one, two)
+    async with db.reading() as session:
+        assert [row[0] for row in await RECEIVED.fetch(session)] == ["a", "b", "c"]
