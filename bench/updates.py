@@ -23,12 +23,17 @@ aiogram booking bot, fed in the same run.
    Book a visit → service → master → day → time → Confirm → My visits (Regulars may add a
    part-of-day screen; a slot taken meanwhile adds steps). Every button press takes its
    callback data from the keyboard the bot last showed in that chat (as
-   `testing.telegram_fakes.RecordingSession` keeps it), like a person tapping.
+   `testing.telegram_fakes.RecordingSession` keeps it), like a person tapping. The fake
+   sessions count the Bot API calls without keeping them, and a person's chat goes once
+   they are done: a process that kept every message of the run would make Python's
+   garbage collector walk them all, a cost that belongs to no bot.
 4. **Sequential** mode: `--concurrent` chats (50) are in progress at a time and take
    turns, one update each; exactly `--updates` updates go to each contestant, one at a time,
    each timed around `dp.feed_update`. The contestants are interleaved: for every update
    each one gets its next update, in an order that rotates, so the load of the machine hits
-   them alike.
+   them alike. Both modes run as `regulars run` serves: inside `bot.app.settled_heap`
+   (what the process holds once built is frozen out of the garbage collector; one
+   process, so for every contestant alike).
 5. **Concurrent** mode (`--batch 10`, `--batch-updates 2000`): 10 chats at once, as
    polling runs them: each batch holds the next update of 10 chats and is handed to the
    dispatcher as 10 concurrent tasks (aiogram's `handle_as_tasks`), the next batch when all
@@ -62,7 +67,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import gc
 import logging
 import os
 import random
@@ -90,6 +94,7 @@ from bench import postgres
 from bench.sql import SqlCounter
 from bench.tutorial import copy_shop, create_tables, tutorial_dispatcher
 from bot.adapters.telegram import build_dispatcher, create_bot
+from bot.app import settled_heap
 from bot.composition import Core, build_core_on
 from bot.config import load_business_config
 from bot.tools.demo_history import seed_history, with_more_masters
@@ -299,10 +304,16 @@ class Crowd:
         ]
         self._waiting = deque(self.visitors)
         self._active: deque[Visitor] = deque()
+        self._finished: list[Visitor] = []
 
     def next(self, at_once: int, *, skip: Sequence[Visitor] = ()) -> tuple[str, Update] | None:
         """The next update of the next person in line (None when everyone is done or
         waits in `skip`, the batch being put together)."""
+        # A person who is done (their last update answered by now) leaves no chat behind:
+        # the fake Telegram would otherwise keep every message of the run.
+        for visitor in self._finished:
+            visitor.session.chats.pop(visitor.user.id, None)
+        self._finished.clear()
         tried = 0
         while True:
             while self._waiting and len(self._active) < at_once:
@@ -315,7 +326,9 @@ class Crowd:
                 tried += 1
                 continue
             planned = visitor.plan()
-            if not visitor.done:
+            if visitor.done:
+                self._finished.append(visitor)
+            else:
                 self._active.append(visitor)
             if planned is not None:
                 self.last = visitor
@@ -415,7 +428,7 @@ class Feeder:
     async def feed(self, run: Run, label: str, update: Update) -> None:
         update = self._mounted(update)
         statements = self.sql.total if self.sql else 0
-        calls = len(self.session.requests)
+        calls = self.session.calls
         if self.sql is not None:
             self.sql.recording = True
         if self.profiler is not None:
@@ -432,7 +445,7 @@ class Feeder:
         run.latencies.append(elapsed)
         run.labels.append(label)
         run.sql.append((self.sql.total if self.sql else 0) - statements)
-        run.api_calls.append(len(self.session.requests) - calls)
+        run.api_calls.append(self.session.calls - calls)
 
     async def feed_batch(self, run: Run, updates: list[tuple[str, Update]]) -> None:
         """The updates as concurrent tasks, the way polling hands out a batch."""
@@ -803,26 +816,28 @@ async def _run(args: argparse.Namespace, errors: ErrorCount) -> None:
                 )
             try:
                 regulars, tutorial, echo, on_pg = await contestants(core, engine, args, pg_core)
-                gc.collect()
-                await sequential(
-                    regulars,
-                    tutorial,
-                    echo,
-                    updates=args.updates,
-                    at_once=args.concurrent,
-                    on_postgres=on_pg,
-                )
-                regulars_errors = errors.count
-                gc.collect()
-                if args.batch_updates > 0:
-                    await concurrent(
+                # As `regulars run` serves (bot.app.settled_heap); one process, so for every
+                # contestant alike.
+                with settled_heap():
+                    await sequential(
                         regulars,
                         tutorial,
                         echo,
-                        updates=args.batch_updates,
-                        size=args.batch,
+                        updates=args.updates,
+                        at_once=args.concurrent,
                         on_postgres=on_pg,
                     )
+                regulars_errors = errors.count
+                if args.batch_updates > 0:
+                    with settled_heap():
+                        await concurrent(
+                            regulars,
+                            tutorial,
+                            echo,
+                            updates=args.batch_updates,
+                            size=args.batch,
+                            on_postgres=on_pg,
+                        )
             finally:
                 await core.close()
                 await engine.dispose()
@@ -849,7 +864,7 @@ async def contestants(
     )
 
     def bot_with_session() -> tuple[Bot, RecordingSession]:
-        session = RecordingSession()
+        session = RecordingSession(record=False)
         return create_bot(TOKEN, session=session), session
 
     bot, session = bot_with_session()

@@ -65,10 +65,13 @@ def retry_after(seconds: int) -> Failure:
 
 class RecordingSession(BaseSession):
     """Records every Bot API call as (method name, method) and answers like Telegram would;
-    `fail_next` makes the next call (of a kind) raise instead."""
+    `fail_next` makes the next call (of a kind) raise instead. `record=False` only counts
+    the calls (`calls`): a benchmark's process does not keep every message it ever sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, record: bool = True) -> None:
         super().__init__()
+        self.record = record
+        self.calls = 0
         self.requests: list[tuple[str, TelegramMethod[Any]]] = []
         self.failed: list[tuple[str, TelegramMethod[Any]]] = []
         self.chats: dict[int, dict[int, Message]] = {}  # what each chat shows, by message id
@@ -109,7 +112,9 @@ class RecordingSession(BaseSession):
                 del self._failures[index]
                 self.failed.append((method.__api_method__, method))
                 raise failure(method)
-        self.requests.append((method.__api_method__, method))
+        self.calls += 1
+        if self.record:
+            self.requests.append((method.__api_method__, method))
         return cast(TelegramType, self._result(method))
 
     def _result(self, method: TelegramMethod[Any]) -> Any:

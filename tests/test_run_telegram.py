@@ -4,8 +4,10 @@ books by tapping buttons, like a person would, and the visit lands in the databa
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from pydantic import SecretStr
 from sqlmodel import select
 
 from bot.adapters.telegram import serve_telegram
-from bot.app import run
+from bot.app import run, settled_heap
 from bot.composition import Core
 from bot.config import Settings
 from storage.db import Database, create_engine, sqlite_url_for
@@ -173,12 +175,14 @@ async def test_regulars_run_serves_telegram_until_stopped(
         await fake.wait_for(lambda: bool(fake.calls_of("setMyCommands")) or running.done())
         assert not running.done(), running.exception()
         await book_a_visit(Person(fake))
+        assert gc.get_freeze_count() > 0  # what the built bot holds is out of the collector
         async with httpx.AsyncClient() as http:  # polling mode serves the metrics too
             metrics = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
         assert 'regulars_updates_total{channel="telegram"}' in metrics
     finally:
         stop.set()
         await asyncio.wait_for(running, timeout=5)  # polling stops promptly
+    assert gc.get_freeze_count() == 0  # handed back once the bot stopped
 
     [(visit, client)] = await visits_in(database_url)
     assert visit.status == VisitStatus.booked and visit.source == "telegram"
@@ -249,3 +253,25 @@ async def test_a_webhook_is_set_and_served_when_configured(
     finally:
         stop.set()
         await asyncio.wait_for(serving, timeout=5)
+
+
+class _Node:
+    me: _Node | None = None
+
+
+def test_the_heap_is_settled_after_its_garbage_is_collected() -> None:
+    """Garbage of the start-up is collected, not frozen for good; what lives is frozen
+    while the block runs and handed back after it."""
+    garbage, alive = _Node(), _Node()
+    garbage.me, alive.me = garbage, alive  # cycles: only the collector frees them
+    gone = weakref.ref(garbage)
+    del garbage
+    gc.disable()  # no collection but settled_heap's own
+    try:
+        with settled_heap():
+            assert gone() is None
+            assert not any(each is alive for each in gc.get_objects())  # frozen
+        assert any(each is alive for each in gc.get_objects())
+    finally:
+        gc.enable()
+    assert gc.get_freeze_count() == 0
