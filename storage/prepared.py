@@ -28,6 +28,7 @@ that changed ORM objects the statement reads flushes first.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar
@@ -273,7 +274,10 @@ class Prepared:
         return out
 
 
-_CONNECTION = "regulars_prepared_connection"  # Session.info: (transaction, connection)
+# Session.info: (a weak reference to the transaction, its connection). Weak: a strong one
+# would tie the session to itself (session → info → transaction → session), and every
+# turn would leave its session, transaction and connection to the garbage collector.
+_CONNECTION = "regulars_prepared_connection"
 
 
 async def run_sync(
@@ -297,7 +301,8 @@ async def run_sync(
 
 def _runs_inline(session: Session) -> bool:
     cached = session.info.get(_CONNECTION)
-    if cached is None or cached[0] is not session.get_transaction():
+    transaction = session.get_transaction()
+    if cached is None or transaction is None or cached[0]() is not transaction:
         return False
     connection: Connection = cached[1]
     if connection.closed or connection.invalidated:
@@ -313,12 +318,12 @@ def _connection(session: Session) -> Connection:
     ORM's lookup costs more than a statement)."""
     transaction = session.get_transaction()
     cached = session.info.get(_CONNECTION)
-    if transaction is not None and cached is not None and cached[0] is transaction:
+    if transaction is not None and cached is not None and cached[0]() is transaction:
         connection: Connection = cached[1]
         if not connection.closed:
             return connection
     connection = session.connection()
-    session.info[_CONNECTION] = (session.get_transaction(), connection)
+    session.info[_CONNECTION] = (weakref.ref(session.get_transaction()), connection)
     return connection
 
 

@@ -7,6 +7,8 @@ share the ORM's transaction."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -324,3 +326,21 @@ async def test_a_turn_that_waits_for_the_write_lock_waits_in_the_loop_and_both_t
     await asyncio.gather(one, two)
     async with db.reading() as session:
         assert [row[0] for row in await RECEIVED.fetch(session)] == ["a", "b", "c"]
+
+
+async def test_a_turn_leaves_nothing_for_the_garbage_collector(db: Database) -> None:
+    """The connection a session's prepared statements remember does not tie the session to
+    itself: once the turn is over its session, transaction and objects are freed at once,
+    not at the collector's next pass."""
+    gc.collect()
+    gc.disable()
+    try:
+        async with db.transaction(inline=True) as session:
+            await RECORD.execute(session, channel="telegram", message_id="1", received_at=NOW)
+            await run_sync(session, _in_greenlet)
+            sync = weakref.ref(session.sync_session)
+            transaction = weakref.ref(session.sync_session.get_transaction())
+        del session
+        assert sync() is None and transaction() is None
+    finally:
+        gc.enable()
