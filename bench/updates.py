@@ -816,6 +816,10 @@ async def _run(args: argparse.Namespace, errors: ErrorCount) -> None:
                 )
             try:
                 regulars, tutorial, echo, on_pg = await contestants(core, engine, args, pg_core)
+                # The counting stops with the run (the tests run it in their own process).
+                for each in (regulars, tutorial, on_pg):
+                    if each is not None and each.feeder.sql is not None:
+                        stack.callback(each.feeder.sql.detach)
                 # As `regulars run` serves (bot.app.settled_heap); one process, so for every
                 # contestant alike.
                 with settled_heap():

@@ -65,6 +65,9 @@ async def test_updates_on_both_backends(capsys: pytest.CaptureFixture[str]) -> N
     assert numbers(rows["stuck users"]) == [0, 0]
     goal = next(label for label in rows if label.startswith("ratio to echo"))
     assert all(cell.endswith(("met", "NOT met")) for cell in rows[goal])
+    from storage.prepared import Prepared
+
+    assert Prepared.observers == ()  # its counting stopped with it: later tests run uncounted
 
 
 def test_planner_on_both_backends(capfd: pytest.CaptureFixture[str], tmp_path: Path) -> None:
