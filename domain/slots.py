@@ -10,8 +10,10 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 __all__ = [
@@ -124,6 +126,14 @@ def working_intervals(day: date, hours: Sequence[WorkingHours], tz: ZoneInfo) ->
     gap) map forward to the transition instant. An entry that lies wholly inside a DST gap
     yields no interval.
     """
+    return list(_working(day, tuple(hours), tz))
+
+
+@lru_cache(maxsize=8192)
+def _working(day: date, hours: tuple[WorkingHours, ...], tz: ZoneInfo) -> tuple[Interval, ...]:
+    """`working_intervals`, worked out once per day and set of hours: the same days of the
+    same masters are asked about again and again (every day list, every "any available
+    master"), and the local-time conversions cost more than the slot search itself."""
     weekday = day.weekday()
     result: list[Interval] = []
     for entry in hours:
@@ -134,7 +144,7 @@ def working_intervals(day: date, hours: Sequence[WorkingHours], tz: ZoneInfo) ->
         if end > start:
             result.append(Interval(start, end))
     result.sort(key=lambda iv: (iv.start, iv.end))
-    return result
+    return tuple(result)
 
 
 # ------------------------------------------------------------------------------ slots
@@ -187,7 +197,7 @@ def _iter_slots(
 ) -> Iterator[datetime]:
     """Free starts per working interval (ascending within each interval, not across them)."""
     n = len(busy.ends)
-    for work in working_intervals(day, hours, tz):
+    for work in _working(day, tuple(hours), tz):
         start = _grid_ceil(work.start, step, earliest)
         # First merged busy interval that ends after `start`.
         j = bisect_right(busy.ends, start)
@@ -246,8 +256,10 @@ def bookable_days(
     tz: ZoneInfo,
     now: datetime,
     rules: SlotRules,
+    skip: AbstractSet[date] = frozenset(),
 ) -> list[date]:
-    """Local dates within the horizon (today first) with at least one free slot.
+    """Local dates within the horizon (today first) with at least one free slot, but the
+    days in ``skip`` (known to be bookable already, e.g. with another master).
 
     Same rules as :func:`free_slots`; ``busy`` is sorted and merged once for all days.
     """
@@ -257,7 +269,8 @@ def bookable_days(
     return [
         day
         for day in _horizon(_local_today(now, tz), rules)
-        if next(_iter_slots(day, hours, merged, duration, tz, earliest, rules.step), None)
+        if day not in skip
+        and next(_iter_slots(day, hours, merged, duration, tz, earliest, rules.step), None)
         is not None
     ]
 

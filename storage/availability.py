@@ -67,11 +67,12 @@ class Openings:
         }
 
     def days(self) -> list[date]:
-        """Local days with at least one free start, with any of the masters."""
+        """Local days with at least one free start, with any of the masters (a day found
+        with one is not searched again with the next)."""
         self._about(None)
         found: set[date] = set()
         for master in self.masters:
-            found.update(bookable_days(**self._rules_for(master)))
+            found.update(bookable_days(**self._rules_for(master), skip=found))
         return sorted(found)
 
     def any_free(self) -> bool:

@@ -193,7 +193,10 @@ class TimeOff(SQLModel, table=True):
 
 class Visit(SQLModel, table=True):
     __table_args__ = (
-        Index("ix_visit_master_start", "master_id", "starts_at"),
+        # A master's visits in a period; the end and the status ride along, so the busy
+        # times every day list and time list reads (storage.queries.busy_intervals) come
+        # from the index alone.
+        Index("ix_visit_master_busy", "master_id", "starts_at", "ends_at", "status"),
         Index("ix_visit_client_status_start", "client_id", "status", "starts_at"),
         # Visits by status in a period; the client and the price ride along, so the
         # digest's tallies (revenue per client, visits per week) never read a table row.

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import text
@@ -355,3 +355,49 @@ async def test_a_day_with_many_free_times_asks_the_part_of_the_day_first(chat: C
     assert chat.labels == ["Afternoon", "Evening", "« Other day"]
     await chat.press("1:pd:n1.2:20261124:night:0")  # a forged part of the day
     assert chat.last.text.startswith("That button is out of date")
+
+
+async def test_any_available_master_offers_every_day_some_master_has_free(
+    chat: ChatClient, core: Core, clock: Clock
+) -> None:
+    other = await add_client(core, name="Пётр", phone="+79990000001", consent_at=clock.now)
+    other_id = other.id
+    assert other_id is not None
+
+    async def fill(master: str, day: int, opens: int, closes: int) -> None:
+        start = utc_visit(2026, 11, day, opens)
+        while start < utc_visit(2026, 11, day, closes):
+            await add_visit(
+                core, client_id=other_id, master=master, service="haircut", start=start,
+                status="booked",
+            )  # fmt: skip
+            start += timedelta(hours=1)
+
+    await fill("artem", 25, 10, 21)  # Wednesday: Artem is full, Ilya and Marina are not
+    for master, opens, closes in (("artem", 10, 21), ("ilya", 12, 21), ("marina", 10, 19)):
+        await fill(master, 27, opens, closes)  # Friday: everyone is full
+    chat.language = "en"
+    await register(chat)
+    await chat.click("Book a visit")
+    await chat.click("Men's haircut")
+
+    def day_labels() -> list[str]:
+        return [label for label in chat.labels if label[:3] in DAY_NAMES]
+
+    each: dict[str, list[str]] = {}
+    for master in ("Artem", "Ilya", "Marina"):
+        await chat.click(master)
+        each[master] = day_labels()
+        await chat.click("« Back")
+    await chat.click("Any available master")
+    anyone = day_labels()
+
+    assert "Wed, Nov 25" not in each["Artem"] and "Wed, Nov 25" in anyone
+    assert "Mon, Nov 23" not in each["Ilya"] and "Mon, Nov 23" in anyone
+    assert "Fri, Nov 27" not in anyone
+    assert set(anyone) == set(each["Artem"]) | set(each["Ilya"]) | set(each["Marina"])
+    days = [datetime.strptime(f"{label} 2026", "%a, %b %d %Y") for label in anyone]
+    assert days == sorted(set(days))  # in calendar order, each day once
+
+
+DAY_NAMES = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}

@@ -93,6 +93,14 @@ def test_moscow_working_hours_are_three_hours_ahead_of_utc_all_year() -> None:
     ]
 
 
+def test_working_intervals_asked_again_are_the_same_whatever_was_done_with_the_first() -> None:
+    first = working_intervals(MONDAY, MON_MORNING, MSK)
+    first.clear()  # the caller's own list: the next answer is not changed by it
+    assert working_intervals(MONDAY, list(MON_MORNING), MSK) == [
+        Interval(utc(3, 2, 7), utc(3, 2, 10))
+    ]
+
+
 def test_day_without_matching_weekday_has_no_working_intervals() -> None:
     assert working_intervals(MONDAY + timedelta(days=1), MON_MORNING, MSK) == []
 
@@ -529,6 +537,20 @@ def test_bookable_days_skip_days_off_and_fully_booked_days() -> None:
         date(2026, 3, 13),
         date(2026, 3, 14),
     ]
+
+
+def test_bookable_days_leave_out_the_days_to_skip_and_find_the_rest() -> None:
+    rules = SlotRules(horizon_days=5)  # Sunday 03-01 (a day off) to Thursday 03-05
+
+    def days(skip: set[date]) -> list[date]:
+        return bookable_days(
+            hours=MON_TO_SAT, busy=[], duration=minutes(60), tz=MSK, now=SUNDAY_BEFORE,
+            rules=rules, skip=skip,
+        )  # fmt: skip
+
+    assert days(set()) == [date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4), date(2026, 3, 5)]
+    skipped = {date(2026, 3, 3), date(2026, 3, 5), date(2026, 3, 1)}
+    assert days(skipped) == [date(2026, 3, 2), date(2026, 3, 4)]
 
 
 def test_bookable_days_drop_today_when_the_lead_time_leaves_nothing() -> None:
