@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -108,6 +110,11 @@ class Database:
         self.engine = engine
         self._reader = engine.execution_options(**{sqlite_driver.READ_ONLY: True})
         self._inline = engine.execution_options(**{sqlite_driver.INLINE: True})
+        # Inline turns run one at a time (the write lock) on a connection of their own,
+        # so a turn takes no connection from the pool and gives none back. Not with an
+        # in-memory database, whose one connection every session shares.
+        self._keeps_turn_connection = self.is_sqlite and not isinstance(engine.pool, StaticPool)
+        self._turns: AsyncConnection | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -138,13 +145,45 @@ class Database:
         # Commit and close in one call. AsyncSession's own `async with` closes in a task of
         # its own, shielded from cancellation (three turns of the event loop); an inline
         # close cannot be interrupted, there is nothing to await in it.
-        session = AsyncSession(self._inline, expire_on_commit=False)
+        connection = await self._turn_connection() if self._keeps_turn_connection else None
+        driver = None if connection is None else _driver_connection(connection)
+        session = AsyncSession(connection or self._inline, expire_on_commit=False)
         try:
-            yield session
+            try:
+                yield session
+            except BaseException:
+                await session.close()  # rolls back
+                raise
+            await run_sync(session, _commit_and_close)
         except BaseException:
-            await session.close()  # rolls back
+            if connection is not None:
+                # Not kept for the next turn: a failed rollback leaves SQLite's transaction
+                # open. The pool's reset rolls back what is left, or drops the connection.
+                self._turns = None
+                await connection.close()
             raise
-        await run_sync(session, _commit_and_close)
+        finally:
+            if driver is not None:  # the commit or rollback did, unless nothing ran
+                driver.let_go()
+
+    async def _turn_connection(self) -> AsyncConnection:
+        """The inline turns' connection, with the write lock taken first: no other turn
+        is using it then."""
+        dialect = self.engine.dialect
+        assert isinstance(dialect, sqlite_driver.SQLiteDialect_regulars)
+        try:
+            await dialect.write_lock.take(dialect.wait)
+        except sqlite3.OperationalError as error:
+            raise OperationalError("BEGIN IMMEDIATE", None, error) from error
+        try:
+            connection = self._turns
+            if connection is None or connection.closed or connection.invalidated:
+                connection = self._turns = await self._inline.connect()
+            _driver_connection(connection).hold()
+        except BaseException:
+            dialect.write_lock.release()
+            raise
+        return connection
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
@@ -156,4 +195,14 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        if self._turns is not None:
+            turns, self._turns = self._turns, None
+            await turns.close()
         await self.engine.dispose()
+
+
+def _driver_connection(connection: AsyncConnection) -> sqlite_driver.Connection:
+    assert connection.sync_connection is not None
+    dbapi = connection.sync_connection.connection.dbapi_connection
+    assert isinstance(dbapi, sqlite_driver.Connection)
+    return dbapi

@@ -16,8 +16,9 @@ adds a ROLLBACK after every COMMIT. On a local file the trip costs more than the
   is `BEGIN IMMEDIATE` unless the transaction is `read_only`; COMMIT and ROLLBACK of a
   connection with nothing open are skipped, so the pool's reset ROLLBACK costs nothing;
 - **write lock**: write transactions of one engine take an in-process asyncio lock
-  (first come, first served) before `BEGIN IMMEDIATE`, so concurrent turns queue in the
-  loop instead of in SQLite's busy handler, which sleeps (1, 2, 5 … 100 ms) and would
+  (first come, first served) before `BEGIN IMMEDIATE` (inline turns before their first
+  statement, `Connection.hold`), so concurrent turns queue in the loop instead of in
+  SQLite's busy handler, which sleeps (1, 2, 5 … 100 ms) and would
   stall the whole loop when run on its thread. SQLite's own busy handler is off: when
   another *process* holds the database, the driver waits asynchronously (1 ms doubling
   to 50 ms) and gives up with "database is locked" after the `timeout` connect argument
@@ -107,6 +108,13 @@ class WriteLock:
             return False
         self._held = True
         return True
+
+    async def take(self, seconds: float) -> None:
+        """`acquire`, failing as SQLite would: "database is locked" after `seconds`."""
+        try:
+            await self.acquire(seconds)
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked") from None
 
     async def acquire(self, seconds: float) -> None:
         """Hold the lock, waiting up to `seconds` (TimeoutError after that)."""
@@ -220,6 +228,16 @@ class Connection(sqlite3.Connection):
         except BaseException:
             self._release()
             raise
+
+    def hold(self) -> None:
+        """Take over the write lock its caller acquired ahead of the transaction (the
+        connection `storage.db.Database` keeps for inline turns): the commit or the
+        rollback releases it, `let_go` when the transaction ran nothing."""
+        assert self.lock.locked and not self.holding
+        self.holding = True
+
+    def let_go(self) -> None:
+        self._release()
 
     def _take_lock(self) -> None:
         if self.holding:
@@ -343,6 +361,7 @@ class SQLiteDialect_regulars(SQLiteDialect_pysqlite):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.write_lock = WriteLock()
+        self.wait = DEFAULT_WAIT  # the connections' (the `timeout` connect argument)
 
     @classmethod
     def get_pool_class(cls, url: URL) -> type[pool.Pool]:
@@ -356,6 +375,7 @@ class SQLiteDialect_regulars(SQLiteDialect_pysqlite):
         connection = sqlite3.connect(*cargs, factory=Connection, **cparams)
         assert isinstance(connection, Connection)
         connection.lock, connection.wait = self.write_lock, wait
+        self.wait = wait
         return connection  # type: ignore[return-value]
 
     def prepared_cursor(self, dbapi_connection: Any, options: Mapping[str, Any]) -> Any:

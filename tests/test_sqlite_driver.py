@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -362,3 +362,127 @@ async def test_an_in_memory_database_keeps_its_tables_between_sessions() -> None
     async with database.reading() as session:
         assert (await run(session, "SELECT x FROM t")).scalar() == 1
     await database.dispose()
+
+
+def dbapi_of(connection: Any) -> Any:
+    return connection.sync_connection.connection.dbapi_connection
+
+
+async def test_inline_turns_share_one_connection_of_their_own(db: Database) -> None:
+    """Turns run one at a time on a connection kept for them: none takes a connection from
+    the pool or gives one back, and every other transaction still gets its own."""
+    used = []
+    for name in ("a", "b", "c"):
+        async with db.transaction(inline=True) as session:
+            await run(session, "INSERT INTO item (name) VALUES (:name)", {"name": name})
+            used.append(dbapi_of(await session.connection()))
+    assert used[0] is used[1] is used[2]
+    assert db.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+    async with db.transaction(inline=True) as turn:
+        await run(turn, "INSERT INTO item (name) VALUES ('d')")
+        async with db.reading() as reading:
+            assert dbapi_of(await reading.connection()) is not used[0]
+            assert (await run(reading, "SELECT count(*) FROM item")).scalar() == 3
+    async with db.transaction() as session:  # a worker-thread transaction: its own
+        assert dbapi_of(await session.connection()) is not used[0]
+        assert (await run(session, "SELECT count(*) FROM item")).scalar() == 4
+
+
+async def test_a_turn_that_runs_nothing_fails_or_is_cancelled_lets_the_next_one_in(
+    db: Database,
+) -> None:
+    lock = db.engine.dialect.write_lock  # type: ignore[attr-defined]
+    async with db.transaction(inline=True):
+        assert lock.locked  # taken before the turn's first statement
+    assert not lock.locked
+    with pytest.raises(RuntimeError):
+        async with db.transaction(inline=True):
+            raise RuntimeError("a bug before the first statement")
+    assert not lock.locked
+    with pytest.raises(RuntimeError):
+        async with db.transaction(inline=True) as session:
+            await run(session, "INSERT INTO item (name) VALUES ('lost')")
+            raise RuntimeError("a bug after it")
+    assert not lock.locked
+
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with db.transaction(inline=True) as session:
+            await run(session, "INSERT INTO item (name) VALUES ('kept')")
+            inside.set()
+            await release.wait()
+
+    async def waiter() -> None:
+        async with db.transaction(inline=True) as session:
+            await run(session, "INSERT INTO item (name) VALUES ('never')")
+
+    held = asyncio.create_task(holder())
+    await inside.wait()
+    waiting = asyncio.create_task(waiter())
+    await asyncio.sleep(0.01)
+    waiting.cancel()  # a turn given up while it waits for the lock
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    release.set()
+    await held
+    assert not lock.locked
+    async with db.transaction(inline=True) as session:
+        await run(session, "INSERT INTO item (name) VALUES ('after')")
+    async with db.reading() as session:
+        names = (await run(session, "SELECT name FROM item ORDER BY id")).scalars()
+        assert list(names) == ["kept", "after"]
+
+
+async def test_a_turn_whose_connection_breaks_fails_and_the_next_one_gets_a_fresh_one(
+    db: Database,
+) -> None:
+    """Here the turn's connection is closed behind SQLAlchemy's back in the middle of it."""
+    with pytest.raises(DBAPIError, match="closed database"):
+        async with db.transaction(inline=True) as session:
+            await run(session, "INSERT INTO item (name) VALUES ('lost')")
+            broken = dbapi_of(await session.connection())
+            broken.close()
+            await run(session, "INSERT INTO item (name) VALUES ('lost too')")
+    assert not db.engine.dialect.write_lock.locked  # type: ignore[attr-defined]
+    async with db.transaction(inline=True) as session:
+        await run(session, "INSERT INTO item (name) VALUES ('kept')")
+        assert dbapi_of(await session.connection()) is not broken
+    async with db.reading() as session:
+        assert (await run(session, "SELECT name FROM item")).scalars().all() == ["kept"]
+
+
+async def test_a_turn_whose_rollback_fails_leaves_nothing_open_for_the_next_one(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's transaction stays open when its ROLLBACK fails: the connection goes back to
+    the pool, whose reset rolls it back, and the next turn starts on a clean one."""
+    rollback = sqlite_driver.Connection.rollback
+    failures = [sqlite3.OperationalError("disk I/O error")]
+
+    def failing_once(self: sqlite_driver.Connection) -> None:
+        if failures:
+            raise failures.pop()
+        rollback(self)
+
+    monkeypatch.setattr(sqlite_driver.Connection, "rollback", failing_once)
+    with pytest.raises(OperationalError, match="disk I/O error"):
+        async with db.transaction(inline=True) as session:
+            await run(session, "INSERT INTO item (name) VALUES ('lost')")
+            raise RuntimeError("a bug in the turn")
+    assert not failures
+    assert not db.engine.dialect.write_lock.locked  # type: ignore[attr-defined]
+    async with db.transaction(inline=True) as session:
+        await run(session, "INSERT INTO item (name) VALUES ('kept')")
+    async with db.reading() as session:
+        assert (await run(session, "SELECT name FROM item")).scalars().all() == ["kept"]
+
+
+async def test_disposing_closes_the_turns_connection(path: Path) -> None:
+    database = Database(create_engine(sqlite_url_for(str(path))))
+    async with database.transaction(inline=True) as session:
+        await run(session, "CREATE TABLE t (x)")
+        kept = dbapi_of(await session.connection())
+    await database.dispose()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        kept.execute("SELECT 1")
