@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -115,6 +116,7 @@ class Database:
         # in-memory database, whose one connection every session shares.
         self._keeps_turn_connection = self.is_sqlite and not isinstance(engine.pool, StaticPool)
         self._turns: AsyncConnection | None = None
+        self._connecting = asyncio.Lock()
 
     @property
     def is_sqlite(self) -> bool:
@@ -155,35 +157,43 @@ class Database:
                 await session.close()  # rolls back
                 raise
             await run_sync(session, _commit_and_close)
-        except BaseException:
-            if connection is not None:
-                # Not kept for the next turn: a failed rollback leaves SQLite's transaction
-                # open. The pool's reset rolls back what is left, or drops the connection.
-                self._turns = None
-                await connection.close()
-            raise
         finally:
-            if driver is not None:  # the commit or rollback did, unless nothing ran
-                driver.let_go()
+            if connection is not None and driver is not None:
+                try:
+                    if not connection.invalidated and _left_open(driver):
+                        # Its ROLLBACK failed, SQLite's transaction is still open: the
+                        # connection is dropped (that rolls back), the next turn makes one.
+                        await connection.invalidate()
+                finally:
+                    driver.let_go()
 
     async def _turn_connection(self) -> AsyncConnection:
-        """The inline turns' connection, with the write lock taken first: no other turn
-        is using it then."""
+        """The connection kept for inline turns, the write lock held for the turn: no other
+        turn uses it meanwhile. The connection is taken first, the lock second, as every
+        other transaction takes them (a pool connection, then the lock at its first
+        statement): the other order could leave a turn holding the lock while it waits
+        for a connection that a writer waiting for the lock holds."""
         dialect = self.engine.dialect
         assert isinstance(dialect, sqlite_driver.SQLiteDialect_regulars)
-        try:
-            await dialect.write_lock.take(dialect.wait)
-        except sqlite3.OperationalError as error:
-            raise OperationalError("BEGIN IMMEDIATE", None, error) from error
-        try:
+        while True:
+            connection = await self._kept_connection()
+            try:
+                await dialect.write_lock.take(dialect.wait)
+            except sqlite3.OperationalError as error:
+                raise OperationalError("BEGIN IMMEDIATE", None, error) from error
+            if connection is self._turns and not connection.invalidated:
+                _driver_connection(connection).hold()
+                return connection
+            dialect.write_lock.release()  # dropped by the turn before: take the new one
+
+    async def _kept_connection(self) -> AsyncConnection:
+        async with self._connecting:  # two turns at start-up make one connection
             connection = self._turns
             if connection is None or connection.closed or connection.invalidated:
+                if connection is not None:
+                    await connection.close()
                 connection = self._turns = await self._inline.connect()
-            _driver_connection(connection).hold()
-        except BaseException:
-            dialect.write_lock.release()
-            raise
-        return connection
+            return connection
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
@@ -199,6 +209,15 @@ class Database:
             turns, self._turns = self._turns, None
             await turns.close()
         await self.engine.dispose()
+
+
+def _left_open(driver: sqlite_driver.Connection) -> bool:
+    """Whether the connection cannot start the next turn: a transaction still open, or
+    closed under SQLAlchemy's feet."""
+    try:
+        return driver.in_transaction
+    except sqlite3.ProgrammingError:  # closed
+        return True
 
 
 def _driver_connection(connection: AsyncConnection) -> sqlite_driver.Connection:

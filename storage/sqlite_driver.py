@@ -210,6 +210,7 @@ class Connection(sqlite3.Connection):
     lock: WriteLock
     wait: float = DEFAULT_WAIT
     holding: bool = False  # this connection holds `lock`
+    held_for_turn: bool = False  # until `let_go`, not just until the commit (`hold`)
     begin_pending: bool = False  # SQLAlchemy began a transaction; SQLite not yet
     inline: bool = True  # how the open transaction runs
 
@@ -230,13 +231,15 @@ class Connection(sqlite3.Connection):
             raise
 
     def hold(self) -> None:
-        """Take over the write lock its caller acquired ahead of the transaction (the
-        connection `storage.db.Database` keeps for inline turns): the commit or the
-        rollback releases it, `let_go` when the transaction ran nothing."""
+        """Take over the write lock its caller acquired for a whole inline turn (the
+        connection `storage.db.Database` keeps for turns): held until `let_go`, whatever
+        the turn commits or rolls back meanwhile, so no other turn gets the connection
+        while this one still uses it."""
         assert self.lock.locked and not self.holding
-        self.holding = True
+        self.holding = self.held_for_turn = True
 
     def let_go(self) -> None:
+        self.held_for_turn = False
         self._release()
 
     def _take_lock(self) -> None:
@@ -252,7 +255,7 @@ class Connection(sqlite3.Connection):
         self.holding = True
 
     def _release(self) -> None:
-        if self.holding:
+        if self.holding and not self.held_for_turn:
             self.holding = False
             self.lock.release()
 
@@ -282,6 +285,7 @@ class Connection(sqlite3.Connection):
         try:
             super().close()
         finally:
+            self.held_for_turn = False
             self._release()
 
     # --- running calls -----------------------------------------------------------------

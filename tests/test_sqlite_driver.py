@@ -452,6 +452,79 @@ async def test_a_turn_whose_connection_breaks_fails_and_the_next_one_gets_a_fres
         assert (await run(session, "SELECT name FROM item")).scalars().all() == ["kept"]
 
 
+async def test_a_turn_that_rolls_back_halfway_keeps_the_connection_to_itself(
+    db: Database,
+) -> None:
+    """A turn may roll back and go on (a conflict caught): the write lock stays with it
+    until its end, so a waiting turn does not get the kept connection in between."""
+    async with db.transaction(inline=True) as session:
+        await run(session, "INSERT INTO item (name) VALUES ('taken')")
+    inside, events = asyncio.Event(), []
+
+    async def first() -> None:
+        async with db.transaction(inline=True) as session:
+            await run(session, "INSERT INTO item (name) VALUES ('undone')")
+            inside.set()
+            await asyncio.sleep(0.01)
+            with pytest.raises(IntegrityError):
+                await run(session, "INSERT INTO item (name) VALUES ('taken')")
+            await session.rollback()
+            await asyncio.sleep(0.01)  # the waiting turn would run now, if it could
+            await run(session, "INSERT INTO item (name) VALUES ('first')")
+            events.append("first ends")
+
+    async def second() -> None:
+        await inside.wait()
+        async with db.transaction(inline=True) as session:
+            events.append("second begins")
+            await run(session, "INSERT INTO item (name) VALUES ('second')")
+
+    await asyncio.gather(first(), second())
+    assert events == ["first ends", "second begins"]
+    async with db.reading() as session:
+        names = (await run(session, "SELECT name FROM item ORDER BY id")).scalars()
+        assert list(names) == ["taken", "first", "second"]
+
+
+async def test_a_turn_and_a_writer_waiting_for_the_last_pooled_connection_both_write(
+    path: Path,
+) -> None:
+    """The kept connection is taken before the write lock, as every other transaction
+    takes its connection before the lock: the other order would leave the turn holding
+    the lock while waiting for the connection that the writer, waiting for the lock,
+    holds (until "database is locked"). A pool of one connection makes it certain."""
+    sqlite_driver.register()
+    url = f"sqlite+{sqlite_driver.DRIVER}:///{path}"
+    database = Database(
+        create_async_engine(url, pool_size=1, max_overflow=0, connect_args={"timeout": 2})
+    )
+    async with database.transaction() as session:
+        await run(session, "CREATE TABLE t (x)")
+
+    async def reader() -> None:  # holds the pool's one connection for a moment
+        async with database.reading() as session:
+            await run(session, "SELECT 1")
+            await asyncio.sleep(0.05)
+
+    async def writer() -> None:  # the scheduler, say
+        await asyncio.sleep(0.01)
+        async with database.transaction() as session:
+            await run(session, "INSERT INTO t VALUES ('writer')")
+
+    async def turn() -> None:  # the first turn after a start: no kept connection yet
+        await asyncio.sleep(0.02)
+        async with database.transaction(inline=True) as session:
+            await run(session, "INSERT INTO t VALUES ('turn')")
+
+    await asyncio.wait_for(asyncio.gather(reader(), writer(), turn()), 1.5)
+    async with database.transaction(inline=True) as session:
+        assert (await run(session, "SELECT x FROM t ORDER BY x")).scalars().all() == [
+            "turn",
+            "writer",
+        ]
+    await database.dispose()
+
+
 async def test_a_turn_whose_rollback_fails_leaves_nothing_open_for_the_next_one(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
