@@ -45,6 +45,7 @@ from handlers.flows import Flows
 from handlers.turn import Deps, Turn
 from storage.db import Database, at_commit
 from storage.identities import record_inbound
+from storage.prepared import run_sync
 from storage.processed import forget_handled, record_handled
 from storage.queries import (
     Chat,
@@ -206,7 +207,7 @@ class Conversations:
     async def _load(self, session: AsyncSession, inbound: Inbound) -> Turn:
         """The turn of `inbound`, in the caller's transaction, with the chat's rows as read
         (`save_conversation` compares them)."""
-        found = await session.run_sync(self._open, inbound)
+        found = await run_sync(session, self._open, inbound)
         if inbound.message_id is not None:
             await self._forget_old(session, inbound.channel, inbound.received_at)
         chat = found or await first_message_chat(

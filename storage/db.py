@@ -182,7 +182,13 @@ class Database:
             except sqlite3.OperationalError as error:
                 raise OperationalError("BEGIN IMMEDIATE", None, error) from error
             if connection is self._turns and not connection.invalidated:
-                _driver_connection(connection).hold()
+                driver = _driver_connection(connection)
+                driver.hold()
+                try:
+                    driver.begin_ahead()
+                except BaseException:
+                    driver.let_go()
+                    raise
                 return connection
             dialect.write_lock.release()  # dropped by the turn before: take the new one
 
@@ -215,7 +221,7 @@ def _left_open(driver: sqlite_driver.Connection) -> bool:
     """Whether the connection cannot start the next turn: a transaction still open, or
     closed under SQLAlchemy's feet."""
     try:
-        return driver.in_transaction
+        return driver.in_transaction and not driver.begun_ahead  # (`let_go` ends that)
     except sqlite3.ProgrammingError:  # closed
         return True
 

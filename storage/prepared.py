@@ -302,7 +302,9 @@ async def run_sync(
 def _runs_inline(session: Session) -> bool:
     cached = session.info.get(_CONNECTION)
     transaction = session.get_transaction()
-    if cached is None or transaction is None or cached[0]() is not transaction:
+    if transaction is None:
+        return _begins_inline(session)
+    if cached is None or cached[0]() is not transaction:
         return False
     connection: Connection = cached[1]
     if connection.closed or connection.invalidated:
@@ -310,6 +312,19 @@ def _runs_inline(session: Session) -> bool:
     runs_inline = getattr(connection.dialect, "runs_inline", None)
     return runs_inline is not None and bool(
         runs_inline(connection.connection.dbapi_connection, connection.get_execution_options())
+    )
+
+
+def _begins_inline(session: Session) -> bool:
+    """A session bound to a connection whose transaction SQLite has begun already, for a
+    turn holding the write lock (`sqlite_driver`'s `begins_inline`): beginning it and its
+    first statement wait for nothing."""
+    bind = session.bind
+    if not isinstance(bind, Connection) or bind.closed or bind.invalidated:
+        return False
+    begins_inline = getattr(bind.dialect, "begins_inline", None)
+    return begins_inline is not None and bool(
+        begins_inline(bind.connection.dbapi_connection, bind.get_execution_options())
     )
 
 

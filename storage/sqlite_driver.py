@@ -13,8 +13,10 @@ adds a ROLLBACK after every COMMIT. On a local file the trip costs more than the
 - every other transaction sends each statement to a worker thread in **one trip** (execute
   and fetch together), so a long pass (the planner, the digest) never stalls the loop;
 - BEGIN happens with the first statement (a transaction that runs none costs nothing) and
-  is `BEGIN IMMEDIATE` unless the transaction is `read_only`; COMMIT and ROLLBACK of a
-  connection with nothing open are skipped, so the pool's reset ROLLBACK costs nothing;
+  is `BEGIN IMMEDIATE` unless the transaction is `read_only`; an inline turn on the
+  connection kept for turns has it made when it takes the lock (`begin_ahead`); COMMIT
+  and ROLLBACK of a connection with nothing open are skipped, so the pool's reset
+  ROLLBACK costs nothing;
 - **write lock**: write transactions of one engine take an in-process asyncio lock
   (first come, first served) before `BEGIN IMMEDIATE` (inline turns before their first
   statement, `Connection.hold`), so concurrent turns queue in the loop instead of in
@@ -212,6 +214,7 @@ class Connection(sqlite3.Connection):
     holding: bool = False  # this connection holds `lock`
     held_for_turn: bool = False  # until `let_go`, not just until the commit (`hold`)
     begin_pending: bool = False  # SQLAlchemy began a transaction; SQLite not yet
+    begun_ahead: bool = False  # SQLite began, for the transaction SQLAlchemy begins next
     inline: bool = True  # how the open transaction runs
 
     # --- transactions ------------------------------------------------------------------
@@ -220,6 +223,9 @@ class Connection(sqlite3.Connection):
         """BEGIN for the transaction SQLAlchemy began, as its first statement asks."""
         self.begin_pending = False
         self.inline = bool(options.get(INLINE))
+        if self.begun_ahead:  # `begin_ahead`
+            self.begun_ahead = False
+            return
         if options.get(READ_ONLY):
             self.call(self.execute, "BEGIN", inline=True)
             return
@@ -238,9 +244,31 @@ class Connection(sqlite3.Connection):
         assert self.lock.locked and not self.holding
         self.holding = self.held_for_turn = True
 
+    def begin_ahead(self) -> bool:
+        """BEGIN IMMEDIATE now, for the turn `hold` holds the lock for, so its first
+        statement has nothing left to wait for (`runs_inline`); False, nothing begun,
+        when another process holds the database: the first statement waits for it then,
+        in the loop, as ever."""
+        assert self.held_for_turn and not self.in_transaction
+        try:
+            self.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if _is_busy(error):
+                return False
+            raise
+        self.begun_ahead = True
+        return True
+
     def let_go(self) -> None:
-        self.held_for_turn = False
-        self._release()
+        """The end of the turn `hold` began: the lock is released (and a BEGIN made
+        ahead for a turn that ran nothing is rolled back)."""
+        try:
+            if self.begun_ahead:
+                self.begun_ahead = False
+                self.call(super().rollback, inline=True)
+        finally:
+            self.held_for_turn = False
+            self._release()
 
     def _take_lock(self) -> None:
         if self.holding:
@@ -260,7 +288,10 @@ class Connection(sqlite3.Connection):
             self.lock.release()
 
     def commit(self) -> None:
-        if self.begin_pending:  # nothing was executed: nothing to commit
+        if self.begun_ahead:  # nothing was executed in what was begun ahead
+            self.begun_ahead = self.begin_pending = False
+            self.call(super().commit, inline=True)
+        elif self.begin_pending:  # nothing was executed: nothing to commit
             self.begin_pending = False
         elif self.in_transaction:
             try:
@@ -271,7 +302,7 @@ class Connection(sqlite3.Connection):
         self._release()
 
     def rollback(self) -> None:
-        self.begin_pending = False
+        self.begin_pending = self.begun_ahead = False
         if self.in_transaction:
             try:
                 self.call(super().rollback, inline=self.inline)
@@ -281,7 +312,7 @@ class Connection(sqlite3.Connection):
         self._release()
 
     def close(self) -> None:
-        self.begin_pending = False
+        self.begin_pending = self.begun_ahead = False
         try:
             super().close()
         finally:
@@ -396,6 +427,16 @@ class SQLiteDialect_regulars(SQLiteDialect_pysqlite):
             and isinstance(dbapi_connection, Connection)
             and dbapi_connection.holding
             and dbapi_connection.in_transaction
+        )
+
+    def begins_inline(self, dbapi_connection: Any, options: Mapping[str, Any]) -> bool:
+        """Whether a session bound to this connection may begin its transaction and run
+        its first statement without SQLAlchemy's greenlet: SQLite began it already, for
+        the turn holding the write lock (`Connection.begin_ahead`)."""
+        return (
+            bool(options.get(INLINE))
+            and isinstance(dbapi_connection, Connection)
+            and dbapi_connection.begun_ahead
         )
 
     # SQLAlchemy passes the pool's proxy; the flags live on the sqlite3 connection.

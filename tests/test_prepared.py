@@ -276,12 +276,12 @@ def _in_greenlet(_sync: Session) -> bool:
 async def test_an_inline_turn_runs_past_sqlalchemys_greenlet_once_it_holds_the_write_lock(
     db: Database,
 ) -> None:
-    """On SQLite, a turn's calls after its first statement run straight (`run_sync`): the
-    transaction has begun and holds the write lock, nothing in it waits. Its first
-    statement, other transactions and PostgreSQL still go through the greenlet; either
-    way the statements see each other and the commit keeps them."""
+    """On SQLite, a turn's calls run straight (`run_sync`): the turn holds the write lock
+    and SQLite's transaction has begun before its first statement, nothing in it waits.
+    Other transactions and PostgreSQL still go through the greenlet; either way the
+    statements see each other and the commit keeps them."""
     async with db.transaction(inline=True) as session:
-        assert await run_sync(session, _in_greenlet)  # nothing begun: it may wait yet
+        assert await run_sync(session, _in_greenlet) is not db.is_sqlite
         await RECORD.execute(session, channel="telegram", message_id="1", received_at=NOW)
         assert await run_sync(session, _in_greenlet) is not db.is_sqlite
         await RECORD.execute(session, channel="telegram", message_id="2", received_at=NOW)

@@ -17,10 +17,12 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.util.concurrency import in_greenlet
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import sqlite_driver
 from storage.db import Database, create_engine, sqlite_url_for
+from storage.prepared import run_sync
 
 SCHEMA = (
     "CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, n INTEGER)",
@@ -170,7 +172,7 @@ async def test_sqlite_begins_with_the_first_statement_and_never_rolls_back_a_com
 ) -> None:
     database = Database(create_engine(sqlite_url_for(str(path))))
     with traced(database.engine) as seen:
-        async with database.transaction(inline=True):
+        async with database.transaction():
             pass  # nothing executed: nothing begun, nothing committed
         async with database.transaction(inline=True) as session:
             await run(session, "CREATE TABLE t (x)")
@@ -288,6 +290,32 @@ async def test_another_process_holding_the_database_is_waited_out_without_blocki
     async with db.reading() as session:
         names = (await run(session, "SELECT name FROM item ORDER BY id")).scalars()
         assert list(names) == ["outsider", "ours"]
+
+
+async def test_a_turn_starting_while_another_process_writes_waits_in_sqlalchemys_greenlet(
+    db: Database, path: Path
+) -> None:
+    """A turn's BEGIN is made ahead of its first statement, so the turn needs no trip into
+    SQLAlchemy's greenlet; with another process writing it cannot be, and the first
+    statement takes the trip and waits there, in the loop (the test above)."""
+    async with db.transaction(inline=True) as session:
+        assert not await run_sync(session, _in_greenlet)
+        await run(session, "INSERT INTO item (name) VALUES ('ours')")
+    outsider = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    outsider.execute("BEGIN IMMEDIATE")
+    try:
+        async with db.transaction(inline=True) as session:
+            assert await run_sync(session, _in_greenlet)
+            outsider.execute("COMMIT")
+            await run(session, "INSERT INTO item (name) VALUES ('after the outsider')")
+    finally:
+        outsider.close()
+    async with db.reading() as session:
+        assert (await run(session, "SELECT count(*) FROM item")).scalar() == 2
+
+
+def _in_greenlet(_sync: object) -> bool:
+    return in_greenlet()
 
 
 async def test_gives_up_on_another_process_with_database_is_locked_after_the_timeout(
