@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
@@ -160,10 +160,8 @@ class Database:
         finally:
             if connection is not None and driver is not None:
                 try:
-                    if not connection.invalidated and _left_open(driver):
-                        # Its ROLLBACK failed, SQLite's transaction is still open: the
-                        # connection is dropped (that rolls back), the next turn makes one.
-                        await connection.invalidate()
+                    if not connection.invalidated and _unfit(connection, driver):
+                        await connection.invalidate()  # the next turn makes a new one
                 finally:
                     driver.let_go()
 
@@ -179,17 +177,21 @@ class Database:
             connection = await self._kept_connection()
             try:
                 await dialect.write_lock.take(dialect.wait)
-            except sqlite3.OperationalError as error:
-                raise OperationalError("BEGIN IMMEDIATE", None, error) from error
+            except sqlite3.Error as error:
+                raise _wrapped("BEGIN IMMEDIATE", error) from error
             if connection is self._turns and not connection.invalidated:
                 driver = _driver_connection(connection)
-                driver.hold()
-                try:
-                    driver.begin_ahead()
-                except BaseException:
-                    driver.let_go()
-                    raise
-                return connection
+                if not _unfit(connection, driver):
+                    driver.hold()
+                    try:
+                        driver.begin_ahead()
+                    except BaseException as error:
+                        driver.let_go()
+                        if isinstance(error, sqlite3.Error):
+                            raise _wrapped("BEGIN IMMEDIATE", error) from error
+                        raise
+                    return connection
+                await connection.invalidate()  # left in a transaction by a failed turn
             dialect.write_lock.release()  # dropped by the turn before: take the new one
 
     async def _kept_connection(self) -> AsyncConnection:
@@ -217,13 +219,23 @@ class Database:
         await self.engine.dispose()
 
 
-def _left_open(driver: sqlite_driver.Connection) -> bool:
-    """Whether the connection cannot start the next turn: a transaction still open, or
-    closed under SQLAlchemy's feet."""
+def _unfit(connection: AsyncConnection, driver: sqlite_driver.Connection) -> bool:
+    """Whether the kept connection cannot start the next turn: a transaction left on it
+    (SQLAlchemy's, after a failed COMMIT; SQLite's, after a failed ROLLBACK), or closed
+    under SQLAlchemy's feet. The BEGIN made ahead for this turn is not one (`let_go`
+    ends it when the turn ran nothing)."""
+    sync = connection.sync_connection
+    if sync is not None and sync.get_transaction() is not None:
+        return True
     try:
-        return driver.in_transaction and not driver.begun_ahead  # (`let_go` ends that)
+        return driver.in_transaction and not driver.begun_ahead
     except sqlite3.ProgrammingError:  # closed
         return True
+
+
+def _wrapped(statement: str, error: sqlite3.Error) -> StatementError:
+    """A driver error raised outside SQLAlchemy, as SQLAlchemy would raise it."""
+    return DBAPIError.instance(statement, None, error, sqlite3.Error)
 
 
 def _driver_connection(connection: AsyncConnection) -> sqlite_driver.Connection:

@@ -579,6 +579,58 @@ async def test_a_turn_whose_rollback_fails_leaves_nothing_open_for_the_next_one(
         assert (await run(session, "SELECT name FROM item")).scalars().all() == ["kept"]
 
 
+async def test_a_turn_whose_commit_fails_leaves_nothing_for_the_next_ones(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A COMMIT that fails the way a full disk fails it (SQLite rolls back, the driver
+    raises) leaves SQLAlchemy's transaction on the kept connection: the connection is
+    dropped, and the next turns start on a new one."""
+    commit = sqlite_driver.Connection.commit
+    failures = [sqlite3.OperationalError("database or disk is full")]
+
+    def failing_once(self: sqlite_driver.Connection) -> None:
+        if failures and self.in_transaction and not self.begun_ahead:
+            sqlite3.Connection.rollback(self)
+            raise failures.pop()
+        commit(self)
+
+    monkeypatch.setattr(sqlite_driver.Connection, "commit", failing_once)
+    with pytest.raises(OperationalError, match="disk is full"):
+        async with db.transaction(inline=True) as session:
+            await run(session, "INSERT INTO item (name) VALUES ('lost')")
+    for name in ("one", "two"):
+        async with db.transaction(inline=True) as session:
+            await run(session, "INSERT INTO item (name) VALUES (:name)", {"name": name})
+    assert not db.engine.dialect.write_lock.locked  # type: ignore[attr-defined]
+    async with db.reading() as session:
+        names = (await run(session, "SELECT name FROM item ORDER BY id")).scalars()
+        assert list(names) == ["one", "two"]
+
+
+async def test_an_error_at_a_turns_begin_is_sqlalchemys_and_the_next_turn_works(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The turn's BEGIN is made ahead, outside SQLAlchemy: its errors still come out as
+    SQLAlchemy's (the conversation answers those with "something went wrong")."""
+    execute = sqlite_driver.Connection.execute
+    failures = [sqlite3.OperationalError("attempt to write a readonly database")]
+
+    def failing_once(self: sqlite_driver.Connection, sql: str, *args: Any) -> Any:
+        if sql == "BEGIN IMMEDIATE" and failures:
+            raise failures.pop()
+        return execute(self, sql, *args)
+
+    monkeypatch.setattr(sqlite_driver.Connection, "execute", failing_once)
+    with pytest.raises(OperationalError, match="readonly database"):
+        async with db.transaction(inline=True) as session:
+            await run(session, "INSERT INTO item (name) VALUES ('lost')")
+    assert not db.engine.dialect.write_lock.locked  # type: ignore[attr-defined]
+    async with db.transaction(inline=True) as session:
+        await run(session, "INSERT INTO item (name) VALUES ('kept')")
+    async with db.reading() as session:
+        assert (await run(session, "SELECT name FROM item")).scalars().all() == ["kept"]
+
+
 async def test_disposing_closes_the_turns_connection(path: Path) -> None:
     database = Database(create_engine(sqlite_url_for(str(path))))
     async with database.transaction(inline=True) as session:
