@@ -94,7 +94,7 @@ from bench import postgres
 from bench.sql import SqlCounter
 from bench.tutorial import copy_shop, create_tables, tutorial_dispatcher
 from bot.adapters.telegram import build_dispatcher, create_bot
-from bot.app import settled_heap
+from bot.app import keep_checkpointing, settled_heap
 from bot.composition import Core, build_core_on
 from bot.config import load_business_config
 from bot.tools.demo_history import seed_history, with_more_masters
@@ -498,7 +498,7 @@ async def build_shop(url: str, *, db_clients: int, months: int) -> Core:
     started = time.perf_counter()
     await upgrade(url)
     migrated = time.perf_counter()
-    core = await build_core_on(db=Database(create_engine(url)), config=config)
+    core = await build_core_on(db=Database(regulars_engine(url)), config=config)
     built = time.perf_counter()
     stats = await seed_history(
         db=core.db,
@@ -521,6 +521,12 @@ async def build_shop(url: str, *, db_clients: int, months: int) -> Core:
     return core
 
 
+def regulars_engine(url: str) -> AsyncEngine:
+    """As `regulars run` makes it: WAL checkpoints in the background (`keep_checkpointing`
+    runs beside the contestants), not in the turns' commits."""
+    return create_engine(url, background_checkpoints=True)
+
+
 def bigger_shop() -> BusinessConfig:
     return with_more_masters(load_business_config(CONFIG), MASTER_COPIES)
 
@@ -528,7 +534,7 @@ def bigger_shop() -> BusinessConfig:
 async def open_shop(url: str, source: Path) -> Core:
     """The database seeded by an earlier run (`--reuse-db`), brought up to date."""
     await upgrade(url)
-    core = await build_core_on(db=Database(create_engine(url)), config=bigger_shop())
+    core = await build_core_on(db=Database(regulars_engine(url)), config=bigger_shop())
     async with core.db.reading() as session:
         clients = (await session.exec(select(func.count()).select_from(Client))).one()
         visits = (await session.exec(select(func.count()).select_from(Visit))).one()
@@ -820,8 +826,13 @@ async def _run(args: argparse.Namespace, errors: ErrorCount) -> None:
                 for each in (regulars, tutorial, on_pg):
                     if each is not None and each.feeder.sql is not None:
                         stack.callback(each.feeder.sql.detach)
-                # As `regulars run` serves (bot.app.settled_heap); one process, so for every
-                # contestant alike.
+                # As `regulars run` serves (bot.app.settled_heap, keep_checkpointing); one
+                # process, so for every contestant alike.
+                checkpoints_stop = asyncio.Event()
+                checkpoints = asyncio.create_task(
+                    keep_checkpointing(core.db, stop=checkpoints_stop)
+                )
+                stack.push_async_callback(_stopped, checkpoints, checkpoints_stop)
                 with settled_heap():
                     await sequential(
                         regulars,
@@ -852,6 +863,11 @@ async def _run(args: argparse.Namespace, errors: ErrorCount) -> None:
     report(args, regulars, tutorial, echo, ours, theirs, errors, regulars_errors)
     if on_pg is not None and pg_outcome is not None:
         report_backends(args, regulars, on_pg, tutorial, echo, ours, pg_outcome)
+
+
+async def _stopped(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    stop.set()
+    await task
 
 
 async def contestants(

@@ -8,8 +8,9 @@ import fcntl
 import gc
 import logging
 import signal
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from bot.health import Metrics, add_health_routes
 from scheduler.delivery import Delivery
 from scheduler.engine import DEFAULT_PACES, Engine, Ticks, start_ticks
 from scheduler.sender import Pace
-from storage.db import create_engine
+from storage.db import Database, create_engine
 from storage.locks import POLLER_LOCK_SPACE
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,9 @@ async def _serve(
     telegram = settings.telegram_bot_token is not None
     whatsapp = whatsapp_configured(settings)
     core = await build_core(
-        database_url=settings.database_url, config_path=settings.business_config
+        database_url=settings.database_url,
+        config_path=settings.business_config,
+        background_checkpoints=True,
     )
     # Always served: the webhooks, and GET /healthz and /metrics (polling mode too).
     web_app = web.Application()
@@ -159,6 +162,7 @@ async def _serve(
             last_tick=lambda: ticks.last_tick_at,
             clock=clock,
         )
+        services.append(lambda: keep_checkpointing(core.db, stop=stop))
         if settings.backup_dir is not None:
             from bot.backup import keep_backing_up
 
@@ -179,6 +183,24 @@ async def _serve(
         for close in closers:
             await close()
         await core.close()
+
+
+CHECKPOINT_EVERY = 10.0  # seconds
+
+
+async def keep_checkpointing(
+    db: Database, *, stop: asyncio.Event, every: float = CHECKPOINT_EVERY
+) -> None:
+    """`regulars run`'s WAL checkpoints, in a worker thread every `every` seconds, so no
+    commit — a turn's on the event loop, the planner's — copies and syncs the WAL itself
+    (`storage.db.create_engine`). A failure is logged and tried again next time."""
+    while not stop.is_set():
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)
+        try:
+            await db.checkpoint()
+        except (OSError, sqlite3.Error) as error:
+            log.warning("WAL checkpoint failed: %s", error)
 
 
 @contextmanager

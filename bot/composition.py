@@ -54,15 +54,22 @@ class Core:
         await self.db.dispose()
 
 
-async def build_core(*, database_url: str, config_path: Path, migrate: bool = True) -> Core:
+async def build_core(
+    *,
+    database_url: str,
+    config_path: Path,
+    migrate: bool = True,
+    background_checkpoints: bool = False,
+) -> Core:
     """Load and check the configuration, bring the schema up to date, sync the shop's
     services and masters into it and wire the conversations. A database that cannot be
-    used is a StartupError, one line for the operator."""
+    used is a StartupError, one line for the operator. `background_checkpoints`: the
+    caller runs `Database.checkpoint` (see `storage.db.create_engine`)."""
     config = load_business_config(config_path)
     if migrate:
         await upgrade_database(database_url)
     try:
-        db = Database(create_engine(database_url))
+        db = Database(create_engine(database_url, background_checkpoints=background_checkpoints))
     except DATABASE_TROUBLE as error:
         raise database_problem(database_url, error) from None
     try:

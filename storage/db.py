@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from typing import Any
 
 from sqlalchemy import event
@@ -39,9 +39,24 @@ def driver_url(url: str | URL) -> URL:
     return parsed
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+# WAL pages after which a commit checkpoints, when the process checkpoints in the
+# background (`Database.checkpoint`, every few seconds in `regulars run`): a safety net only,
+# above what one transaction writes (the planner's day of offers for 1,000,000 clients:
+# some 28,000 pages), so the WAL stays under some 200 MB.
+BACKGROUND_CHECKPOINT_PAGES = 50_000
+
+
+def create_engine(
+    url: str, *, echo: bool = False, background_checkpoints: bool = False
+) -> AsyncEngine:
     """Build the engine for `url`: SQLite (the bot's driver; WAL, foreign keys, write
-    transactions that take the write lock up front) or PostgreSQL."""
+    transactions that take the write lock up front) or PostgreSQL.
+
+    `background_checkpoints`: the process calls `Database.checkpoint` itself. SQLite's
+    own checkpoint runs inside the COMMIT that takes the WAL past 1,000 pages: it copies
+    them into the database file and syncs it, some 0.1 s, on whatever commit it lands — a
+    turn's, on the event loop's thread, or the planner's pass. With this, commits leave
+    that to the background until the WAL passes `BACKGROUND_CHECKPOINT_PAGES`."""
     parsed = driver_url(url)
     # SQL errors would otherwise log the statement's values: names, phones, chat ids.
     kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
@@ -62,17 +77,22 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     # How long a write waits for another process's transaction (see storage/sqlite_driver).
     kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000}
     engine = create_async_engine(parsed, **kwargs)
-    _configure_sqlite(engine, in_memory=in_memory)
+    checkpoint_pages = BACKGROUND_CHECKPOINT_PAGES if background_checkpoints else None
+    _configure_sqlite(engine, in_memory=in_memory, checkpoint_pages=checkpoint_pages)
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine, *, in_memory: bool) -> None:
+def _configure_sqlite(
+    engine: AsyncEngine, *, in_memory: bool, checkpoint_pages: int | None
+) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         assert isinstance(dbapi_connection, sqlite_driver.Connection)
         if not in_memory:
             dbapi_connection.run("PRAGMA journal_mode=WAL")
             dbapi_connection.run("PRAGMA synchronous=NORMAL")
+            if checkpoint_pages is not None:
+                dbapi_connection.run(f"PRAGMA wal_autocheckpoint={checkpoint_pages:d}")
         dbapi_connection.run("PRAGMA foreign_keys=ON")
         # SQLite's lower() knows only ASCII: a search folds Cyrillic names with Python's.
         dbapi_connection.create_function(SEARCH_FORM, 1, search_form, deterministic=True)
@@ -212,11 +232,28 @@ class Database:
         ):
             yield session
 
+    async def checkpoint(self) -> tuple[int, int] | None:
+        """Copy what the WAL holds into the SQLite file, in a worker thread, waiting for no
+        reader or writer (PASSIVE: what a transaction still needs stays for the next
+        time); the WAL's pages and how many of them are in the file now. None when there
+        is no WAL (PostgreSQL, an in-memory database) or it was busy (another checkpoint)."""
+        url = self.engine.url
+        if not self.is_sqlite or url.database in (None, "", ":memory:"):
+            return None
+        return await asyncio.to_thread(_checkpoint, url.database)
+
     async def dispose(self) -> None:
         if self._turns is not None:
             turns, self._turns = self._turns, None
             await turns.close()
         await self.engine.dispose()
+
+
+def _checkpoint(path: str) -> tuple[int, int] | None:
+    uri = path.startswith("file:")  # "file:…?mode=ro&uri=true"
+    with closing(sqlite3.connect(path, timeout=0, isolation_level=None, uri=uri)) as connection:
+        busy, pages, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return None if busy or pages < 0 else (pages, copied)
 
 
 def _unfit(connection: AsyncConnection, driver: sqlite_driver.Connection) -> bool:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,14 +14,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlmodel import SQLModel
 
-from bot.app import sole_poller, sole_runner
+from bot.app import keep_checkpointing, sole_poller, sole_runner
 from bot.backup import BackupError, backup, daily_backup, restore
 from bot.composition import Core, build_core_on
 from bot.config import Settings, StartupError
 from bot.health import Metrics, add_health_routes
 from domain.business import BusinessConfig
 from storage.db import Database, create_engine, sqlite_url_for
-from storage.tables import Outbox, OutboxStatus
+from storage.tables import Client, Outbox, OutboxStatus
 from testing.chat import ChatClient, Clock
 from testing.databases import new_database_url, postgres_server
 from tests.helpers import register
@@ -186,3 +188,58 @@ async def test_a_second_poller_on_postgresql_refuses_to_start(tmp_path: Path) ->
                 pass
         async with sole_poller(settings):  # released when the first one stopped
             pass
+
+
+def rows_in_the_file(path: Path) -> int:
+    """The clients the SQLite file itself holds, its WAL left unread: what checkpoints
+    have copied into it."""
+    with closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as raw:
+        return int(raw.execute("SELECT count(*) FROM client").fetchone()[0])
+
+
+async def test_regulars_run_checkpoints_the_wal_in_the_background_not_in_its_commits(
+    tmp_path: Path,
+) -> None:
+    """Commits leave the WAL's pages in it (no checkpoint inside a turn's or the
+    planner's COMMIT); the background checkpoint copies them into the file."""
+    path = tmp_path / "regulars.db"
+    db = Database(create_engine(sqlite_url_for(str(path)), background_checkpoints=True))
+    async with db.engine.begin() as connection:
+        await connection.run_sync(SQLModel.metadata.create_all)
+    await db.checkpoint()
+    for n in range(300):  # 300 commits: SQLite's own limit of 1,000 pages would checkpoint
+        async with db.transaction(inline=True) as session:
+            session.add(Client(name=f"c{n}", phone=f"+7999{n:07d}", created_at=NOW))
+    assert rows_in_the_file(path) == 0
+    stop = asyncio.Event()
+    checkpointing = asyncio.create_task(keep_checkpointing(db, stop=stop, every=0.01))
+    for _ in range(200):
+        if rows_in_the_file(path) == 300:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(checkpointing, 2)
+    assert rows_in_the_file(path) == 300
+    pages, copied = await db.checkpoint() or (0, -1)
+    assert pages == copied > 300
+    await db.dispose()
+
+
+async def test_without_background_checkpoints_sqlite_checkpoints_in_the_commits(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "regulars.db"
+    db = Database(create_engine(sqlite_url_for(str(path))))
+    async with db.engine.begin() as connection:
+        await connection.run_sync(SQLModel.metadata.create_all)
+    for n in range(300):
+        async with db.transaction(inline=True) as session:
+            session.add(Client(name=f"c{n}", phone=f"+7999{n:07d}", created_at=NOW))
+    assert rows_in_the_file(path) > 0
+    await db.dispose()
+    memory = Database(create_engine("sqlite+aiosqlite:///:memory:"))
+    assert await memory.checkpoint() is None  # no WAL there
+    await memory.dispose()
+
+
+NOW = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
