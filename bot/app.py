@@ -189,14 +189,15 @@ CHECKPOINT_EVERY = 10.0  # seconds
 
 
 async def keep_checkpointing(
-    db: Database, *, stop: asyncio.Event, every: float = CHECKPOINT_EVERY
+    db: Database, *, stop: asyncio.Event, every: float | None = None
 ) -> None:
-    """`regulars run`'s WAL checkpoints, in a worker thread every `every` seconds, so no
-    commit — a turn's on the event loop, the planner's — copies and syncs the WAL itself
-    (`storage.db.create_engine`). A failure is logged and tried again next time."""
+    """`regulars run`'s WAL checkpoints, in a worker thread every `every` seconds
+    (`CHECKPOINT_EVERY`), so no commit — a turn's on the event loop, the planner's —
+    copies and syncs the WAL itself (`storage.db.create_engine`). A failure is logged and
+    tried again next time."""
     while not stop.is_set():
         with suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every)
+            await asyncio.wait_for(stop.wait(), timeout=every or CHECKPOINT_EVERY)
         try:
             await db.checkpoint()
         except (OSError, sqlite3.Error) as error:

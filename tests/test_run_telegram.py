@@ -7,8 +7,10 @@ import asyncio
 import gc
 import logging
 import socket
+import sqlite3
 import weakref
 from collections.abc import AsyncIterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import pytest
 from pydantic import SecretStr
 from sqlmodel import select
 
+import bot.app
 from bot.adapters.telegram import serve_telegram
 from bot.app import run, settled_heap
 from bot.composition import Core
@@ -169,6 +172,7 @@ async def test_regulars_run_serves_telegram_until_stopped(
         web_host="127.0.0.1",
         web_port=(port := free_port()),
     )
+    monkeypatch.setattr(bot.app, "CHECKPOINT_EVERY", 0.05)
     stop = asyncio.Event()
     running = asyncio.create_task(run(settings, stop=stop))
     try:
@@ -176,6 +180,13 @@ async def test_regulars_run_serves_telegram_until_stopped(
         assert not running.done(), running.exception()
         await book_a_visit(Person(fake))
         assert gc.get_freeze_count() > 0  # what the built bot holds is out of the collector
+        # The visit reaches the database file itself: the background WAL checkpoint (a
+        # few pages of log; SQLite's own would wait for 1,000, or the last connection).
+        for _ in range(200):
+            if visits_in_the_file(tmp_path / "regulars.db") == 1:
+                break
+            await asyncio.sleep(0.02)
+        assert visits_in_the_file(tmp_path / "regulars.db") == 1
         async with httpx.AsyncClient() as http:  # polling mode serves the metrics too
             metrics = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
         assert 'regulars_updates_total{channel="telegram"}' in metrics
@@ -257,6 +268,12 @@ async def test_a_webhook_is_set_and_served_when_configured(
 
 class _Node:
     me: _Node | None = None
+
+
+def visits_in_the_file(path: Path) -> int:
+    """The visits the SQLite file itself holds, its WAL left unread."""
+    with closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as raw:
+        return int(raw.execute("SELECT count(*) FROM visit").fetchone()[0])
 
 
 def test_the_heap_is_settled_after_its_garbage_is_collected() -> None:
