@@ -556,8 +556,8 @@ async def test_a_turn_and_a_writer_waiting_for_the_last_pooled_connection_both_w
 async def test_a_turn_whose_rollback_fails_leaves_nothing_open_for_the_next_one(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SQLite's transaction stays open when its ROLLBACK fails: the connection goes back to
-    the pool, whose reset rolls it back, and the next turn starts on a clean one."""
+    """SQLite's transaction stays open when its ROLLBACK fails: the kept connection is
+    dropped (closing it rolls back), and the next turn starts on a new one."""
     rollback = sqlite_driver.Connection.rollback
     failures = [sqlite3.OperationalError("disk I/O error")]
 
