@@ -162,7 +162,8 @@ async def _serve(
             last_tick=lambda: ticks.last_tick_at,
             clock=clock,
         )
-        services.append(lambda: keep_checkpointing(core.db, stop=stop))
+        if core.db.is_sqlite:  # PostgreSQL checkpoints by itself
+            services.append(lambda: keep_checkpointing(core.db, stop=stop))
         if settings.backup_dir is not None:
             from bot.backup import keep_backing_up
 
